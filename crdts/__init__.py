@@ -1,0 +1,73 @@
+"""crdts: conflict-free replicated data types for Python.
+
+Two regions diverge, exchange deltas, and converge:
+
+>>> from crdts import AWSet
+>>> eu, us = AWSet(replica="eu-west"), AWSet(replica="us-east")
+>>> d1 = eu.add("apple")          # every mutator changes the replica and returns a small delta
+>>> d2 = us.add("pear")
+>>> d3 = us.remove("pear")        # removal leaves no tombstone: the causal context carries it
+>>> d4 = eu.add("pear")           # concurrent with us's remove: add wins
+>>> for d in (d2, d3):
+...     eu.merge(d)
+>>> for d in (d1, d4):
+...     us.merge(d)
+>>> eu == us, sorted(eu.value)
+(True, ['apple', 'pear'])
+"""
+
+from .causal import HLC, CausalContext, Dot, Ordering, Timestamp, VersionVector
+from .counters import CausalCounter, CCounter, GCounter, PNCounter
+from .errors import (
+    ConflictingWrite,
+    CRDTError,
+    DecodeError,
+    DoubleSpentDot,
+    InvariantError,
+    PayloadTooLarge,
+    ReplicaRequired,
+    UnknownType,
+    UnsupportedVersion,
+)
+from .flags import DWFlag, EWFlag
+from .maps import LWWMap, ORMap
+from .registers import LWWRegister, MVRegister
+from .sets import AWSet, GSet, ORSet, RWSet, TwoPSet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # types
+    "GCounter",
+    "PNCounter",
+    "CCounter",
+    "CausalCounter",
+    "LWWRegister",
+    "MVRegister",
+    "EWFlag",
+    "DWFlag",
+    "GSet",
+    "TwoPSet",
+    "AWSet",
+    "ORSet",
+    "RWSet",
+    "ORMap",
+    "LWWMap",
+    # causality
+    "Dot",
+    "VersionVector",
+    "Ordering",
+    "CausalContext",
+    "HLC",
+    "Timestamp",
+    # errors
+    "CRDTError",
+    "ReplicaRequired",
+    "DecodeError",
+    "UnsupportedVersion",
+    "UnknownType",
+    "PayloadTooLarge",
+    "InvariantError",
+    "DoubleSpentDot",
+    "ConflictingWrite",
+]

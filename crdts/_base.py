@@ -1,0 +1,224 @@
+"""What every type shares: replica binding, the merge protocol, value validation.
+
+Private: the public names live in the type modules.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, TypeVar
+
+from . import kernel
+from .causal import CausalContext
+from .errors import InvariantError, ReplicaRequired
+
+T = TypeVar("T", bound="CRDT")
+
+_UNSET: Any = object()
+
+MAX_VALUE_DEPTH = 64
+
+
+def element(e: Any) -> Any:
+    """Validate a set element or map key and return its canonical form.
+
+    Allowed: None, bool, int, float (not NaN), str, bytes, and tuples of these. Python's equality
+    decides identity (``1 == 1.0 == True``), so numbers are canonicalised: bools and integral
+    floats become ints (``True`` -> ``1``, ``2.0`` -> ``2``, ``-0.0`` -> ``0``). Raises TypeError.
+    """
+    t = type(e)
+    if t is str or t is int or t is bytes or e is None:
+        return e
+    if t is bool:
+        return int(e)
+    if t is float:
+        if e != e:
+            raise TypeError("NaN is not allowed as a set element or map key (it is not equal to itself)")
+        if math.isfinite(e) and e.is_integer():
+            return int(e)
+        return e
+    if t is tuple:
+        return tuple(element(x) for x in e)
+    raise TypeError(
+        f"set elements and map keys must be None, bool, int, float, str, bytes or tuples of these; "
+        f"got {t.__name__}: {e!r}"
+    )
+
+
+def value(v: Any, depth: int = 0) -> Any:
+    """Validate a register value and return a private deep copy of it.
+
+    Allowed: everything :func:`element` allows, plus lists and dicts with str keys (nested). Raises TypeError.
+    """
+    if depth > MAX_VALUE_DEPTH:
+        raise TypeError(f"register values may nest at most {MAX_VALUE_DEPTH} levels")
+    t = type(v)
+    if t is str or t is int or t is bytes or t is bool or v is None:
+        return v
+    if t is float:
+        if v != v:
+            raise TypeError("NaN is not allowed in register values (it is not equal to itself)")
+        return v
+    if t is tuple:
+        return tuple(value(x, depth + 1) for x in v)
+    if t is list:
+        return [value(x, depth + 1) for x in v]
+    if t is dict:
+        out = {}
+        for k, x in v.items():
+            if type(k) is not str:
+                raise TypeError(f"dict keys in register values must be str, got {type(k).__name__}: {k!r}")
+            out[k] = value(x, depth + 1)
+        return out
+    raise TypeError(
+        f"register values must be None, bool, int, float, str, bytes, or tuples, lists and dicts "
+        f"(str keys) of these; got {t.__name__}: {v!r}"
+    )
+
+
+def thaw(v: Any) -> Any:
+    """A copy safe to hand to the user (lists and dicts are copied so the state cannot be changed)."""
+    t = type(v)
+    if t is list:
+        return [thaw(x) for x in v]
+    if t is dict:
+        return {k: thaw(x) for k, x in v.items()}
+    if t is tuple:
+        return tuple(thaw(x) for x in v)
+    return v
+
+
+def check_replica(replica: Any) -> str | None:
+    if replica is None or (type(replica) is str and replica):
+        return replica  # type: ignore[no-any-return]
+    raise TypeError(f"replica must be a non-empty str or None, got {replica!r}")
+
+
+class CRDT:
+    """Base of every state-based type: binding, equality, copy and the validate-then-apply merge."""
+
+    __slots__ = ("_replica",)
+    _replica: str | None
+
+    @property
+    def replica(self) -> str | None:
+        """The replica id this object mutates as, or None for a read-only object (a delta, a decoded state)."""
+        return self._replica
+
+    def _need_replica(self, method: str) -> str:
+        r = self._replica
+        if r is None:
+            raise ReplicaRequired(type(self).__name__, method)
+        return r
+
+    def _check_other(self, other: Any) -> None:
+        if type(other) is not type(self):
+            raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
+
+    def merge(self, other: Any) -> None:  # pragma: no cover - every type overrides
+        raise NotImplementedError
+
+    def copy(self: T, replica: Any = _UNSET) -> T:  # pragma: no cover - every type overrides
+        raise NotImplementedError
+
+    def _check(self) -> None:  # pragma: no cover - every type overrides
+        raise NotImplementedError
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Causal(CRDT):
+    """Base of the causal types: a dot store over a causal context, joined by the kernel.
+
+    Subclasses set ``_kind`` (``set``, ``dict`` or ``kernel.DotMap``) and define mutators that return
+    deltas built with :meth:`_delta`. The merge here is the only one the causal types use.
+    """
+
+    __slots__ = ("_ctx", "_store")
+    _kind: ClassVar[type] = set
+    _store: Any
+    _ctx: CausalContext
+
+    def __init__(self, replica: str | None = None) -> None:
+        self._replica = check_replica(replica)
+        self._store = self._kind()
+        self._ctx = CausalContext()
+
+    @classmethod
+    def _delta(cls: type[T], store: Any, ctx: CausalContext) -> T:
+        d = cls.__new__(cls)
+        d._replica = None
+        d._store = store  # type: ignore[attr-defined]
+        d._ctx = ctx  # type: ignore[attr-defined]
+        return d
+
+    def _new_dot(self, method: str) -> tuple[str, int]:
+        """Allocate the next dot of this replica and record it in the context. O(1)."""
+        r = self._replica
+        if r is None:
+            raise ReplicaRequired(type(self).__name__, method)
+        ctx = self._ctx
+        vv = ctx.vv
+        if ctx.cloud:
+            n = ctx.max(r) + 1
+            ctx.add((r, n))
+        else:
+            n = vv.get(r, 0) + 1
+            vv[r] = n
+        return (r, n)
+
+    def merge(self, other: Any) -> None:
+        """Join ``other`` (a delta or a full state of the same class) into this object, in place.
+
+        Validates first: a refused merge raises and changes nothing. Idempotent, commutative, associative.
+        Cost: O(size of other + dots of ours that other's context names).
+        """
+        if type(other) is not type(self):
+            self._check_other(other)
+        if other is self:
+            return
+        kernel.validate(self._store, other._store)
+        kernel.join(self._store, self._ctx, other._store, other._ctx)
+        self._ctx.join(other._ctx)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._store == other._store and self._ctx == other._ctx  # type: ignore[attr-defined, no-any-return]
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        """An independent copy; ``replica=`` rebinds it (None makes it read-only). O(size)."""
+        c = type(self).__new__(type(self))
+        c._replica = self._replica if replica is _UNSET else check_replica(replica)
+        c._store = kernel.copy_store(self._store)  # type: ignore[attr-defined]
+        c._ctx = self._ctx.copy()  # type: ignore[attr-defined]
+        return c
+
+    @property
+    def context(self) -> CausalContext:
+        """A copy of the causal context: every dot this object has seen."""
+        return self._ctx.copy()
+
+    def is_bottom(self) -> bool:
+        """True for the empty state (nothing seen)."""
+        return not self._store and self._ctx.is_empty()
+
+    def _check(self) -> None:
+        if not isinstance(self._store, self._kind):
+            raise InvariantError(f"{type(self).__name__} store must be a {self._kind.__name__}")
+        self._ctx._check()
+        kernel.check_store(self._store, self._ctx)
+        self._check_payload()
+
+    def _check_payload(self) -> None:
+        """Type-specific checks on the store's keys and values."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(replica={self._replica!r}, value={self._repr_value()!r})"
+
+    def _repr_value(self) -> Any:
+        return getattr(self, "value", None)

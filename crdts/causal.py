@@ -1,0 +1,376 @@
+"""Causality: dots, version vectors, causal contexts and hybrid logical clocks.
+
+A *dot* ``(replica, counter)`` names one event: the ``counter``-th event made by ``replica``
+(counters start at 1). A :class:`CausalContext` is a set of dots, stored compactly as a version
+vector (every dot up to ``vv[r]`` for each replica ``r``) plus a *cloud* of dots beyond it that are
+not yet contiguous. It is compacted on every join, so the cloud is empty whenever the dots are
+contiguous.
+
+>>> cc = CausalContext()
+>>> cc.add(Dot("a", 1)); cc.add(Dot("a", 3))
+>>> cc.vv, sorted(cc.cloud)
+({'a': 1}, [('a', 3)])
+>>> cc.add(Dot("a", 2))
+>>> cc.vv, cc.cloud
+({'a': 3}, set())
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import NamedTuple
+
+__all__ = ["HLC", "CausalContext", "Dot", "Ordering", "Timestamp", "VersionVector"]
+
+
+class Dot(NamedTuple):
+    """One event: the ``counter``-th event made by ``replica``.
+
+    A dot is a plain tuple, so ``Dot("a", 1) == ("a", 1)``; the kernel stores dots as plain tuples.
+
+    >>> Dot("eu-west", 3)
+    Dot(replica='eu-west', counter=3)
+    """
+
+    replica: str
+    counter: int
+
+
+class Ordering(enum.Enum):
+    """The partial order between two version vectors."""
+
+    BEFORE = "before"
+    AFTER = "after"
+    EQUAL = "equal"
+    CONCURRENT = "concurrent"
+
+
+def _check_replica(replica: object) -> str:
+    if type(replica) is not str or not replica:
+        raise TypeError(f"replica ids are non-empty str, got {replica!r}")
+    return replica
+
+
+def _check_counter(counter: object, what: str = "counter") -> int:
+    if type(counter) is not int or counter < 1:
+        raise ValueError(f"{what} must be an int >= 1, got {counter!r}")
+    return counter
+
+
+class VersionVector:
+    """A map replica -> count of events seen from it; absent replicas count 0.
+
+    Cost: one dict entry per replica that ever wrote. Merge is the pointwise maximum, O(replicas).
+
+    >>> a = VersionVector({"a": 2}); b = VersionVector({"b": 1})
+    >>> a.compare(b)
+    <Ordering.CONCURRENT: 'concurrent'>
+    >>> c = a.copy(); c.merge(b); c
+    VersionVector({'a': 2, 'b': 1})
+    >>> a <= c, a.compare(c), c.compare(a)
+    (True, <Ordering.BEFORE: 'before'>, <Ordering.AFTER: 'after'>)
+    """
+
+    __slots__ = ("_vv",)
+
+    def __init__(self, entries: Mapping[str, int] | None = None) -> None:
+        self._vv: dict[str, int] = {}
+        if entries:
+            for r, n in entries.items():
+                _check_replica(r)
+                if type(n) is not int or n < 0:
+                    raise ValueError(f"version vector entry for {r!r} must be an int >= 0, got {n!r}")
+                if n:
+                    self._vv[r] = n
+
+    def __getitem__(self, replica: str) -> int:
+        return self._vv.get(replica, 0)
+
+    def get(self, replica: str) -> int:
+        """The number of events seen from ``replica`` (0 if none). O(1)."""
+        return self._vv.get(replica, 0)
+
+    def increment(self, replica: str) -> Dot:
+        """Count one more event of ``replica`` and return its dot. O(1)."""
+        n = self._vv.get(_check_replica(replica), 0) + 1
+        self._vv[replica] = n
+        return Dot(replica, n)
+
+    def merge(self, other: VersionVector) -> None:
+        """Pointwise maximum, in place. O(len(other))."""
+        vv = self._vv
+        for r, n in other._vv.items():
+            if n > vv.get(r, 0):
+                vv[r] = n
+
+    def compare(self, other: VersionVector) -> Ordering:
+        """Where ``self`` stands relative to ``other``. O(replicas)."""
+        le = all(n <= other._vv.get(r, 0) for r, n in self._vv.items())
+        ge = all(n <= self._vv.get(r, 0) for r, n in other._vv.items())
+        if le and ge:
+            return Ordering.EQUAL
+        if le:
+            return Ordering.BEFORE
+        if ge:
+            return Ordering.AFTER
+        return Ordering.CONCURRENT
+
+    def __le__(self, other: VersionVector) -> bool:
+        return self.compare(other) in (Ordering.BEFORE, Ordering.EQUAL)
+
+    def __lt__(self, other: VersionVector) -> bool:
+        return self.compare(other) is Ordering.BEFORE
+
+    def __ge__(self, other: VersionVector) -> bool:
+        return other <= self
+
+    def __gt__(self, other: VersionVector) -> bool:
+        return other < self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VersionVector) and self._vv == other._vv
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __contains__(self, dot: object) -> bool:
+        return isinstance(dot, tuple) and len(dot) == 2 and 0 < dot[1] <= self._vv.get(dot[0], 0)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._vv)
+
+    def __len__(self) -> int:
+        return len(self._vv)
+
+    def items(self) -> Iterable[tuple[str, int]]:
+        return self._vv.items()
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self._vv)
+
+    def copy(self) -> VersionVector:
+        vv = VersionVector()
+        vv._vv = dict(self._vv)
+        return vv
+
+    def __repr__(self) -> str:
+        return f"VersionVector({dict(sorted(self._vv.items()))!r})"
+
+
+class CausalContext:
+    """A set of dots: a compact version vector ``vv`` plus a ``cloud`` of non-contiguous dots.
+
+    Invariant (checked by ``_check``): every cloud dot ``(r, n)`` has ``n > vv.get(r, 0) + 1``, so
+    two contexts holding the same dots have the same representation, and the cloud is empty
+    whenever each replica's dots are contiguous from 1.
+
+    Cost: O(replicas + cloud). ``contains`` is O(1); ``join`` is O(len(other.vv) + clouds).
+
+    >>> a = CausalContext(); a.add(a.next_dot("a"))
+    >>> b = CausalContext(); b.add(Dot("a", 2))
+    >>> a.join(b); a
+    CausalContext(vv={'a': 2}, cloud=[])
+    """
+
+    __slots__ = ("cloud", "vv")
+
+    def __init__(self, vv: Mapping[str, int] | None = None, cloud: Iterable[tuple[str, int]] = ()) -> None:
+        self.vv: dict[str, int] = {}
+        self.cloud: set[tuple[str, int]] = set()
+        if vv:
+            for r, n in vv.items():
+                _check_replica(r)
+                if type(n) is not int or n < 0:
+                    raise ValueError(f"context entry for {r!r} must be an int >= 0, got {n!r}")
+                if n:
+                    self.vv[r] = n
+        for d in cloud:
+            _check_replica(d[0])
+            _check_counter(d[1], "dot counter")
+            self.cloud.add((d[0], d[1]))
+        self.compact()
+
+    @classmethod
+    def _of_dots(cls, dots: set[tuple[str, int]]) -> CausalContext:
+        """A context holding exactly ``dots`` (already valid plain tuples); takes ownership of the set."""
+        cc = cls.__new__(cls)
+        cc.vv = {}
+        cc.cloud = dots
+        if dots:
+            cc.compact()
+        return cc
+
+    def copy(self) -> CausalContext:
+        cc = CausalContext.__new__(CausalContext)
+        cc.vv = self.vv.copy()
+        cc.cloud = self.cloud.copy()
+        return cc
+
+    def contains(self, dot: tuple[str, int]) -> bool:
+        """Whether ``dot`` is in this context. O(1)."""
+        return dot[1] <= self.vv.get(dot[0], 0) or dot in self.cloud
+
+    __contains__ = contains
+
+    def max(self, replica: str) -> int:
+        """The highest counter of ``replica`` in this context (0 if none). O(1) unless the cloud holds dots."""
+        n = self.vv.get(replica, 0)
+        if self.cloud:
+            for r, c in self.cloud:
+                if r == replica and c > n:
+                    n = c
+        return n
+
+    def next_dot(self, replica: str) -> Dot:
+        """The next unused dot of ``replica`` (not recorded; ``add`` records it). O(1) with an empty cloud."""
+        return Dot(replica, self.max(replica) + 1)
+
+    def add(self, dot: tuple[str, int]) -> None:
+        """Record one dot, keeping the representation compact. O(1) amortised."""
+        r, n = dot
+        vv = self.vv
+        m = vv.get(r, 0)
+        if n == m + 1:
+            vv[r] = n
+            if self.cloud:
+                self.compact()
+        elif n > m:
+            self.cloud.add((r, n))
+
+    def join(self, other: CausalContext) -> None:
+        """Union with ``other`` in place, then compact. O(len(other.vv) + clouds)."""
+        vv = self.vv
+        for r, n in other.vv.items():
+            if n > vv.get(r, 0):
+                vv[r] = n
+        if other.cloud:
+            self.cloud |= other.cloud
+        if self.cloud:
+            self.compact()
+
+    def compact(self) -> None:
+        """Move contiguous cloud dots into the version vector and drop covered ones. O(cloud log cloud)."""
+        cloud = self.cloud
+        if not cloud:
+            return
+        vv = self.vv
+        keep = set()
+        for r, n in sorted(cloud):
+            m = vv.get(r, 0)
+            if n == m + 1:
+                vv[r] = n
+            elif n > m:
+                keep.add((r, n))
+        self.cloud = keep
+
+    def dots(self) -> Iterator[tuple[str, int]]:
+        """Every dot in the context (may be many: the version vector expands). O(dots)."""
+        for r, n in self.vv.items():
+            for i in range(1, n + 1):
+                yield (r, i)
+        yield from self.cloud
+
+    def size(self) -> int:
+        """How many dots the context holds. O(replicas)."""
+        return sum(self.vv.values()) + len(self.cloud)
+
+    def is_empty(self) -> bool:
+        return not self.vv and not self.cloud
+
+    def version_vector(self) -> VersionVector:
+        """The contiguous part as a :class:`VersionVector`."""
+        v = VersionVector()
+        v._vv = dict(self.vv)
+        return v
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CausalContext) and self.vv == other.vv and self.cloud == other.cloud
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __le__(self, other: CausalContext) -> bool:
+        """Inclusion of dot sets."""
+        ovv = other.vv
+        if any(n > ovv.get(r, 0) and not all((r, i) in other.cloud for i in range(ovv.get(r, 0) + 1, n + 1))
+               for r, n in self.vv.items()):
+            return False
+        return all(other.contains(d) for d in self.cloud)
+
+    def _check(self) -> None:
+        from .errors import InvariantError
+
+        for r, n in self.vv.items():
+            if type(r) is not str or not r or type(n) is not int or n < 1:
+                raise InvariantError(f"bad version vector entry {r!r}: {n!r}")
+        for d in self.cloud:
+            if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str or type(d[1]) is not int or d[1] < 1:
+                raise InvariantError(f"bad cloud dot {d!r}")
+            if d[1] <= self.vv.get(d[0], 0) + 1:
+                raise InvariantError(f"cloud dot {d!r} should have been compacted (vv has {self.vv.get(d[0], 0)})")
+
+    def __repr__(self) -> str:
+        return f"CausalContext(vv={dict(sorted(self.vv.items()))!r}, cloud={sorted(self.cloud)!r})"
+
+
+class Timestamp(NamedTuple):
+    """A hybrid-logical-clock reading: totally ordered as the tuple ``(wall, logical, replica)``.
+
+    ``wall`` is in nanoseconds since the epoch (or whatever unit the clock's time source gives).
+    """
+
+    wall: int
+    logical: int
+    replica: str
+
+
+class HLC:
+    """A hybrid logical clock (Kulkarni et al. 2014) bound to one replica.
+
+    ``now()`` returns strictly increasing timestamps; ``observe(ts)`` moves the clock past a
+    remote timestamp, so any event after the observation is ordered after it, whatever the wall
+    clocks say. The time source is injectable (``time_source`` returns an int, by default
+    ``time.time_ns``).
+
+    >>> t = iter([100, 100, 90])
+    >>> clock = HLC("a", time_source=lambda: next(t))
+    >>> clock.now(), clock.now()
+    (Timestamp(wall=100, logical=0, replica='a'), Timestamp(wall=100, logical=1, replica='a'))
+    >>> clock.observe(Timestamp(500, 7, "b"))
+    >>> clock.now()                     # wall clock says 90, but we have seen 500:7
+    Timestamp(wall=500, logical=8, replica='a')
+    """
+
+    __slots__ = ("_logical", "_wall", "replica", "time_source")
+
+    def __init__(self, replica: str, time_source: Callable[[], int] = time.time_ns) -> None:
+        self.replica = _check_replica(replica)
+        self.time_source = time_source
+        self._wall = 0
+        self._logical = 0
+
+    def now(self) -> Timestamp:
+        """A new timestamp, greater than every one this clock returned or observed. O(1)."""
+        pt = self.time_source()
+        if pt > self._wall:
+            self._wall = pt
+            self._logical = 0
+        else:
+            self._logical += 1
+        return Timestamp(self._wall, self._logical, self.replica)
+
+    def observe(self, ts: tuple[int, int, str]) -> None:
+        """Move the clock past a remote timestamp (called on merge). O(1)."""
+        wall, logical = ts[0], ts[1]
+        if wall > self._wall:
+            self._wall = wall
+            self._logical = logical
+        elif wall == self._wall and logical > self._logical:
+            self._logical = logical
+
+    def peek(self) -> tuple[int, int]:
+        """The last (wall, logical) reading, without advancing."""
+        return (self._wall, self._logical)
+
+    def __repr__(self) -> str:
+        return f"HLC({self.replica!r}, wall={self._wall}, logical={self._logical})"

@@ -1,0 +1,228 @@
+"""Counters: grow-only, positive-negative, and the causal counter that nests in maps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import _UNSET, CRDT, Causal, T, check_replica
+from .causal import CausalContext
+from .errors import InvariantError
+
+__all__ = ["CCounter", "CausalCounter", "GCounter", "PNCounter"]
+
+
+def _amount(n: Any, method: str) -> int:
+    if type(n) is not int or n < 0:
+        raise ValueError(f"{method}(n) takes an int n >= 0, got {n!r}")
+    return n
+
+
+def _check_entries(name: str, entries: dict[str, int]) -> None:
+    for r, n in entries.items():
+        if type(r) is not str or not r or type(n) is not int or n < 1:
+            raise InvariantError(f"{name} entry {r!r}: {n!r} must map a replica id to an int >= 1")
+
+
+class GCounter(CRDT):
+    """Grow-only counter: one monotonic count per replica; the value is their sum.
+
+    Concurrency: increments never conflict; merge keeps each replica's maximum.
+    Metadata: one int per replica that ever incremented. ``increment`` O(1); ``value`` O(replicas).
+
+    >>> a, b = GCounter("a"), GCounter("b")
+    >>> d = a.increment(2); _ = b.increment(3)
+    >>> b.merge(d); a.merge(b)
+    >>> a.value, a == b
+    (5, True)
+    """
+
+    __slots__ = ("_p",)
+
+    def __init__(self, replica: str | None = None) -> None:
+        self._replica = check_replica(replica)
+        self._p: dict[str, int] = {}
+
+    def increment(self, n: int = 1) -> GCounter:
+        """Add ``n >= 0``; the delta holds this replica's new count only. O(1)."""
+        r = self._replica
+        if r is None:
+            self._need_replica("increment")
+        if type(n) is not int or n < 0:
+            _amount(n, "increment")
+        d = GCounter.__new__(GCounter)
+        d._replica = None
+        if n:
+            c = self._p.get(r, 0) + n  # type: ignore[arg-type]
+            self._p[r] = c  # type: ignore[index]
+            d._p = {r: c}  # type: ignore[dict-item]
+        else:
+            d._p = {}
+        return d
+
+    @property
+    def value(self) -> int:
+        return sum(self._p.values())
+
+    @property
+    def entries(self) -> dict[str, int]:
+        """Per-replica counts (a copy)."""
+        return dict(self._p)
+
+    def merge(self, other: GCounter) -> None:
+        """Pointwise maximum, in place. O(len(other))."""
+        self._check_other(other)
+        p = self._p
+        for r, n in other._p.items():
+            if n > p.get(r, 0):
+                p[r] = n
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not GCounter:
+            return NotImplemented
+        return self._p == other._p
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = GCounter.__new__(GCounter)
+        c._replica = self._replica if replica is _UNSET else check_replica(replica)
+        c._p = dict(self._p)  # type: ignore[attr-defined]
+        return c  # type: ignore[return-value]
+
+    def _check(self) -> None:
+        _check_entries("GCounter", self._p)
+
+    def __repr__(self) -> str:
+        return f"GCounter(replica={self._replica!r}, value={self.value})"
+
+
+class PNCounter(CRDT):
+    """Counter with increments and decrements: two grow-only counters, value = increments - decrements.
+
+    Concurrency: operations never conflict. Metadata: two ints per replica. Mutators O(1).
+
+    >>> a, b = PNCounter("a"), PNCounter("b")
+    >>> d = a.increment(5); _ = b.decrement(2)
+    >>> b.merge(d); a.merge(b)
+    >>> a.value, a == b
+    (3, True)
+    """
+
+    __slots__ = ("_n", "_p")
+
+    def __init__(self, replica: str | None = None) -> None:
+        self._replica = check_replica(replica)
+        self._p: dict[str, int] = {}
+        self._n: dict[str, int] = {}
+
+    def _bump(self, part: dict[str, int], n: int, method: str, positive: bool) -> PNCounter:
+        r = self._need_replica(method)
+        _amount(n, method)
+        d = PNCounter.__new__(PNCounter)
+        d._replica = None
+        d._p, d._n = {}, {}
+        if n:
+            c = part.get(r, 0) + n
+            part[r] = c
+            (d._p if positive else d._n)[r] = c
+        return d
+
+    def increment(self, n: int = 1) -> PNCounter:
+        """Add ``n >= 0``. O(1)."""
+        return self._bump(self._p, n, "increment", True)
+
+    def decrement(self, n: int = 1) -> PNCounter:
+        """Subtract ``n >= 0``. O(1)."""
+        return self._bump(self._n, n, "decrement", False)
+
+    @property
+    def value(self) -> int:
+        return sum(self._p.values()) - sum(self._n.values())
+
+    def merge(self, other: PNCounter) -> None:
+        """Pointwise maximum of both parts, in place. O(len(other))."""
+        self._check_other(other)
+        for mine, theirs in ((self._p, other._p), (self._n, other._n)):
+            for r, n in theirs.items():
+                if n > mine.get(r, 0):
+                    mine[r] = n
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not PNCounter:
+            return NotImplemented
+        return self._p == other._p and self._n == other._n
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = PNCounter.__new__(PNCounter)
+        c._replica = self._replica if replica is _UNSET else check_replica(replica)
+        c._p = dict(self._p)  # type: ignore[attr-defined]
+        c._n = dict(self._n)  # type: ignore[attr-defined]
+        return c  # type: ignore[return-value]
+
+    def _check(self) -> None:
+        _check_entries("PNCounter increments", self._p)
+        _check_entries("PNCounter decrements", self._n)
+
+    def __repr__(self) -> str:
+        return f"PNCounter(replica={self._replica!r}, value={self.value})"
+
+
+class CCounter(Causal):
+    """Causal counter: increments and decrements that can be reset by an observed remove.
+
+    This is the counter that nests in an :class:`~crdts.maps.ORMap` (``update(key, PNCounter, ...)`` and
+    ``update(key, GCounter, ...)`` both give one). Each replica holds one dot carrying its running total;
+    each operation replaces it with a new dot. Concurrency: operations never conflict; a map remove
+    resets the totals it saw, and a replica that increments concurrently with that remove keeps its
+    whole running total (the remove did not see the new dot), the reset-remove anomaly of the
+    literature. Metadata: one dot and one int per replica, plus the causal context.
+
+    >>> a, b = CCounter("a"), CCounter("b")
+    >>> d = a.increment(4); _ = b.decrement(1)
+    >>> b.merge(d); a.merge(b)
+    >>> a.value, a == b
+    (3, True)
+    """
+
+    __slots__ = ()
+    _kind = dict
+
+    def _add(self, n: int, method: str) -> CCounter:
+        self._need_replica(method)
+        _amount(n, method)
+        if method == "decrement":
+            n = -n
+        r = self._replica
+        store = self._store
+        old = [d for d in store if d[0] == r]
+        base = sum(store[d] for d in old)
+        dot = self._new_dot(method)
+        for d in old:
+            del store[d]
+        store[dot] = base + n
+        return CCounter._delta({dot: base + n}, CausalContext._of_dots({dot, *old}))
+
+    def increment(self, n: int = 1) -> CCounter:
+        """Add ``n >= 0``. O(replicas)."""
+        return self._add(n, "increment")
+
+    def decrement(self, n: int = 1) -> CCounter:
+        """Subtract ``n >= 0``. O(replicas)."""
+        return self._add(n, "decrement")
+
+    def reset(self) -> CCounter:
+        """Drop every contribution this replica has seen (what a map remove does). O(replicas)."""
+        self._need_replica("reset")
+        gone = set(self._store)
+        self._store.clear()
+        return CCounter._delta({}, CausalContext._of_dots(gone))
+
+    @property
+    def value(self) -> int:
+        return sum(self._store.values())
+
+    def _check_payload(self) -> None:
+        for d, v in self._store.items():
+            if type(v) is not int:
+                raise InvariantError(f"CCounter dot {d!r} must carry an int, got {v!r}")
+
+
+CausalCounter = CCounter

@@ -1,0 +1,98 @@
+"""Typed errors. Every error raised on purpose by crdts derives from :class:`CRDTError`.
+
+Each error carries the facts that explain it as attributes, and a message a person can act on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CRDTError",
+    "ReplicaRequired",
+    "DecodeError",
+    "UnsupportedVersion",
+    "UnknownType",
+    "PayloadTooLarge",
+    "InvariantError",
+    "DoubleSpentDot",
+    "ConflictingWrite",
+]
+
+
+class CRDTError(Exception):
+    """Base class of every error raised on purpose by crdts."""
+
+
+class ReplicaRequired(CRDTError):
+    """A mutator was called on an object that is not bound to a replica (``replica=None``).
+
+    Deltas and decoded objects are unbound; bind them with ``obj.copy(replica="r1")`` or
+    ``decode(data, replica="r1")`` before mutating.
+    """
+
+    def __init__(self, type_name: str, method: str) -> None:
+        self.type_name = type_name
+        self.method = method
+        super().__init__(
+            f"{type_name}.{method}() needs a replica id: this object is read-only (replica=None). "
+            f"Bind it first, e.g. obj.copy(replica='eu-west') or {type_name}(replica='eu-west')."
+        )
+
+
+class DecodeError(CRDTError, ValueError):
+    """Bytes could not be decoded into a crdts object: malformed, truncated, oversized or impossible."""
+
+
+class UnsupportedVersion(DecodeError):
+    """The envelope names a format version this library cannot read."""
+
+    def __init__(self, found: object, supported: tuple[int, ...]) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(f"unsupported wire format version {found!r}; this library reads {list(supported)}")
+
+
+class UnknownType(DecodeError):
+    """The envelope names a type code that is not in the registry."""
+
+    def __init__(self, code: object) -> None:
+        self.code = code
+        super().__init__(f"unknown type code {code!r} in envelope")
+
+
+class PayloadTooLarge(DecodeError):
+    """The input exceeds a configured size limit."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(f"{what} is {size}, over the limit of {limit}")
+
+
+class InvariantError(CRDTError):
+    """An object's internal invariant does not hold (raised by ``_check()`` and by validation)."""
+
+
+class DoubleSpentDot(CRDTError):
+    """One dot carries two different payloads: the other side is corrupt or forged.
+
+    Merging it would break associativity, so the merge is refused and nothing changes.
+    """
+
+    def __init__(self, dot: tuple[str, int], ours: Any, theirs: Any) -> None:
+        self.dot = dot
+        self.ours = ours
+        self.theirs = theirs
+        super().__init__(f"dot {dot!r} carries {ours!r} here but {theirs!r} in the merged state")
+
+
+class ConflictingWrite(CRDTError):
+    """Two last-writer-wins writes share one timestamp but carry different values (forged or corrupt)."""
+
+    def __init__(self, timestamp: Any, ours: Any, theirs: Any) -> None:
+        self.timestamp = timestamp
+        self.ours = ours
+        self.theirs = theirs
+        super().__init__(f"timestamp {timestamp!r} carries {ours!r} here but {theirs!r} in the merged state")

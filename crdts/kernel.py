@@ -1,0 +1,304 @@
+"""The dot-store kernel of the delta-CRDT paper: the one causal join that all causal types share.
+
+A causal CRDT's state is a pair *(store, context)*. The store holds the dots that are "live";
+the :class:`~crdts.causal.CausalContext` holds every dot the replica has seen. A dot in the context
+but not in the store has been removed, so no tombstone is ever kept. Stores are plain Python data:
+
+* **DotSet**: a ``set`` of dots (flags);
+* **DotFun**: a ``dict`` dot -> immutable value (registers, the causal counter, remove-wins tokens);
+* **DotMap**: a :class:`DotMap`, a ``dict`` key -> nested store, which also keeps an ``index``
+  dot -> key so that merging a small delta into a large state touches only the keys the delta names.
+
+The causal join (Almeida, Shoker, Baquero, "Delta State Replicated Data Types", §5) of
+``(s1, c1)`` and ``(s2, c2)`` keeps a dot when both stores have it, or when one store has it and
+the other side's context has not seen it; DotFun values of common dots must be equal; DotMap joins
+per key and drops keys whose result is empty. :func:`join` applies it in place to ``s1``; the
+caller joins the contexts afterwards. Cost: O(size of ``s2`` + dots of ``c2`` that ``s1`` holds),
+never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full state).
+:func:`validate` is the check done before any change, so a refused merge changes nothing.
+
+>>> from crdts.causal import CausalContext
+>>> s1, c1 = DotMap(), CausalContext()
+>>> _ = join(s1, c1, DotMap.of({"x": {("a", 1)}}), CausalContext({"a": 1})); c1.join(CausalContext({"a": 1}))
+>>> dict(s1), s1.index
+({'x': {('a', 1)}}, {('a', 1): 'x'})
+>>> _ = join(s1, c1, DotMap(), CausalContext({"a": 1}))    # a delta that saw ('a', 1) and kept nothing
+>>> dict(s1), s1.index
+({}, {})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any, Union
+
+from .causal import CausalContext
+from .errors import DoubleSpentDot, InvariantError
+
+__all__ = ["DotMap", "Store", "copy_store", "dots_of", "empty_like", "join", "validate"]
+
+DotT = tuple[str, int]
+Store = Union[set, dict, "DotMap"]  # DotSet | DotFun | DotMap
+
+
+class DotMap(dict):  # type: ignore[type-arg]
+    """A dict key -> nested dot store, with ``index``: dot -> key for every dot beneath it.
+
+    Keys whose store is empty are never kept. Equality is that of the dict (the index is derived).
+    """
+
+    __slots__ = ("index",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index: dict[DotT, Hashable] = {}
+
+    @classmethod
+    def of(cls, entries: dict[Any, Store]) -> DotMap:
+        """Build a DotMap (and its index) from ``{key: store}``; empty stores are skipped."""
+        m = cls()
+        index = m.index
+        for k, s in entries.items():
+            if s:
+                m[k] = s
+                for d in dots_of(s):
+                    index[d] = k
+        return m
+
+    def copy(self) -> DotMap:  # type: ignore[override]
+        return copy_store(self)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"DotMap({dict.__repr__(self)})"
+
+
+def dots_of(s: Store) -> Iterable[DotT]:
+    """The dots held by a store. O(1) to start; DotMap uses its index."""
+    if type(s) is DotMap or isinstance(s, DotMap):
+        return s.index.keys()
+    return s if type(s) is set else s.keys()
+
+
+def empty_like(s: Store) -> Store:
+    """The bottom of the same kind of store."""
+    t = type(s)
+    if t is set:
+        return set()
+    if t is dict:
+        return {}
+    return DotMap()
+
+
+def copy_store(s: Store) -> Store:
+    """A deep copy (dots and DotFun values are immutable, so only containers are copied). O(size)."""
+    t = type(s)
+    if t is set:
+        return set(s)
+    if t is dict:
+        return dict(s)
+    m = DotMap()
+    for k, sub in s.items():
+        dict.__setitem__(m, k, copy_store(sub))
+    m.index = dict(s.index)  # type: ignore[union-attr]
+    return m
+
+
+def _store_kind(s: Store) -> str:
+    t = type(s)
+    return "DotSet" if t is set else "DotFun" if t is dict else "DotMap"
+
+
+def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
+    """Refuse a join that would break the lattice: kinds must match and no dot may carry two payloads.
+
+    Raises :class:`~crdts.errors.DoubleSpentDot` or :class:`~crdts.errors.InvariantError`; changes nothing.
+    O(size of ``s2``).
+    """
+    t1, t2 = type(s1), type(s2)
+    if t1 is not t2 and not (isinstance(s1, DotMap) and isinstance(s2, DotMap)):
+        if not s1 or not s2:
+            return
+        raise InvariantError(f"cannot join a {_store_kind(s1)} with a {_store_kind(s2)} at {list(path)}")
+    if t1 is set or not s1 or not s2:
+        return
+    if t1 is dict:
+        for d, v in s2.items():
+            if d in s1:
+                w = s1[d]
+                if w != v or type(w) is not type(v):
+                    raise DoubleSpentDot(d, w, v)
+        return
+    index = s1.index  # type: ignore[union-attr]
+    for k, sub2 in s2.items():
+        for d in dots_of(sub2):
+            k1 = index.get(d, k)
+            if k1 != k or type(k1) is not type(k):
+                raise DoubleSpentDot(d, (*path, k1), (*path, k))
+        sub1 = s1.get(k)
+        if sub1 is not None and type(sub1) is not set:
+            validate(sub1, sub2, (*path, k))
+
+
+def join(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> tuple[list[DotT], list[DotT]]:
+    """Causal join of ``(s2, c2)`` into ``s1`` in place (``c1`` is not changed; join it afterwards).
+
+    ``s2`` is never aliased into ``s1``. Returns ``(added, removed)``: the dots that entered and left
+    ``s1``, which DotMap callers use to keep their index. Call :func:`validate` first.
+    """
+    added: list[DotT] = []
+    removed: list[DotT] = []
+    _join(s1, c1, s2, c2, added, removed)
+    return added, removed
+
+
+def _join(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext, added: list[DotT], removed: list[DotT]) -> None:
+    t = type(s1)
+    if t is set or t is dict:
+        _join_flat(s1, c1, s2, c2, added, removed, t is dict)
+    else:
+        _join_map(s1, c1, s2, c2, added, removed)
+
+
+def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
+               added: list[DotT], removed: list[DotT], fun: bool) -> None:
+    # DotSet / DotFun: keep common dots, drop ours that c2 saw and s2 lacks, take theirs that c1 has not seen.
+    if s1:
+        vv2, cloud2 = c2.vv, c2.cloud
+        gone = [d for d in s1 if d not in s2 and (d[1] <= vv2.get(d[0], 0) or d in cloud2)]
+        if gone:
+            if fun:
+                for d in gone:
+                    del s1[d]
+            else:
+                s1.difference_update(gone)
+            removed.extend(gone)
+    if s2:
+        vv1, cloud1 = c1.vv, c1.cloud
+        for d in s2:
+            if d not in s1 and d[1] > vv1.get(d[0], 0) and d not in cloud1:
+                if fun:
+                    s1[d] = s2[d]
+                else:
+                    s1.add(d)
+                added.append(d)
+
+
+def _candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext) -> Iterable[Any]:
+    """Keys of ``s1`` that the join may change: those of ``s2`` and those holding dots that ``c2`` saw."""
+    index = s1.index
+    if not index:
+        return s2.keys()
+    keys = set(s2.keys())
+    vv2, cloud2 = c2.vv, c2.cloud
+    if c2.size() <= len(index):
+        # Enumerate what c2 saw (small: a delta) and look each dot up.
+        get = index.get
+        for r, n in vv2.items():
+            for i in range(1, n + 1):
+                k = get((r, i), keys)
+                if k is not keys:
+                    keys.add(k)
+        for d in cloud2:
+            k = get(d, keys)
+            if k is not keys:
+                keys.add(k)
+    else:
+        # c2 is large (a full state): scan our own dots instead.
+        for d, k in index.items():
+            if d[1] <= vv2.get(d[0], 0) or d in cloud2:
+                keys.add(k)
+    return keys
+
+
+def _join_map(s1: DotMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
+              added: list[DotT], removed: list[DotT]) -> None:
+    index = s1.index
+    vv1, cloud1 = c1.vv, c1.cloud
+    vv2, cloud2 = c2.vv, c2.cloud
+    for k in _candidate_keys(s1, s2, c2):
+        sub1 = s1.get(k)
+        sub2 = s2.get(k)
+        if sub1 is None:
+            # Only theirs: keep what we have not seen.
+            if type(sub2) is set:
+                new = {d for d in sub2 if d[1] > vv1.get(d[0], 0) and d not in cloud1}
+                if new:
+                    s1[k] = new
+                    for d in new:
+                        index[d] = k
+                    added.extend(new)
+                continue
+            sub1 = empty_like(sub2)
+            a: list[DotT] = []
+            _join(sub1, c1, sub2, c2, a, removed)
+            if sub1:
+                s1[k] = sub1
+                for d in a:
+                    index[d] = k
+                added.extend(a)
+            continue
+        if sub2 is None:
+            if type(sub1) is set:
+                gone = [d for d in sub1 if d[1] <= vv2.get(d[0], 0) or d in cloud2]
+                if gone:
+                    sub1.difference_update(gone)
+                    for d in gone:
+                        del index[d]
+                    removed.extend(gone)
+                    if not sub1:
+                        del s1[k]
+                continue
+            sub2 = empty_like(sub1)
+        a = []
+        r: list[DotT] = []
+        _join(sub1, c1, sub2, c2, a, r)
+        for d in r:
+            del index[d]
+        for d in a:
+            index[d] = k
+        added.extend(a)
+        removed.extend(r)
+        if not sub1:
+            del s1[k]
+
+
+def remove_all(s: Store) -> list[DotT]:
+    """Empty a store in place and return the dots it held (the context of a reset delta). O(size)."""
+    gone = list(dots_of(s))
+    s.clear()
+    if isinstance(s, DotMap):
+        s.index.clear()
+    return gone
+
+
+def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int:
+    """Invariants of a store: every dot in ``ctx``; no empty nested store; DotMap index exact.
+
+    Returns the number of dots. Raises :class:`~crdts.errors.InvariantError`.
+    """
+    t = type(s)
+    if t is set or t is dict:
+        for d in s:
+            if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str or type(d[1]) is not int or d[1] < 1:
+                raise InvariantError(f"bad dot {d!r} at {list(path)}")
+            if not ctx.contains(d):
+                raise InvariantError(f"dot {d!r} at {list(path)} is not in the causal context")
+        return len(s)
+    if not isinstance(s, DotMap):
+        raise InvariantError(f"not a dot store at {list(path)}: {type(s).__name__}")
+    seen: dict[DotT, Any] = {}
+    for k, sub in s.items():
+        if not sub:
+            raise InvariantError(f"empty nested store kept at {[*path, k]}")
+        check_store(sub, ctx, (*path, k))
+        for d in dots_of(sub):
+            if d in seen:
+                raise InvariantError(f"dot {d!r} appears under both {seen[d]!r} and {k!r} at {list(path)}")
+            seen[d] = k
+    if seen != s.index:
+        raise InvariantError(f"DotMap index out of date at {list(path)}")
+    return len(seen)
+
+
+def iter_dots(s: Store) -> Iterator[DotT]:
+    yield from dots_of(s)

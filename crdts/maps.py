@@ -1,0 +1,375 @@
+"""Maps: the observed-remove map of nested causal CRDTs, and the last-writer-wins map."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from ._base import _UNSET, CRDT, Causal, T, check_replica, element, thaw, value
+from .causal import HLC, CausalContext, Timestamp
+from .counters import CCounter, GCounter, PNCounter
+from .errors import ConflictingWrite, InvariantError
+from .flags import DWFlag, EWFlag
+from .kernel import DotMap, copy_store, dots_of
+from .registers import MVRegister, _check_ts, _clock_for
+from .sets import AWSet, RWSet
+
+__all__ = ["LWWMap", "ORMap"]
+
+N = TypeVar("N", bound=Causal)
+
+#: The causal types an ORMap can hold, by the name stored beside each key.
+NESTABLE: dict[str, type[Causal]] = {}
+#: Classes a user may name in ``update`` that stand for another (counters nest as causal counters).
+_ALIASES: dict[type, type[Causal]] = {PNCounter: CCounter, GCounter: CCounter}
+
+
+def _nested_class(cls: Any) -> tuple[str, type[Causal]]:
+    target = _ALIASES.get(cls, cls)
+    name = getattr(target, "__name__", None)
+    if name not in NESTABLE or NESTABLE[name] is not target:
+        allowed = ", ".join(sorted(NESTABLE)) + ", PNCounter, GCounter"
+        raise TypeError(f"ORMap values must be causal CRDTs ({allowed}); got {cls!r}")
+    return name, target  # type: ignore[return-value]
+
+
+def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> N:
+    v = cls.__new__(cls)
+    v._replica = replica
+    v._store = store
+    v._ctx = ctx
+    return v
+
+
+class ORMap(Causal):
+    """Observed-remove map from keys to nested causal CRDTs, all sharing the map's causal context.
+
+    ``update(key, cls, fn)`` hands ``fn`` the nested value (created empty if absent); ``remove(key)``
+    resets what this replica saw of the key. Concurrency: an update concurrent with a remove survives
+    (with only the effects the remove did not see); concurrent updates of one key merge by the nested
+    type's rules. Nested classes: AWSet, RWSet, MVRegister, EWFlag, DWFlag, ORMap and CCounter (name
+    PNCounter or GCounter to get a CCounter). The class is part of the entry: the same key updated as
+    two different classes keeps both entries, and ``m[key]`` returns the one whose class name sorts
+    first. Metadata: the nested stores' dots plus one shared context; removed keys leave no trace.
+    ``update`` costs what the nested mutator costs; merging a delta is O(size of the delta).
+
+    >>> a, b = ORMap("a"), ORMap("b")
+    >>> b.merge(a.update("apples", PNCounter, lambda c: c.increment(3)))
+    >>> d1 = a.remove("apples")                                         # concurrent with
+    >>> d2 = b.update("apples", PNCounter, lambda c: c.increment(2))    # this update
+    >>> a.merge(d2); b.merge(d1)
+    >>> a.value, a == b
+    ({'apples': 2}, True)
+    """
+
+    __slots__ = ()
+    _kind = DotMap
+
+    def update(self, key: Any, cls: type[Any], fn: Callable[[Any], Any]) -> ORMap:
+        """Apply ``fn`` to the nested value of ``key`` (class ``cls``); return the map's delta.
+
+        ``fn`` must call one mutator of the nested object and return its delta.
+        """
+        r = self._need_replica("update")
+        key = element(key)
+        name, ncls = _nested_class(cls)
+        mk = (key, name)
+        store = self._store
+        sub = store.get(mk)
+        if sub is None:
+            sub = ncls._kind()
+        nested = _view(ncls, sub, self._ctx, r)
+        try:
+            nd = fn(nested)
+        finally:
+            self._settle(mk, nested._store)
+        if type(nd) is not ncls or nd._replica is not None:
+            self._reindex(mk)
+            raise TypeError(f"ORMap.update: fn must return the delta of one {ncls.__name__} mutator, got {nd!r}")
+        index = store.index
+        new_dots = dots_of(nd._store)
+        for d in new_dots:
+            index[d] = mk
+        for d in nd._ctx.dots():
+            if d not in new_dots:
+                index.pop(d, None)
+        return ORMap._delta(DotMap.of({mk: nd._store}), nd._ctx)
+
+    def _settle(self, mk: Any, sub: Any) -> None:
+        if sub:
+            if mk not in self._store:
+                self._store[mk] = sub
+        else:
+            self._store.pop(mk, None)
+
+    def _reindex(self, mk: Any) -> None:
+        """Slow path after a misbehaving ``fn``: rebuild the index entries of one key. O(dots)."""
+        index = self._store.index
+        for d in [d for d, k in index.items() if k == mk]:
+            del index[d]
+        if mk in self._store:
+            for d in dots_of(self._store[mk]):
+                index[d] = mk
+
+    def remove(self, key: Any) -> ORMap:
+        """Reset ``key``: drop every effect on it this replica has seen. O(dots of the key)."""
+        self._need_replica("remove")
+        key = element(key)
+        store = self._store
+        index = store.index
+        gone: set[tuple[str, int]] = set()
+        for name in _NAMES:
+            sub = store.pop((key, name), None)
+            if sub is None:
+                continue
+            for d in dots_of(sub):
+                gone.add(d)
+                del index[d]
+        return ORMap._delta(DotMap(), CausalContext._of_dots(gone))
+
+    def clear(self) -> ORMap:
+        """Reset every key this replica has seen. O(dots)."""
+        self._need_replica("clear")
+        store = self._store
+        gone = set(store.index)
+        store.clear()
+        store.index.clear()
+        return ORMap._delta(DotMap(), CausalContext._of_dots(gone))
+
+    def _entries(self) -> dict[Any, tuple[str, Any]]:
+        """key -> (class name, store): the entry shown for each key (class names sorted, first wins)."""
+        out: dict[Any, tuple[str, Any]] = {}
+        for (k, name), sub in self._store.items():
+            cur = out.get(k)
+            if cur is None or name < cur[0]:
+                out[k] = (name, sub)
+        return out
+
+    def __getitem__(self, key: Any) -> Any:
+        """A read-only copy of the nested CRDT at ``key``. Raises KeyError if absent."""
+        k = element(key)
+        store = self._store
+        for name in _NAMES:
+            sub = store.get((k, name))
+            if sub is not None:
+                return _view(NESTABLE[name], copy_store(sub), self._ctx.copy(), None)
+        raise KeyError(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except (KeyError, TypeError):
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            k = element(key)
+        except TypeError:
+            return False
+        store = self._store
+        return any((k, name) in store for name in _NAMES)
+
+    def keys(self) -> list[Any]:
+        """The present keys. O(entries)."""
+        return list(self._entries())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def classes(self, key: Any) -> list[str]:
+        """The class names stored for ``key`` (more than one only if replicas disagreed on its class)."""
+        k = element(key)
+        return [name for name in _NAMES if (k, name) in self._store]
+
+    @property
+    def value(self) -> dict[Any, Any]:
+        """``{key: nested value}``. O(size)."""
+        ctx = self._ctx
+        return {k: _view(NESTABLE[name], sub, ctx, None).value for k, (name, sub) in self._entries().items()}
+
+    def _check_payload(self) -> None:
+        for mk, sub in self._store.items():
+            if type(mk) is not tuple or len(mk) != 2 or mk[1] not in NESTABLE:
+                raise InvariantError(f"ORMap entry key {mk!r} must be (key, nested class name)")
+            ncls = NESTABLE[mk[1]]
+            if not isinstance(sub, ncls._kind):
+                raise InvariantError(f"ORMap entry {mk!r} holds a {type(sub).__name__}, not a {ncls.__name__}")
+            if element(mk[0]) != mk[0]:
+                raise InvariantError(f"ORMap key {mk[0]!r} is not in canonical form")
+            _view(ncls, sub, self._ctx, None)._check_payload()
+
+
+for _cls in (AWSet, RWSet, MVRegister, EWFlag, DWFlag, CCounter, ORMap):
+    NESTABLE[_cls.__name__] = _cls
+_NAMES = sorted(NESTABLE)
+
+
+class LWWMap(CRDT):
+    """Last-writer-wins map: per key, the write (set or remove) with the highest timestamp wins.
+
+    Timestamps come from a hybrid logical clock, ``(wall, logical, replica)``, so ties break by
+    replica id and a write made after merging another always wins over it. A remove is a timestamped
+    write (a tombstone kept per removed key). Concurrent writes to one key lose all but one value by
+    design. Metadata: one timestamp per key. ``set``/``remove`` O(1); merge O(len(other)).
+
+    >>> t = iter(range(1, 1000))
+    >>> a = LWWMap("a", clock=HLC("a", time_source=lambda: next(t)))
+    >>> b = LWWMap("b", clock=HLC("b", time_source=lambda: next(t)))
+    >>> d1 = a.set("color", "red"); d2 = b.set("color", "blue")   # b's write is later
+    >>> a.merge(d2); b.merge(d1)
+    >>> a.value, a == b
+    ({'color': 'blue'}, True)
+    """
+
+    __slots__ = ("_clock", "_entries", "_live")
+
+    def __init__(self, replica: str | None = None, clock: HLC | None = None) -> None:
+        self._replica = check_replica(replica)
+        self._clock = _clock_for(replica, clock)
+        self._entries: dict[Any, tuple[tuple[int, int, str], bool, Any]] = {}
+        self._live = 0
+
+    def _write(self, key: Any, present: bool, v: Any, method: str) -> LWWMap:
+        clock = self._clock
+        if clock is None:
+            self._need_replica(method)
+        if type(key) is not str:
+            key = element(key)
+        # HLC.now() inlined on the hot path (same rules).
+        pt = clock.time_source()  # type: ignore[union-attr]
+        if pt > clock._wall:  # type: ignore[union-attr]
+            clock._wall = pt  # type: ignore[union-attr]
+            clock._logical = 0  # type: ignore[union-attr]
+        else:
+            clock._logical += 1  # type: ignore[union-attr]
+        entry = ((clock._wall, clock._logical, clock.replica), present, v)  # type: ignore[union-attr]
+        entries = self._entries
+        old = entries.get(key)
+        if old is None or not old[1]:
+            if present:
+                self._live += 1
+        elif not present:
+            self._live -= 1
+        entries[key] = entry
+        d = LWWMap.__new__(LWWMap)
+        d._replica = None
+        d._clock = None
+        d._entries = {key: entry}
+        d._live = 1 if present else 0
+        return d
+
+    def set(self, key: Any, v: Any) -> LWWMap:
+        """Write ``key = v``; the delta is that one entry. O(size of v)."""
+        tv = type(v)
+        if not (tv is str or tv is int or v is None):
+            v = value(v)
+        return self._write(key, True, v, "set")
+
+    def remove(self, key: Any) -> LWWMap:
+        """Remove ``key`` (a timestamped tombstone that later writes override). O(1)."""
+        return self._write(key, False, None, "remove")
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            e = self._entries.get(element(key))
+        except TypeError:
+            return default
+        return thaw(e[2]) if e is not None and e[1] else default
+
+    def __getitem__(self, key: Any) -> Any:
+        e = self._entries.get(element(key))
+        if e is None or not e[1]:
+            raise KeyError(key)
+        return thaw(e[2])
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            e = self._entries.get(element(key))
+        except TypeError:
+            return False
+        return e is not None and e[1]
+
+    def __len__(self) -> int:
+        return self._live
+
+    def keys(self) -> list[Any]:
+        return [k for k, e in self._entries.items() if e[1]]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def timestamp(self, key: Any) -> Timestamp | None:
+        """The timestamp of the winning write (set or remove) of ``key``, or None."""
+        e = self._entries.get(element(key))
+        return None if e is None else Timestamp(*e[0])
+
+    @property
+    def value(self) -> dict[Any, Any]:
+        return {k: thaw(e[2]) for k, e in self._entries.items() if e[1]}
+
+    def merge(self, other: LWWMap) -> None:
+        """Per key, keep the higher timestamp; observe the newest on this replica's clock. O(len(other))."""
+        self._check_other(other)
+        entries = self._entries
+        theirs = other._entries
+        for k, e in theirs.items():  # validate first: a refused merge changes nothing
+            mine = entries.get(k)
+            if mine is not None and mine[0] == e[0] and (mine[1] != e[1] or mine[2] != e[2]
+                                                         or type(mine[2]) is not type(e[2])):
+                raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
+        live = self._live
+        newest = None
+        for k, e in theirs.items():
+            ts = e[0]
+            if newest is None or ts > newest:
+                newest = ts
+            mine = entries.get(k)
+            if mine is None:
+                entries[k] = e
+                if e[1]:
+                    live += 1
+            elif ts > mine[0]:
+                entries[k] = e
+                live += e[1] - mine[1]
+        self._live = live
+        if newest is not None and self._clock is not None:
+            self._clock.observe(newest)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not LWWMap:
+            return NotImplemented
+        return self._entries == other._entries
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = LWWMap.__new__(LWWMap)
+        me: LWWMap = self  # type: ignore[assignment]
+        if replica is _UNSET or replica == me._replica:
+            c._replica, c._clock = me._replica, me._clock
+        else:
+            c._replica = check_replica(replica)
+            c._clock = _clock_for(c._replica, None)
+            if c._clock is not None and me._entries:
+                c._clock.observe(max(e[0] for e in me._entries.values()))
+        c._entries = dict(me._entries)
+        c._live = me._live
+        return c  # type: ignore[return-value]
+
+    def _check(self) -> None:
+        live = 0
+        for k, (ts, present, v) in self._entries.items():
+            _check_ts(ts, f"LWWMap key {k!r}")
+            if type(present) is not bool:
+                raise InvariantError(f"LWWMap key {k!r}: presence flag must be a bool")
+            if not present and v is not None:
+                raise InvariantError(f"LWWMap key {k!r}: a tombstone carries no value")
+            if element(k) != k:
+                raise InvariantError(f"LWWMap key {k!r} is not in canonical form")
+            live += present
+        if live != self._live:
+            raise InvariantError(f"LWWMap live count {self._live} != {live}")
+
+    def __repr__(self) -> str:
+        return f"LWWMap(replica={self._replica!r}, value={self.value!r})"

@@ -1,0 +1,162 @@
+"""Registers: last-writer-wins (by hybrid logical clock) and multi-value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import _UNSET, CRDT, Causal, T, check_replica, thaw, value
+from .causal import HLC, CausalContext, Timestamp
+from .errors import ConflictingWrite, InvariantError
+
+__all__ = ["LWWRegister", "MVRegister"]
+
+
+def _clock_for(replica: str | None, clock: HLC | None) -> HLC | None:
+    if clock is not None:
+        if not isinstance(clock, HLC):
+            raise TypeError(f"clock must be a crdts.HLC, got {type(clock).__name__}")
+        if replica is not None and clock.replica != replica:
+            raise ValueError(f"clock belongs to replica {clock.replica!r}, not {replica!r}")
+        return clock
+    return HLC(replica) if replica is not None else None
+
+
+def _check_ts(ts: Any, what: str) -> None:
+    if (type(ts) is not tuple and not isinstance(ts, Timestamp)) or len(ts) != 3 \
+            or type(ts[0]) is not int or type(ts[1]) is not int or ts[1] < 0 \
+            or type(ts[2]) is not str or not ts[2]:
+        raise InvariantError(f"{what}: bad timestamp {ts!r}")
+
+
+class LWWRegister(CRDT):
+    """Last-writer-wins register: the write with the highest hybrid-logical-clock timestamp wins.
+
+    Timestamps are ``(wall, logical, replica)``; ties are broken by replica id, so every replica picks
+    the same winner. A write made after merging another write always wins over it. Concurrent writes
+    lose data by design: use :class:`MVRegister` to keep them. Metadata: one timestamp. O(1).
+
+    >>> t = iter(range(100, 1000))
+    >>> a = LWWRegister("a", clock=HLC("a", time_source=lambda: next(t)))
+    >>> b = LWWRegister("b", clock=HLC("b", time_source=lambda: 50))   # b's clock lags
+    >>> b.merge(a.assign("first"))
+    >>> d = b.assign("second")                    # b saw "first", so its write wins anyway
+    >>> a.merge(d); a.value, a == b
+    ('second', True)
+    """
+
+    __slots__ = ("_clock", "_ts", "_value")
+
+    def __init__(self, replica: str | None = None, clock: HLC | None = None) -> None:
+        self._replica = check_replica(replica)
+        self._clock = _clock_for(replica, clock)
+        self._ts: tuple[int, int, str] | None = None
+        self._value: Any = None
+
+    def assign(self, v: Any) -> LWWRegister:
+        """Write ``v`` with a fresh timestamp; the delta is the whole (tiny) register. O(size of v)."""
+        self._need_replica("assign")
+        v = value(v)
+        ts = self._clock.now()  # type: ignore[union-attr]
+        self._ts, self._value = ts, v
+        d = LWWRegister.__new__(LWWRegister)
+        d._replica, d._clock, d._ts, d._value = None, None, ts, v
+        return d
+
+    @property
+    def value(self) -> Any:
+        """The winning value (None before any write)."""
+        return thaw(self._value)
+
+    @property
+    def timestamp(self) -> Timestamp | None:
+        """The winning write's timestamp (None before any write)."""
+        return None if self._ts is None else Timestamp(*self._ts)
+
+    def merge(self, other: LWWRegister) -> None:
+        """Keep the write with the higher timestamp; observe it on this replica's clock. O(1)."""
+        self._check_other(other)
+        ts = other._ts
+        if ts is None:
+            return
+        mine = self._ts
+        if mine is not None and ts == mine and (other._value != self._value
+                                                or type(other._value) is not type(self._value)):
+            raise ConflictingWrite(ts, self._value, other._value)
+        if mine is None or ts > mine:
+            self._ts, self._value = ts, value(other._value)
+        if self._clock is not None:
+            self._clock.observe(ts)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not LWWRegister:
+            return NotImplemented
+        return self._ts == other._ts and self._value == other._value
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = LWWRegister.__new__(LWWRegister)
+        me: LWWRegister = self  # type: ignore[assignment]
+        if replica is _UNSET or replica == me._replica:
+            c._replica, c._clock = me._replica, me._clock
+        else:
+            c._replica = check_replica(replica)
+            c._clock = _clock_for(c._replica, None)
+            if c._clock is not None and me._ts is not None:
+                c._clock.observe(me._ts)
+        c._ts, c._value = me._ts, value(me._value)
+        return c  # type: ignore[return-value]
+
+    def _check(self) -> None:
+        if self._ts is not None:
+            _check_ts(self._ts, "LWWRegister")
+        elif self._value is not None:
+            raise InvariantError("LWWRegister holds a value without a timestamp")
+
+    def __repr__(self) -> str:
+        return f"LWWRegister(replica={self._replica!r}, value={self._value!r}, timestamp={self._ts!r})"
+
+
+class MVRegister(Causal):
+    """Multi-value register: keeps every concurrent write; a write that saw them replaces them all.
+
+    State: a DotFun ``dot -> value``, one dot per surviving write, plus the causal context (never a
+    version vector per value). ``values`` is ordered by dot, the same everywhere. O(siblings).
+
+    >>> a, b = MVRegister("a"), MVRegister("b")
+    >>> d1 = a.assign("red"); d2 = b.assign("blue")        # concurrent writes: both kept
+    >>> a.merge(d2); b.merge(d1)
+    >>> a.values, a == b
+    (('red', 'blue'), True)
+    >>> d = a.assign("green"); b.merge(d); b.values         # a saw both, so it replaces both
+    ('green',)
+    """
+
+    __slots__ = ()
+    _kind = dict
+
+    def assign(self, v: Any) -> MVRegister:
+        """Write ``v``, replacing every value this replica has seen. O(siblings)."""
+        v = value(v)
+        dot = self._new_dot("assign")
+        seen = set(self._store)
+        seen.add(dot)
+        self._store.clear()
+        self._store[dot] = v
+        return MVRegister._delta({dot: value(v)}, CausalContext._of_dots(seen))
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The concurrent values, ordered by their dots (replica id, then counter)."""
+        s = self._store
+        return tuple(thaw(s[d]) for d in sorted(s))
+
+    @property
+    def value(self) -> tuple[Any, ...]:
+        """Same as :attr:`values` (so every type has ``value``)."""
+        return self.values
+
+    def _check_payload(self) -> None:
+        for d, v in self._store.items():
+            try:
+                value(v)
+            except TypeError as exc:
+                raise InvariantError(f"MVRegister dot {d!r}: {exc}") from None

@@ -1,0 +1,359 @@
+"""Sets: grow-only, two-phase, add-wins (observed-remove) and remove-wins.
+
+Elements are hashable plain data (see :func:`crdts._base.element`): 1, 1.0 and True are one element,
+stored as the int 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ._base import _UNSET, CRDT, Causal, T, check_replica, element
+from .causal import CausalContext
+from .errors import InvariantError
+from .kernel import DotMap
+
+__all__ = ["AWSet", "GSet", "ORSet", "RWSet", "TwoPSet"]
+
+
+class _SetReads:
+    """Reads shared by the set types: ``value``, ``in``, ``len`` and iteration."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> frozenset[Any]:
+        raise NotImplementedError
+
+    def __contains__(self, e: object) -> bool:
+        try:
+            return element(e) in self.value
+        except TypeError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.value)
+
+
+class GSet(_SetReads, CRDT):
+    """Grow-only set: elements are added, never removed. Merge is set union.
+
+    Metadata: none beyond the elements. ``add`` O(1); merge O(len(other)).
+
+    >>> a, b = GSet("a"), GSet("b")
+    >>> d = a.add("x"); _ = b.add("y")
+    >>> b.merge(d); a.merge(b)
+    >>> sorted(a.value), a == b
+    (['x', 'y'], True)
+    """
+
+    __slots__ = ("_elems",)
+
+    def __init__(self, replica: str | None = None) -> None:
+        self._replica = check_replica(replica)
+        self._elems: set[Any] = set()
+
+    def add(self, e: Any) -> GSet:
+        """Add ``e``; return the delta ``{e}``. O(1)."""
+        if self._replica is None:
+            self._need_replica("add")
+        if type(e) is not str:
+            e = element(e)
+        self._elems.add(e)
+        d = GSet.__new__(GSet)
+        d._replica = None
+        d._elems = {e}
+        return d
+
+    @property
+    def value(self) -> frozenset[Any]:
+        return frozenset(self._elems)
+
+    def __contains__(self, e: object) -> bool:
+        try:
+            return element(e) in self._elems
+        except TypeError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._elems)
+
+    def merge(self, other: GSet) -> None:
+        """Set union, in place. O(len(other))."""
+        self._check_other(other)
+        self._elems |= other._elems
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not GSet:
+            return NotImplemented
+        return self._elems == other._elems
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = GSet.__new__(GSet)
+        c._replica = self._replica if replica is _UNSET else check_replica(replica)
+        c._elems = set(self._elems)  # type: ignore[attr-defined]
+        return c  # type: ignore[return-value]
+
+    def _check(self) -> None:
+        for e in self._elems:
+            if element(e) != e or type(element(e)) is not type(e):
+                raise InvariantError(f"GSet element {e!r} is not in canonical form")
+
+    def __repr__(self) -> str:
+        return f"GSet(replica={self._replica!r}, value={set(self._elems)!r})"
+
+
+class TwoPSet(_SetReads, CRDT):
+    """Two-phase set: an element can be added and later removed, and once removed it never returns.
+
+    Concurrency: a remove wins over every add of the same element, past or future. Metadata: one
+    tombstone per removed element, kept forever. Removing an element that was never added is allowed
+    and bars it for good. Operations O(1); merge O(len(other)).
+
+    >>> a, b = TwoPSet("a"), TwoPSet("b")
+    >>> b.merge(a.add("x"))
+    >>> d1 = a.remove("x"); d2 = b.add("x")      # concurrent: remove wins
+    >>> a.merge(d2); b.merge(d1)
+    >>> a.value, a == b
+    (frozenset(), True)
+    """
+
+    __slots__ = ("_added", "_removed")
+
+    def __init__(self, replica: str | None = None) -> None:
+        self._replica = check_replica(replica)
+        self._added: set[Any] = set()
+        self._removed: set[Any] = set()
+
+    def _delta_of(self, added: set[Any], removed: set[Any]) -> TwoPSet:
+        d = TwoPSet.__new__(TwoPSet)
+        d._replica = None
+        d._added = added
+        d._removed = removed
+        return d
+
+    def add(self, e: Any) -> TwoPSet:
+        """Add ``e`` (no effect if it was ever removed); return the delta. O(1)."""
+        self._need_replica("add")
+        e = element(e)
+        self._added.add(e)
+        return self._delta_of({e}, set())
+
+    def remove(self, e: Any) -> TwoPSet:
+        """Remove ``e`` for ever; return the delta. O(1)."""
+        self._need_replica("remove")
+        e = element(e)
+        self._removed.add(e)
+        return self._delta_of(set(), {e})
+
+    @property
+    def value(self) -> frozenset[Any]:
+        return frozenset(self._added - self._removed)
+
+    @property
+    def tombstones(self) -> frozenset[Any]:
+        """The removed elements (kept forever)."""
+        return frozenset(self._removed)
+
+    def merge(self, other: TwoPSet) -> None:
+        """Union of both parts, in place. O(len(other))."""
+        self._check_other(other)
+        self._added |= other._added
+        self._removed |= other._removed
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not TwoPSet:
+            return NotImplemented
+        return self._added == other._added and self._removed == other._removed
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = TwoPSet.__new__(TwoPSet)
+        c._replica = self._replica if replica is _UNSET else check_replica(replica)
+        c._added = set(self._added)  # type: ignore[attr-defined]
+        c._removed = set(self._removed)  # type: ignore[attr-defined]
+        return c  # type: ignore[return-value]
+
+    def _check(self) -> None:
+        for e in self._added | self._removed:
+            if element(e) != e or type(element(e)) is not type(e):
+                raise InvariantError(f"TwoPSet element {e!r} is not in canonical form")
+
+    def __repr__(self) -> str:
+        return f"TwoPSet(replica={self._replica!r}, value={set(self.value)!r})"
+
+
+class AWSet(_SetReads, Causal):
+    """Add-wins (observed-remove) set, without tombstones (ORSWOT as a delta-state dot map).
+
+    Each present element holds the dots of the adds that made it present; ``remove`` drops the dots it
+    saw. Concurrency: an add concurrent with a remove of the same element wins (the remove did not see
+    its dot). Metadata: one dot per live element (more only after concurrent adds) plus the causal
+    context, which compacts to a version vector (one entry per replica): removed elements leave no
+    trace. ``add``/``remove`` O(1); merging a delta is O(size of the delta).
+
+    >>> a, b = AWSet("a"), AWSet("b")
+    >>> b.merge(a.add("x"))
+    >>> d1 = a.remove("x"); d2 = b.add("x")      # concurrent remove and re-add: add wins
+    >>> a.merge(d2); b.merge(d1)
+    >>> a.value, a == b
+    (frozenset({'x'}), True)
+    """
+
+    __slots__ = ()
+    _kind = DotMap
+
+    def add(self, e: Any) -> AWSet:
+        """Add ``e``; the delta carries one new dot and the dots of ``e`` it replaces. O(1)."""
+        r = self._replica
+        if r is None:
+            self._need_replica("add")
+        if type(e) is not str:
+            e = element(e)
+        ctx = self._ctx
+        vv = ctx.vv
+        if ctx.cloud:
+            n = ctx.max(r) + 1  # type: ignore[arg-type]
+            ctx.add((r, n))  # type: ignore[arg-type]
+        else:
+            n = vv.get(r, 0) + 1  # type: ignore[arg-type]
+            vv[r] = n  # type: ignore[index]
+        dot = (r, n)
+        store = self._store
+        index = store.index
+        old = store.get(e)
+        if old:
+            for od in old:
+                del index[od]
+            seen = set(old)
+            seen.add(dot)
+        else:
+            seen = {dot}
+        store[e] = {dot}
+        index[dot] = e
+        ds = DotMap()
+        dict.__setitem__(ds, e, {dot})
+        ds.index[dot] = e
+        dc = CausalContext.__new__(CausalContext)
+        dc.vv = {}
+        dc.cloud = seen
+        d = AWSet.__new__(AWSet)
+        d._replica = None
+        d._store = ds
+        d._ctx = dc
+        return d
+
+    def remove(self, e: Any) -> AWSet:
+        """Remove ``e`` (the adds this replica has seen); the delta carries only their dots. O(1)."""
+        self._need_replica("remove")
+        if type(e) is not str:
+            e = element(e)
+        old = self._store.pop(e, None)
+        if not old:
+            return AWSet._delta(DotMap(), CausalContext())
+        index = self._store.index
+        for od in old:
+            del index[od]
+        return AWSet._delta(DotMap(), CausalContext._of_dots(set(old)))
+
+    def clear(self) -> AWSet:
+        """Remove every element this replica has seen. O(elements)."""
+        self._need_replica("clear")
+        store = self._store
+        gone = set(store.index)
+        store.clear()
+        store.index.clear()
+        return AWSet._delta(DotMap(), CausalContext._of_dots(gone))
+
+    @property
+    def value(self) -> frozenset[Any]:
+        return frozenset(self._store)
+
+    def __contains__(self, e: object) -> bool:
+        try:
+            return element(e) in self._store
+        except TypeError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._store))
+
+    def _check_payload(self) -> None:
+        for e, dots in self._store.items():
+            if type(dots) is not set:
+                raise InvariantError(f"AWSet element {e!r} must hold a set of dots")
+            if element(e) != e or type(element(e)) is not type(e):
+                raise InvariantError(f"AWSet element {e!r} is not in canonical form")
+
+
+ORSet = AWSet
+
+
+class RWSet(_SetReads, Causal):
+    """Remove-wins set: an element is present only if every concurrent latest operation on it was an add.
+
+    Each element keeps tokens ``dot -> True`` (add) or ``dot -> False`` (remove); an operation replaces
+    the tokens it saw. Concurrency: a remove concurrent with an add wins. Metadata: one token per
+    element touched (a removed element keeps its remove token until it is re-added), plus the causal
+    context. ``add``/``remove`` O(1); merging a delta O(size of the delta); ``value`` O(elements).
+
+    >>> a, b = RWSet("a"), RWSet("b")
+    >>> b.merge(a.add("x"))
+    >>> d1 = a.remove("x"); d2 = b.add("x")      # concurrent: remove wins
+    >>> a.merge(d2); b.merge(d1)
+    >>> a.value, a == b
+    (frozenset(), True)
+    """
+
+    __slots__ = ()
+    _kind = DotMap
+
+    def _token(self, e: Any, present: bool, method: str) -> RWSet:
+        e = element(e)
+        dot = self._new_dot(method)
+        store = self._store
+        index = store.index
+        old = store.get(e)
+        seen = {dot}
+        if old:
+            for od in old:
+                del index[od]
+            seen.update(old)
+        store[e] = {dot: present}
+        index[dot] = e
+        return RWSet._delta(DotMap.of({e: {dot: present}}), CausalContext._of_dots(seen))
+
+    def add(self, e: Any) -> RWSet:
+        """Add ``e``, replacing the tokens this replica saw. O(1)."""
+        return self._token(e, True, "add")
+
+    def remove(self, e: Any) -> RWSet:
+        """Remove ``e``; wins over concurrent adds. O(1)."""
+        return self._token(e, False, "remove")
+
+    def clear(self) -> RWSet:
+        """Remove every present element (each wins over concurrent adds of it). O(elements)."""
+        self._need_replica("clear")
+        delta = RWSet._delta(DotMap(), CausalContext())
+        for e in sorted(self.value, key=repr):
+            d = self._token(e, False, "clear")
+            delta.merge(d)
+        return delta
+
+    @property
+    def value(self) -> frozenset[Any]:
+        return frozenset(e for e, tokens in self._store.items() if all(tokens.values()))
+
+    def _check_payload(self) -> None:
+        for e, tokens in self._store.items():
+            if type(tokens) is not dict or any(type(v) is not bool for v in tokens.values()):
+                raise InvariantError(f"RWSet element {e!r} must hold dot -> bool tokens")
+            if element(e) != e or type(element(e)) is not type(e):
+                raise InvariantError(f"RWSet element {e!r} is not in canonical form")
+

@@ -90,7 +90,7 @@ def thaw(v: Any) -> Any:
 
 def check_replica(replica: Any) -> str | None:
     if replica is None or (type(replica) is str and replica):
-        return replica  # type: ignore[no-any-return]
+        return replica
     raise TypeError(f"replica must be a non-empty str or None, got {replica!r}")
 
 
@@ -188,7 +188,7 @@ class Causal(CRDT):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._store == other._store and self._ctx == other._ctx  # type: ignore[attr-defined, no-any-return]
+        return self._store == other._store and self._ctx == other._ctx
 
     def copy(self: T, replica: Any = _UNSET) -> T:
         """An independent copy; ``replica=`` rebinds it (None makes it read-only). O(size)."""

@@ -30,7 +30,7 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator
-from typing import Any, Union
+from typing import Any
 
 from .causal import CausalContext
 from .errors import DoubleSpentDot, InvariantError
@@ -38,10 +38,11 @@ from .errors import DoubleSpentDot, InvariantError
 __all__ = ["DotMap", "Store", "copy_store", "dots_of", "empty_like", "join", "validate"]
 
 DotT = tuple[str, int]
-Store = Union[set, dict, "DotMap"]  # DotSet | DotFun | DotMap
+#: DotSet (``set``) | DotFun (``dict``) | :class:`DotMap`; typed loosely because the kernel dispatches on type.
+Store = Any
 
 
-class DotMap(dict):  # type: ignore[type-arg]
+class DotMap(dict):
     """A dict key -> nested dot store, with ``index``: dot -> key for every dot beneath it.
 
     Keys whose store is empty are never kept. Equality is that of the dict (the index is derived).
@@ -65,8 +66,8 @@ class DotMap(dict):  # type: ignore[type-arg]
                     index[d] = k
         return m
 
-    def copy(self) -> DotMap:  # type: ignore[override]
-        return copy_store(self)  # type: ignore[return-value]
+    def copy(self) -> DotMap:
+        return copy_store(self)
 
     def __repr__(self) -> str:
         return f"DotMap({dict.__repr__(self)})"
@@ -99,7 +100,7 @@ def copy_store(s: Store) -> Store:
     m = DotMap()
     for k, sub in s.items():
         dict.__setitem__(m, k, copy_store(sub))
-    m.index = dict(s.index)  # type: ignore[union-attr]
+    m.index = dict(s.index)
     return m
 
 
@@ -128,7 +129,7 @@ def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
                 if w != v or type(w) is not type(v):
                     raise DoubleSpentDot(d, w, v)
         return
-    index = s1.index  # type: ignore[union-attr]
+    index = s1.index
     for k, sub2 in s2.items():
         for d in dots_of(sub2):
             k1 = index.get(d, k)
@@ -279,7 +280,8 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
     t = type(s)
     if t is set or t is dict:
         for d in s:
-            if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str or type(d[1]) is not int or d[1] < 1:
+            if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str \
+                    or type(d[1]) is not int or d[1] < 1:
                 raise InvariantError(f"bad dot {d!r} at {list(path)}")
             if not ctx.contains(d):
                 raise InvariantError(f"dot {d!r} at {list(path)} is not in the causal context")

@@ -30,7 +30,7 @@ def _nested_class(cls: Any) -> tuple[str, type[Causal]]:
     if name not in NESTABLE or NESTABLE[name] is not target:
         allowed = ", ".join(sorted(NESTABLE)) + ", PNCounter, GCounter"
         raise TypeError(f"ORMap values must be causal CRDTs ({allowed}); got {cls!r}")
-    return name, target  # type: ignore[return-value]
+    return name, target
 
 
 def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> N:
@@ -85,7 +85,8 @@ class ORMap(Causal):
             self._settle(mk, nested._store)
         if type(nd) is not ncls or nd._replica is not None:
             self._reindex(mk)
-            raise TypeError(f"ORMap.update: fn must return the delta of one {ncls.__name__} mutator, got {nd!r}")
+            raise TypeError(
+                f"ORMap.update: fn must return the delta of one {ncls.__name__} mutator, got {nd!r}")
         index = store.index
         new_dots = dots_of(nd._store)
         for d in new_dots:
@@ -188,7 +189,8 @@ class ORMap(Causal):
     def value(self) -> dict[Any, Any]:
         """``{key: nested value}``. O(size)."""
         ctx = self._ctx
-        return {k: _view(NESTABLE[name], sub, ctx, None).value for k, (name, sub) in self._entries().items()}
+        views = {k: _view(NESTABLE[name], sub, ctx, None) for k, (name, sub) in self._entries().items()}
+        return {k: v.value for k, v in views.items()}  # type: ignore[attr-defined]
 
     def _check_payload(self) -> None:
         for mk, sub in self._store.items():
@@ -196,7 +198,8 @@ class ORMap(Causal):
                 raise InvariantError(f"ORMap entry key {mk!r} must be (key, nested class name)")
             ncls = NESTABLE[mk[1]]
             if not isinstance(sub, ncls._kind):
-                raise InvariantError(f"ORMap entry {mk!r} holds a {type(sub).__name__}, not a {ncls.__name__}")
+                raise InvariantError(
+                    f"ORMap entry {mk!r} holds a {type(sub).__name__}, not a {ncls.__name__}")
             if element(mk[0]) != mk[0]:
                 raise InvariantError(f"ORMap key {mk[0]!r} is not in canonical form")
             _view(ncls, sub, self._ctx, None)._check_payload()

@@ -236,7 +236,7 @@ class AWSet(_SetReads, Causal):
         index[dot] = e
         ds = DotMap()
         dict.__setitem__(ds, e, {dot})
-        ds.index[dot] = e
+        ds.index[dot] = e  # type: ignore[index]
         dc = CausalContext.__new__(CausalContext)
         dc.vv = {}
         dc.cloud = seen

@@ -197,8 +197,10 @@ class CausalContext:
         cc = cls.__new__(cls)
         cc.vv = {}
         cc.cloud = dots
-        if dots:
-            cc.compact()
+        for d in dots:
+            if d[1] == 1:  # only a first dot can start the (empty) version vector
+                cc.compact()
+                break
         return cc
 
     def copy(self) -> CausalContext:

@@ -29,13 +29,13 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Collection, Hashable, Iterable, Iterator
 from typing import Any
 
 from .causal import CausalContext
 from .errors import DoubleSpentDot, InvariantError
 
-__all__ = ["DotMap", "Store", "copy_store", "dots_of", "empty_like", "join", "validate"]
+__all__ = ["DotMap", "DotSetMap", "Store", "copy_store", "dots_of", "empty_like", "join", "validate"]
 
 DotT = tuple[str, int]
 #: DotSet (``set``) | DotFun (``dict``) | :class:`DotMap`; typed loosely because the kernel dispatches on type.
@@ -73,11 +73,26 @@ class DotMap(dict):
         return f"DotMap({dict.__repr__(self)})"
 
 
+class DotSetMap(DotMap):
+    """A :class:`DotMap` whose values are all DotSets, held as ``frozenset`` (the store of an add-wins set).
+
+    Each dot lives under exactly one key, so the join works on dots directly through the indexes, with
+    C-speed set operations on the index views for full-state merges. The DotSets are immutable, so
+    copies and joins share them instead of copying.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"DotSetMap({dict.__repr__(self)})"
+
+
 def dots_of(s: Store) -> Iterable[DotT]:
     """The dots held by a store. O(1) to start; DotMap uses its index."""
     if type(s) is DotMap or isinstance(s, DotMap):
         return s.index.keys()
-    return s if type(s) is set else s.keys()
+    t = type(s)
+    return s if t is set or t is frozenset else s.keys()
 
 
 def empty_like(s: Store) -> Store:
@@ -87,7 +102,7 @@ def empty_like(s: Store) -> Store:
         return set()
     if t is dict:
         return {}
-    return DotMap()
+    return t()  # type: ignore[no-any-return]
 
 
 def copy_store(s: Store) -> Store:
@@ -97,16 +112,19 @@ def copy_store(s: Store) -> Store:
         return set(s)
     if t is dict:
         return dict(s)
-    m = DotMap()
-    for k, sub in s.items():
-        dict.__setitem__(m, k, copy_store(sub))
+    m = t()
+    if t is DotSetMap:
+        dict.update(m, s)  # frozensets: shared
+    else:
+        for k, sub in s.items():
+            dict.__setitem__(m, k, copy_store(sub))
     m.index = dict(s.index)
     return m
 
 
 def _store_kind(s: Store) -> str:
     t = type(s)
-    return "DotSet" if t is set else "DotFun" if t is dict else "DotMap"
+    return "DotSet" if t is set or t is frozenset else "DotFun" if t is dict else "DotMap"
 
 
 def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
@@ -129,15 +147,17 @@ def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
                 if w != v or type(w) is not type(v):
                     raise DoubleSpentDot(d, w, v)
         return
-    index = s1.index
-    for k, sub2 in s2.items():
-        for d in dots_of(sub2):
-            k1 = index.get(d, k)
-            if k1 != k or type(k1) is not type(k):
-                raise DoubleSpentDot(d, (*path, k1), (*path, k))
-        sub1 = s1.get(k)
-        if sub1 is not None and type(sub1) is not set:
-            validate(sub1, sub2, (*path, k))
+    idx1, idx2 = s1.index, s2.index
+    for d in idx1.keys() & idx2.keys():  # C-speed; iterates the smaller index
+        k1, k2 = idx1[d], idx2[d]
+        if k1 != k2:
+            raise DoubleSpentDot(d, (*path, k1), (*path, k2))
+    if t1 is DotSetMap:
+        return
+    for k in s1.keys() & s2.keys():
+        sub1 = s1[k]
+        if type(sub1) is not set:
+            validate(sub1, s2[k], (*path, k))
 
 
 def join(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> tuple[list[DotT], list[DotT]]:
@@ -156,8 +176,85 @@ def _join(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext, added: list[Do
     t = type(s1)
     if t is set or t is dict:
         _join_flat(s1, c1, s2, c2, added, removed, t is dict)
+    elif t is DotSetMap:
+        _join_setmap(s1, c1, s2, c2, added, removed)
     else:
         _join_map(s1, c1, s2, c2, added, removed)
+
+
+def _replicas(c: CausalContext) -> set[str]:
+    rs = set(c.vv)
+    for d in c.cloud:
+        rs.add(d[0])
+    return rs
+
+
+def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
+                 added: list[DotT], removed: list[DotT]) -> None:
+    # Every dot sits under one key, so the per-key DotSet join is a join of the dot indexes.
+    # A store's dots are all in its own context, so a side whose context names none of the other's
+    # replicas can neither remove nor re-see any of the other's dots: those scans are skipped.
+    idx1, idx2 = s1.index, s2.index
+    vv1, cloud1 = c1.vv, c1.cloud
+    vv2, cloud2 = c2.vv, c2.cloud
+    if not idx1:
+        gone: Iterable[DotT] = ()
+    elif c2.size() <= len(idx1):
+        # A delta: look up the few dots it has seen.
+        gone = [d for d in c2.dots() if d in idx1 and d not in idx2]
+    elif _replicas(c1).isdisjoint(_replicas(c2)):
+        gone = ()
+    else:
+        # A full state: scan our dots that they lack.
+        gone = [d for d in idx1.keys() - idx2.keys() if d[1] <= vv2.get(d[0], 0) or d in cloud2]
+    if gone:
+        pop = idx1.pop
+        for d in gone:
+            k = pop(d)
+            sub = s1[k] - {d}
+            if sub:
+                s1[k] = sub
+            else:
+                del s1[k]
+        removed.extend(gone)
+    if not idx2:
+        return
+    small = len(idx2) <= 8
+    lacking: Collection[DotT] = [d for d in idx2 if d not in idx1] if small else idx2.keys() - idx1.keys()
+    if not small and _replicas(c1).isdisjoint(_replicas(c2)):
+        new: Collection[DotT] = lacking  # c1 has seen none of their replicas' dots
+    else:
+        new = [d for d in lacking if d[1] > vv1.get(d[0], 0) and d not in cloud1]
+    if not new:
+        return
+    get = s1.get
+    if small:
+        for d in new:
+            k = idx2[d]
+            s1[k] = get(k, _EMPTY) | {d}
+            idx1[d] = k
+    else:
+        new_set = new if isinstance(new, set) else set(new)
+        common = s1.keys() & s2.keys()
+        for k in common:
+            mine = s1[k]
+            extra = s2[k] & new_set
+            if extra:
+                s1[k] = mine | extra
+        if len(new) == len(lacking):
+            # Every dot of theirs that we lack is new: keys we lack take their (immutable) DotSet as is.
+            dict.update(s1, {k: v for k, v in s2.items() if k not in common})
+        else:
+            for k, v in s2.items():
+                if k not in common:
+                    v = v & new_set
+                    if v:
+                        s1[k] = v
+        idx1.update({d: idx2[d] for d in new})
+    added.extend(new)
+
+
+_EMPTY: frozenset[DotT] = frozenset()
 
 
 def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
@@ -278,7 +375,7 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
     Returns the number of dots. Raises :class:`~crdts.errors.InvariantError`.
     """
     t = type(s)
-    if t is set or t is dict:
+    if t is set or t is dict or t is frozenset:
         for d in s:
             if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str \
                     or type(d[1]) is not int or d[1] < 1:

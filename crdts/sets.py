@@ -12,7 +12,7 @@ from typing import Any
 from ._base import _UNSET, CRDT, Causal, T, check_replica, element
 from .causal import CausalContext
 from .errors import InvariantError
-from .kernel import DotMap
+from .kernel import DotMap, DotSetMap
 
 __all__ = ["AWSet", "GSet", "ORSet", "RWSet", "TwoPSet"]
 
@@ -204,7 +204,7 @@ class AWSet(_SetReads, Causal):
     """
 
     __slots__ = ()
-    _kind = DotMap
+    _kind = DotSetMap
 
     def add(self, e: Any) -> AWSet:
         """Add ``e``; the delta carries one new dot and the dots of ``e`` it replaces. O(1)."""
@@ -232,14 +232,13 @@ class AWSet(_SetReads, Causal):
             seen.add(dot)
         else:
             seen = {dot}
-        store[e] = {dot}
+        dots = frozenset((dot,))
+        store[e] = dots
         index[dot] = e
-        ds = DotMap()
-        dict.__setitem__(ds, e, {dot})
+        ds = DotSetMap()
+        dict.__setitem__(ds, e, dots)
         ds.index[dot] = e  # type: ignore[index]
-        dc = CausalContext.__new__(CausalContext)
-        dc.vv = {}
-        dc.cloud = seen
+        dc = CausalContext._of_dots(seen)
         d = AWSet.__new__(AWSet)
         d._replica = None
         d._store = ds
@@ -253,11 +252,11 @@ class AWSet(_SetReads, Causal):
             e = element(e)
         old = self._store.pop(e, None)
         if not old:
-            return AWSet._delta(DotMap(), CausalContext())
+            return AWSet._delta(DotSetMap(), CausalContext())
         index = self._store.index
         for od in old:
             del index[od]
-        return AWSet._delta(DotMap(), CausalContext._of_dots(set(old)))
+        return AWSet._delta(DotSetMap(), CausalContext._of_dots(set(old)))
 
     def clear(self) -> AWSet:
         """Remove every element this replica has seen. O(elements)."""
@@ -266,7 +265,7 @@ class AWSet(_SetReads, Causal):
         gone = set(store.index)
         store.clear()
         store.index.clear()
-        return AWSet._delta(DotMap(), CausalContext._of_dots(gone))
+        return AWSet._delta(DotSetMap(), CausalContext._of_dots(gone))
 
     @property
     def value(self) -> frozenset[Any]:
@@ -286,8 +285,8 @@ class AWSet(_SetReads, Causal):
 
     def _check_payload(self) -> None:
         for e, dots in self._store.items():
-            if type(dots) is not set:
-                raise InvariantError(f"AWSet element {e!r} must hold a set of dots")
+            if type(dots) is not frozenset:
+                raise InvariantError(f"AWSet element {e!r} must hold a frozenset of dots")
             if element(e) != e or type(element(e)) is not type(e):
                 raise InvariantError(f"AWSet element {e!r} is not in canonical form")
 

@@ -4,29 +4,29 @@ through the codec, and converge; the conflicts are shown, not lost."""
 from __future__ import annotations
 
 import sys
+from typing import Any, TextIO
 
 from . import AWSet, MVRegister, ORMap, PNCounter
 
 
-def _ship(delta: object) -> object:
+def _ship(delta: Any) -> Any:
     """Send a delta over the 'network': through the canonical codec if it is there."""
-    try:
-        from .codec import decode, encode
-    except ImportError:  # pragma: no cover - the codec ships with the package
-        return delta
-    return decode(encode(delta))
+    from . import codec
+
+    return codec.decode(codec.encode(delta))
 
 
-def main(out: object = None) -> int:
+def main(out: TextIO | None = None) -> int:
     w = out or sys.stdout
     say = lambda *a: print(*a, file=w)  # noqa: E731
     regions = ["eu-west", "us-east", "ap-south"]
     carts = {r: ORMap(replica=r) for r in regions}
     profiles = {r: MVRegister(replica=r) for r in regions}
     tags = {r: AWSet(replica=r) for r in regions}
-    inbox: dict[str, list[tuple[str, object]]] = {r: [] for r in regions}
+    inbox: dict[str, list[tuple[str, Any]]] = {r: [] for r in regions}
+    by_kind: dict[str, dict[str, Any]] = {"cart": carts, "profile": profiles, "tags": tags}
 
-    def publish(src: str, kind: str, delta: object) -> None:
+    def publish(src: str, kind: str, delta: Any) -> None:
         for r in regions:
             if r != src:
                 inbox[r].append((kind, _ship(delta)))
@@ -44,7 +44,7 @@ def main(out: object = None) -> int:
     say("Heal: every region merges what the others sent.")
     for r in regions:
         for kind, d in inbox[r]:
-            {"cart": carts, "profile": profiles, "tags": tags}[kind][r].merge(d)
+            by_kind[kind][r].merge(d)
         inbox[r].clear()
     for r in regions:
         say(f"  {r:9} cart={carts[r].value} tags={sorted(tags[r].value)}")

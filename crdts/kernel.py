@@ -102,7 +102,7 @@ def empty_like(s: Store) -> Store:
         return set()
     if t is dict:
         return {}
-    return t()  # type: ignore[no-any-return]
+    return t()
 
 
 def copy_store(s: Store) -> Store:
@@ -155,9 +155,9 @@ def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
     if t1 is DotSetMap:
         return
     for k in s1.keys() & s2.keys():
-        sub1 = s1[k]
-        if type(sub1) is not set:
-            validate(sub1, s2[k], (*path, k))
+        sub1, sub2 = s1[k], s2[k]
+        if type(sub1) is not set or type(sub2) is not set:
+            validate(sub1, sub2, (*path, k))
 
 
 def join(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> tuple[list[DotT], list[DotT]]:

@@ -1,0 +1,290 @@
+"""Named scenarios for the types: binding, refusals, canonical elements, metadata, tricky concurrency."""
+
+from __future__ import annotations
+
+import pytest
+
+from crdts import (
+    HLC,
+    AWSet,
+    CCounter,
+    ConflictingWrite,
+    DWFlag,
+    EWFlag,
+    GCounter,
+    GSet,
+    LWWMap,
+    LWWRegister,
+    MVRegister,
+    ORMap,
+    ORSet,
+    PNCounter,
+    ReplicaRequired,
+    RWSet,
+    TwoPSet,
+)
+
+ALL = [GCounter, PNCounter, CCounter, LWWRegister, MVRegister, EWFlag, DWFlag, GSet, TwoPSet, AWSet, RWSet,
+       ORMap, LWWMap]
+
+FIRST_MUTATOR = {
+    GCounter: lambda x: x.increment(),
+    PNCounter: lambda x: x.decrement(),
+    CCounter: lambda x: x.increment(),
+    LWWRegister: lambda x: x.assign(1),
+    MVRegister: lambda x: x.assign(1),
+    EWFlag: lambda x: x.enable(),
+    DWFlag: lambda x: x.enable(),
+    GSet: lambda x: x.add(1),
+    TwoPSet: lambda x: x.add(1),
+    AWSet: lambda x: x.add(1),
+    RWSet: lambda x: x.add(1),
+    ORMap: lambda x: x.update("k", AWSet, lambda s: s.add(1)),
+    LWWMap: lambda x: x.set("k", 1),
+}
+
+
+def clock(replica, start=0):
+    t = iter(range(start, 10**9))
+    return HLC(replica, time_source=lambda: next(t))
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_unbound_object_refuses_mutation_and_names_the_fix(cls):
+    with pytest.raises(ReplicaRequired, match="copy\\(replica="):
+        FIRST_MUTATOR[cls](cls())
+    delta = FIRST_MUTATOR[cls](cls("a"))
+    assert delta.replica is None
+    with pytest.raises(ReplicaRequired):
+        FIRST_MUTATOR[cls](delta)
+    bound = delta.copy(replica="b")
+    FIRST_MUTATOR[cls](bound)          # rebinding makes it writable
+    bound._check()
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_merging_another_class_is_a_type_error_and_changes_nothing(cls):
+    x = cls("a")
+    FIRST_MUTATOR[cls](x)
+    before = x.copy()
+    other = GSet("b") if cls is not GSet else GCounter("b")
+    with pytest.raises(TypeError):
+        x.merge(other)
+    assert x == before
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_copy_is_independent(cls):
+    x = cls("a")
+    y = x.copy()
+    FIRST_MUTATOR[cls](y)
+    assert x == cls() and x != y and y.replica == "a"
+
+
+def test_orset_is_awset():
+    assert ORSet is AWSet
+
+
+@pytest.mark.parametrize("bad", [[1], {"a": 1}, {1}, object(), float("nan"), (1, [2])])
+def test_bad_elements_are_type_errors(bad):
+    s = AWSet("a")
+    with pytest.raises(TypeError):
+        s.add(bad)
+    assert s == AWSet()
+
+
+def test_equal_numbers_are_one_canonical_element():
+    a, b = AWSet("a"), AWSet("b")
+    a.add(True)
+    b.add(1.0)
+    a.merge(b)
+    assert a.value == frozenset({1}) and type(next(iter(a.value))) is int
+    assert True in a and 1 in a and len(a) == 1
+
+
+def test_register_values_are_copied_on_write_and_read():
+    r = MVRegister("a")
+    v = {"tags": ["x"]}
+    r.assign(v)
+    v["tags"].append("mutated")
+    out = r.values[0]
+    out["tags"].append("also mutated")
+    assert r.values == ({"tags": ["x"]},)
+    with pytest.raises(TypeError):
+        r.assign({1: "non-str key"})
+
+
+def test_awset_metadata_after_many_add_remove_pairs_is_a_version_vector():
+    a, b = AWSet("a"), AWSet("b")
+    for i in range(2000):
+        b.merge(a.add(f"item-{i}"))
+        b.merge(a.remove(f"item-{i}"))
+    for x in (a, b):
+        assert not x._store and not x._store.index
+        assert x._ctx.vv == {"a": 2000} and not x._ctx.cloud
+    assert a == b
+
+
+def test_awset_delta_does_not_grow_with_state():
+    a = AWSet("a")
+    for i in range(5000):
+        a.add(i)
+    d = a.add("new")
+    assert len(d._store) == 1 and d._ctx.size() == 1
+
+
+def test_awset_concurrent_add_survives_remove_but_observed_add_does_not():
+    a, b = AWSet("a"), AWSet("b")
+    b.merge(a.add("x"))
+    d_rm = b.remove("x")
+    d_add = a.add("x")                    # concurrent with the remove
+    a.merge(d_rm)
+    b.merge(d_add)
+    assert a.value == b.value == frozenset({"x"})
+    d_rm2 = b.remove("x")                 # this remove saw both adds
+    a.merge(d_rm2)
+    assert a.value == frozenset() and a == b
+
+
+def test_rwset_clear_wins_over_concurrent_add_and_a_later_add_returns():
+    a, b = RWSet("a"), RWSet("b")
+    b.merge(a.add("x"))
+    d1, d2 = a.clear(), b.add("x")
+    a.merge(d2)
+    b.merge(d1)
+    assert a.value == b.value == frozenset() and a == b
+    a.merge(b.add("x"))
+    assert a.value == frozenset({"x"})
+
+
+def test_twopset_remove_is_forever():
+    s = TwoPSet("a")
+    s.add("x")
+    s.remove("x")
+    s.add("x")
+    assert s.value == frozenset() and s.tombstones == frozenset({"x"})
+
+
+def test_flags_start_false():
+    assert EWFlag("a").value is False and DWFlag("a").value is False
+
+
+def test_mvregister_siblings_are_ordered_by_dot_everywhere():
+    a, b, c = MVRegister("a"), MVRegister("b"), MVRegister("c")
+    ds = [c.assign("from c"), a.assign("from a"), b.assign("from b")]
+    for x in (a, b, c):
+        for d in ds:
+            x.merge(d)
+    assert a.values == b.values == c.values == ("from a", "from b", "from c")
+
+
+def test_lww_write_after_merge_wins_despite_a_lagging_clock():
+    fast = LWWRegister("fast", clock=clock("fast", start=10**6))
+    slow = LWWRegister("slow", clock=HLC("slow", time_source=lambda: 5))
+    slow.merge(fast.assign("early"))
+    fast.merge(slow.assign("late"))
+    assert fast.value == slow.value == "late"
+
+
+def test_lww_ties_break_by_replica_id_in_any_order():
+    a = LWWRegister("a", clock=HLC("a", time_source=lambda: 7))
+    b = LWWRegister("b", clock=HLC("b", time_source=lambda: 7))
+    da, db = a.assign("A"), b.assign("B")
+    a.merge(db)
+    b.merge(da)
+    assert a.value == b.value == "B" and a.timestamp.replica == "b"
+
+
+def test_lww_conflicting_write_is_refused_and_changes_nothing():
+    a = LWWRegister("a", clock=HLC("a", time_source=lambda: 7))
+    a.assign("mine")
+    forged = LWWRegister()
+    forged._ts, forged._value = a._ts, "forged"
+    with pytest.raises(ConflictingWrite):
+        a.merge(forged)
+    assert a.value == "mine"
+
+
+def test_lwwmap_remove_is_a_timestamped_write():
+    a, b = LWWMap("a", clock=clock("a")), LWWMap("b", clock=clock("b", start=100))
+    b.merge(a.set("k", 1))
+    da = a.set("k", 2)                    # earlier wall time
+    db = b.remove("k")                    # later: wins
+    a.merge(db)
+    b.merge(da)
+    assert a.value == b.value == {} and len(a) == len(b) == 0 and "k" not in a
+    a._check()
+    b._check()
+
+
+def test_lwwmap_len_tracks_merges():
+    a, b = LWWMap("a", clock=clock("a")), LWWMap("b", clock=clock("b", start=1000))
+    for i in range(10):
+        a.set(i, i)
+    for i in range(5):
+        b.remove(i)
+    a.merge(b)
+    a._check()
+    assert len(a) == 5 and sorted(a.keys()) == [5, 6, 7, 8, 9]
+
+
+def test_ormap_keeps_entries_of_different_classes_apart():
+    a, b = ORMap("a"), ORMap("b")
+    d1 = a.update("k", AWSet, lambda s: s.add(1))
+    d2 = b.update("k", MVRegister, lambda r: r.assign("v"))
+    a.merge(d2)
+    b.merge(d1)
+    assert a == b and a.classes("k") == ["AWSet", "MVRegister"] and a["k"].value == frozenset({1})
+    a._check()
+
+
+def test_ormap_getitem_is_read_only_copy():
+    m = ORMap("a")
+    m.update("k", AWSet, lambda s: s.add(1))
+    view = m["k"]
+    with pytest.raises(ReplicaRequired):
+        view.add(2)
+    assert m.value == {"k": frozenset({1})}
+    with pytest.raises(KeyError):
+        m["missing"]
+
+
+def test_ormap_update_with_a_bad_fn_keeps_the_index_consistent():
+    m = ORMap("a")
+    with pytest.raises(TypeError, match="delta"):
+        m.update("k", AWSet, lambda s: (s.add(1), None)[1])
+    m._check()
+    assert m.value == {"k": frozenset({1})}
+    with pytest.raises(TypeError, match="causal CRDTs"):
+        m.update("k", LWWMap, lambda x: x)
+
+
+def test_ormap_remove_resets_observed_effects_only():
+    a, b = ORMap("a"), ORMap("b")
+    b.merge(a.update("cart", AWSet, lambda s: s.add("apple")))
+    d_rm = a.remove("cart")
+    d_up = b.update("cart", AWSet, lambda s: s.add("pear"))
+    a.merge(d_up)
+    b.merge(d_rm)
+    assert a.value == b.value == {"cart": frozenset({"pear"})}
+
+
+def test_ormap_nested_counter_reset_remove():
+    a, b = ORMap("a"), ORMap("b")
+    b.merge(a.update("n", PNCounter, lambda c: c.increment(3)))
+    d_rm = b.remove("n")
+    d_inc = a.update("n", PNCounter, lambda c: c.increment(1))   # a had contributed 3: keeps 3 + 1
+    a.merge(d_rm)
+    b.merge(d_inc)
+    assert a.value == b.value == {"n": 4}
+
+
+def test_nested_ormap_three_levels():
+    a, b = ORMap("a"), ORMap("b")
+    d = a.update("u1", ORMap, lambda m: m.update("prefs", ORMap, lambda p: p.update("dark", EWFlag,
+                                                                                      lambda f: f.enable())))
+    b.merge(d)
+    assert b.value == {"u1": {"prefs": {"dark": True}}}
+    b.merge(a.remove("u1"))
+    assert b.value == {}
+    b._check()

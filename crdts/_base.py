@@ -124,6 +124,22 @@ class CRDT:
     def _check(self) -> None:  # pragma: no cover - every type overrides
         raise NotImplementedError
 
+    def delta_for(self: T, other: T) -> T:  # pragma: no cover - every type overrides
+        """Δ(self, other): the smallest delta that brings ``other`` up to ``other ⊔ self``."""
+        raise NotImplementedError
+
+    def decompose(self: T) -> list[T]:  # pragma: no cover - every type overrides
+        """The irredundant join decomposition of this state into join-irreducibles."""
+        raise NotImplementedError
+
+    def units(self) -> int:  # pragma: no cover - every type overrides
+        """The number of join-irreducibles (elements or entries) this state holds."""
+        raise NotImplementedError
+
+    def is_bottom(self) -> bool:  # pragma: no cover - every type overrides
+        """True for the empty state."""
+        raise NotImplementedError
+
     def __ne__(self, other: object) -> bool:
         eq = self.__eq__(other)
         return eq if eq is NotImplemented else not eq
@@ -206,6 +222,26 @@ class Causal(CRDT):
     def is_bottom(self) -> bool:
         """True for the empty state (nothing seen)."""
         return not self._store and self._ctx.is_empty()
+
+    def delta_for(self: T, other: T) -> T:
+        """Δ(self, other): the smallest delta whose merge brings ``other`` up to ``other ⊔ self``.
+
+        Built from the join decomposition (Enes et al. 2019): the live and removed dots of ``self`` that
+        ``other`` lacks. Cost O(size of self) at most; O(size of a delta) when ``self`` is a delta.
+        """
+        if type(other) is not type(self):
+            self._check_other(other)
+        s, c = kernel.difference(self._store, self._ctx, other._store, other._ctx)  # type: ignore[attr-defined]
+        return type(self)._delta(s, c)  # type: ignore[attr-defined]
+
+    def decompose(self: T) -> list[T]:
+        """The irredundant join decomposition: one object per join-irreducible. O(dots of the context)."""
+        cls = type(self)
+        return [cls._delta(s, c) for s, c in kernel.decompose(self._store, self._ctx)]  # type: ignore
+
+    def units(self) -> int:
+        """Size in join-irreducibles (live dots plus removed dots): the payload unit of the sync benchmarks."""
+        return self._ctx.size()
 
     def _check(self) -> None:
         if not isinstance(self._store, self._kind):

@@ -87,6 +87,27 @@ class GCounter(CRDT):
         c._p = dict(self._p)  # type: ignore[attr-defined]
         return c  # type: ignore[return-value]
 
+    def _of(self, p: dict[str, int]) -> GCounter:
+        d = GCounter.__new__(GCounter)
+        d._replica = None
+        d._p = p
+        return d
+
+    def delta_for(self, other: GCounter) -> GCounter:
+        """The entries where this counter is ahead of ``other``. O(replicas)."""
+        self._check_other(other)
+        op = other._p
+        return self._of({r: n for r, n in self._p.items() if n > op.get(r, 0)})
+
+    def decompose(self) -> list[GCounter]:
+        return [self._of({r: n}) for r, n in self._p.items()]
+
+    def units(self) -> int:
+        return len(self._p)
+
+    def is_bottom(self) -> bool:
+        return not self._p
+
     def _check(self) -> None:
         _check_entries("GCounter", self._p)
 
@@ -156,6 +177,29 @@ class PNCounter(CRDT):
         c._p = dict(self._p)  # type: ignore[attr-defined]
         c._n = dict(self._n)  # type: ignore[attr-defined]
         return c  # type: ignore[return-value]
+
+    def _of(self, p: dict[str, int], n: dict[str, int]) -> PNCounter:
+        d = PNCounter.__new__(PNCounter)
+        d._replica = None
+        d._p, d._n = p, n
+        return d
+
+    def delta_for(self, other: PNCounter) -> PNCounter:
+        """The entries where this counter is ahead of ``other``. O(replicas)."""
+        self._check_other(other)
+        op, on = other._p, other._n
+        return self._of({r: c for r, c in self._p.items() if c > op.get(r, 0)},
+                        {r: c for r, c in self._n.items() if c > on.get(r, 0)})
+
+    def decompose(self) -> list[PNCounter]:
+        return [self._of({r: c}, {}) for r, c in self._p.items()] + \
+            [self._of({}, {r: c}) for r, c in self._n.items()]
+
+    def units(self) -> int:
+        return len(self._p) + len(self._n)
+
+    def is_bottom(self) -> bool:
+        return not self._p and not self._n
 
     def _check(self) -> None:
         _check_entries("PNCounter increments", self._p)

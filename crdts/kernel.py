@@ -35,7 +35,10 @@ from typing import Any
 from .causal import CausalContext
 from .errors import DoubleSpentDot, InvariantError
 
-__all__ = ["DotMap", "DotSetMap", "Store", "copy_store", "dots_of", "empty_like", "join", "validate"]
+__all__ = [
+    "DotMap", "DotSetMap", "Store", "copy_store", "decompose", "difference", "dots_of", "empty_like", "join",
+    "restrict", "validate",
+]
 
 DotT = tuple[str, int]
 #: DotSet (``set``) | DotFun (``dict``) | :class:`DotMap`; typed loosely because the kernel dispatches on type.
@@ -401,3 +404,82 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
 
 def iter_dots(s: Store) -> Iterator[DotT]:
     yield from dots_of(s)
+
+
+# --- join decomposition (Enes et al., "Efficient Synchronization of State-based CRDTs") -------------
+
+
+def restrict(s: Store, keep: Collection[DotT]) -> Store:
+    """A new store holding only the dots of ``s`` that are in ``keep`` (and their keys and values).
+
+    Cost: O(len(keep)) through the index when ``keep`` is smaller than ``s``, else O(size of s).
+    """
+    t = type(s)
+    if t is set or t is frozenset:
+        return t(d for d in keep if d in s) if len(keep) < len(s) else t(d for d in s if d in keep)
+    if t is dict:
+        if len(keep) < len(s):
+            return {d: s[d] for d in keep if d in s}
+        return {d: v for d, v in s.items() if d in keep}
+    out = t()
+    idx = s.index
+    keys: Iterable[Any] = {idx[d] for d in keep if d in idx} if len(keep) < len(idx) else list(s.keys())
+    oidx = out.index
+    for k in keys:
+        r = restrict(s[k], keep)
+        if r:
+            dict.__setitem__(out, k, r)
+            for d in dots_of(r):
+                oidx[d] = k
+    return out
+
+
+def _context_minus(ca: CausalContext, cb: CausalContext) -> Iterator[DotT]:
+    """The dots of ``ca`` that ``cb`` lacks. O(result + clouds)."""
+    vvb, cloudb = cb.vv, cb.cloud
+    for r, n in ca.vv.items():
+        for i in range(vvb.get(r, 0) + 1, n + 1):
+            d = (r, i)
+            if d not in cloudb:
+                yield d
+    for d in ca.cloud:
+        if d[1] > vvb.get(d[0], 0) and d not in cloudb:
+            yield d
+
+
+def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tuple[Store, CausalContext]:
+    """Δ(a, b): the smallest ``(store, context)`` whose join with ``b`` equals ``b ⊔ a``.
+
+    The join-irreducibles of a causal state are its live dots ``({d ↦ payload}, {d})`` and its removed
+    dots ``(⊥, {d})``. A live dot is new to ``b`` unless ``b``'s context has it; a removed dot matters to
+    ``b`` unless ``b`` has seen it and no longer holds it. Cost: O(size of a's store + dots of a's context
+    that b lacks + min(dots of a's context, dots of b's store)); for a received delta that is O(delta).
+    """
+    vvb, cloudb = cb.vv, cb.cloud
+    dots_a = dots_of(sa)
+    live_new = {d for d in dots_a if d[1] > vvb.get(d[0], 0) and d not in cloudb}
+    seen = set(live_new)
+    for d in _context_minus(ca, cb):
+        if d not in dots_a:
+            seen.add(d)
+    dots_b = dots_of(sb)
+    if ca.size() <= len(dots_b):  # type: ignore[arg-type]
+        for d in ca.dots():
+            if d in dots_b and d not in dots_a:
+                seen.add(d)
+    else:
+        for d in dots_b:
+            if ca.contains(d) and d not in dots_a:
+                seen.add(d)
+    return restrict(sa, live_new), CausalContext._of_dots(seen)
+
+
+def decompose(s: Store, c: CausalContext) -> list[tuple[Store, CausalContext]]:
+    """The irredundant join decomposition: one ``(store, {d})`` per live dot, one ``(⊥, {d})`` per removed dot.
+
+    O(dots of the context): meant for tests and analysis, not for hot paths.
+    """
+    dots = dots_of(s)
+    out = [(restrict(s, {d}), CausalContext._of_dots({d})) for d in dots]
+    out.extend((empty_like(s), CausalContext._of_dots({d})) for d in c.dots() if d not in dots)
+    return out

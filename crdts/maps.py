@@ -360,6 +360,33 @@ class LWWMap(CRDT):
         c._live = me._live
         return c  # type: ignore[return-value]
 
+    def _of(self, entries: dict[Any, tuple[tuple[int, int, str], bool, Any]]) -> LWWMap:
+        d = LWWMap.__new__(LWWMap)
+        d._replica, d._clock = None, None
+        d._entries = entries
+        d._live = sum(1 for e in entries.values() if e[1])
+        return d
+
+    def delta_for(self, other: LWWMap) -> LWWMap:
+        """The entries whose write beats ``other``'s. O(len(self))."""
+        self._check_other(other)
+        theirs = other._entries
+        out = {}
+        for k, e in self._entries.items():
+            o = theirs.get(k)
+            if o is None or e[0] > o[0]:
+                out[k] = e
+        return self._of(out)
+
+    def decompose(self) -> list[LWWMap]:
+        return [self._of({k: e}) for k, e in self._entries.items()]
+
+    def units(self) -> int:
+        return len(self._entries)
+
+    def is_bottom(self) -> bool:
+        return not self._entries
+
     def _check(self) -> None:
         live = 0
         for k, (ts, present, v) in self._entries.items():

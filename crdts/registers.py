@@ -105,6 +105,24 @@ class LWWRegister(CRDT):
         c._ts, c._value = me._ts, value(me._value)
         return c  # type: ignore[return-value]
 
+    def delta_for(self, other: LWWRegister) -> LWWRegister:
+        """This write if it beats ``other``'s, else the empty register. O(1)."""
+        self._check_other(other)
+        d = LWWRegister.__new__(LWWRegister)
+        d._replica, d._clock, d._ts, d._value = None, None, None, None
+        if self._ts is not None and (other._ts is None or self._ts > other._ts):
+            d._ts, d._value = self._ts, self._value
+        return d
+
+    def decompose(self) -> list[LWWRegister]:
+        return [] if self._ts is None else [self.copy(replica=None)]
+
+    def units(self) -> int:
+        return 0 if self._ts is None else 1
+
+    def is_bottom(self) -> bool:
+        return self._ts is None
+
     def _check(self) -> None:
         if self._ts is not None:
             _check_ts(self._ts, "LWWRegister")

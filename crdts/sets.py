@@ -98,6 +98,26 @@ class GSet(_SetReads, CRDT):
         c._elems = set(self._elems)  # type: ignore[attr-defined]
         return c  # type: ignore[return-value]
 
+    def _of(self, elems: set[Any]) -> GSet:
+        d = GSet.__new__(GSet)
+        d._replica = None
+        d._elems = elems
+        return d
+
+    def delta_for(self, other: GSet) -> GSet:
+        """The elements ``other`` lacks. O(len(self))."""
+        self._check_other(other)
+        return self._of(self._elems - other._elems)
+
+    def decompose(self) -> list[GSet]:
+        return [self._of({e}) for e in self._elems]
+
+    def units(self) -> int:
+        return len(self._elems)
+
+    def is_bottom(self) -> bool:
+        return not self._elems
+
     def _check(self) -> None:
         for e in self._elems:
             if element(e) != e or type(element(e)) is not type(e):
@@ -176,6 +196,21 @@ class TwoPSet(_SetReads, CRDT):
         c._added = set(self._added)  # type: ignore[attr-defined]
         c._removed = set(self._removed)  # type: ignore[attr-defined]
         return c  # type: ignore[return-value]
+
+    def delta_for(self, other: TwoPSet) -> TwoPSet:
+        """The adds and removes ``other`` lacks. O(len(self))."""
+        self._check_other(other)
+        return self._delta_of(self._added - other._added, self._removed - other._removed)
+
+    def decompose(self) -> list[TwoPSet]:
+        return [self._delta_of({e}, set()) for e in self._added] + \
+            [self._delta_of(set(), {e}) for e in self._removed]
+
+    def units(self) -> int:
+        return len(self._added) + len(self._removed)
+
+    def is_bottom(self) -> bool:
+        return not self._added and not self._removed
 
     def _check(self) -> None:
         for e in self._added | self._removed:

@@ -83,7 +83,8 @@ class ORMap(Causal):
             nd = fn(nested)
         finally:
             self._settle(mk, nested._store)
-        if type(nd) is not ncls or nd._replica is not None:
+        if type(nd) is not ncls or nd._replica is not None or \
+                not all(d in dots_of(nested._store) for d in dots_of(nd._store)):
             self._reindex(mk)
             raise TypeError(
                 f"ORMap.update: fn must return the delta of one {ncls.__name__} mutator, got {nd!r}")
@@ -237,7 +238,7 @@ class LWWMap(CRDT):
 
     def _write(self, key: Any, present: bool, v: Any, method: str) -> LWWMap:
         clock = self._clock
-        if clock is None:
+        if clock is None or self._replica is None:
             self._need_replica(method)
         if type(key) is not str:
             key = element(key)

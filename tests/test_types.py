@@ -288,3 +288,18 @@ def test_nested_ormap_three_levels():
     b.merge(a.remove("u1"))
     assert b.value == {}
     b._check()
+
+
+def test_lwwmap_with_a_clock_but_no_replica_is_read_only():
+    m = LWWMap(None, clock=HLC("a", time_source=lambda: 1))
+    with pytest.raises(ReplicaRequired):
+        m.set("k", 1)
+    assert m.value == {}
+
+
+def test_ormap_update_refuses_a_delta_from_another_object():
+    a = ORMap("a")
+    with pytest.raises(TypeError, match="delta"):
+        a.update("s", AWSet, lambda s: AWSet("z").add(1))
+    a._check()
+    assert a.value == {}

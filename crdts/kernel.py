@@ -223,7 +223,8 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotMap, c2: CausalContext
     if not idx2:
         return
     small = len(idx2) <= 8
-    lacking: Collection[DotT] = [d for d in idx2 if d not in idx1] if small else idx2.keys() - idx1.keys()
+    # set.difference with an exact dict iterates the left side only: O(len(idx2)), never O(len(idx1)).
+    lacking: Collection[DotT] = [d for d in idx2 if d not in idx1] if small else set(idx2).difference(idx1)
     if not small and _replicas(c1).isdisjoint(_replicas(c2)):
         new: Collection[DotT] = lacking  # c1 has seen none of their replicas' dots
     else:

@@ -1,0 +1,163 @@
+"""The sync protocols' messages: a small CBOR envelope around a payload of codec bytes.
+
+Every message is a CBOR array ``[version, kind, *metadata, payload?]``. The payload, when present, is a
+byte string holding ``crdts.encode(delta)``, so the bytes a message spends on protocol metadata
+(sequence numbers, acks, digests) are counted apart from the CRDT payload. Decoding is hardened the
+same way as the codec: no tags, no indefinite lengths, no duplicate keys, bounded depth, no trailing
+bytes, and every field checked before a protocol sees it.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import attrs
+import cbor2
+
+from ..errors import DecodeError
+
+__all__ = ["Message", "decode_message", "encode_message"]
+
+VERSION = 1
+
+#: kind -> (metadata field checks, has payload)
+KINDS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "state": ((), True),          # full state gossip
+    "delta": ((), True),          # classic delta-group (Algorithm 1)
+    "seq": (("uint",), True),     # causal delta-interval / bprr: the sender's counter c after the interval
+    "full": (("uint",), True),    # full-state fallback of the causal protocols, with the counter c
+    "ack": (("uint",), False),    # acknowledges every interval up to the counter
+    "digest": (("vv",), False),   # what the sender's log holds: {origin: highest contiguous seq}
+    "log": (("entries",), False),  # log entries [origin, seq, payload bytes] the receiver lacked
+    "ops": (("entries",), False),  # op-based flooding: [origin, seq, deps vv, op bytes]
+    "snapshot": (("vv",), True),  # digest protocol: full state plus the digest it covers
+    "reset": ((), False),         # "I lost my state": the receiver forgets what we acknowledged
+}
+_CODES = {k: i for i, k in enumerate(KINDS)}
+_NAMES = dict(enumerate(KINDS))
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@attrs.frozen(slots=True)
+class Message:
+    """A decoded protocol message. ``payload`` is codec bytes (or None); ``meta`` the metadata fields."""
+
+    kind: str
+    meta: tuple[Any, ...] = ()
+    payload: bytes | None = None
+
+    @property
+    def payload_bytes(self) -> int:
+        return 0 if self.payload is None else len(self.payload)
+
+
+def encode_message(kind: str, *meta: Any, payload: bytes | None = None) -> bytes:
+    """Encode one message. The result's length minus ``len(payload)`` is its metadata cost."""
+    fields: list[Any] = [VERSION, _CODES[kind], *meta]
+    if KINDS[kind][1]:
+        if payload is None:
+            raise ValueError(f"a {kind!r} message carries a payload")
+        fields.append(payload)
+    return cbor2.dumps(fields, canonical=True)
+
+
+def _reject_tag(*_args: Any) -> Any:
+    raise ValueError("CBOR tags are not allowed in sync messages")
+
+
+_NO_TAGS = {t: _reject_tag for t in (0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260,
+                                     261, 1004, 43000, 55799)}
+
+
+def _uint(v: Any, where: str) -> int:
+    if type(v) is not int or v < 0 or v >= 2**64:
+        raise DecodeError(f"{where}: expected an unsigned integer, got {v!r}")
+    return v
+
+
+def _replica(v: Any, where: str) -> str:
+    if type(v) is not str or not v or len(v) > 1024:
+        raise DecodeError(f"{where}: expected a replica id (non-empty str), got {v!r}")
+    return v
+
+
+def _vv(v: Any, where: str) -> dict[str, int]:
+    if type(v) is not list or len(v) % 2:
+        raise DecodeError(f"{where}: expected a flat [replica, count, ...] list")
+    out: dict[str, int] = {}
+    for i in range(0, len(v), 2):
+        r = _replica(v[i], where)
+        if r in out:
+            raise DecodeError(f"{where}: replica {r!r} listed twice")
+        out[r] = _uint(v[i + 1], where)
+    return out
+
+
+def vv_to_wire(vv: dict[str, int]) -> list[Any]:
+    """A version vector as the flat, sorted list the messages carry."""
+    out: list[Any] = []
+    for r in sorted(vv):
+        out += [r, vv[r]]
+    return out
+
+
+def _entries(v: Any, where: str) -> list[tuple[Any, ...]]:
+    if type(v) is not list:
+        raise DecodeError(f"{where}: expected a list of entries")
+    out: list[tuple[Any, ...]] = []
+    for e in v:
+        if type(e) is not list or not 3 <= len(e) <= 4:
+            raise DecodeError(f"{where}: bad entry {e!r}")
+        origin = _replica(e[0], where)
+        seq = _uint(e[1], where)
+        if len(e) == 4:
+            deps = _vv(e[2], where)
+            data = e[3]
+            if type(data) is not bytes:
+                raise DecodeError(f"{where}: entry payload must be bytes")
+            out.append((origin, seq, deps, data))
+        else:
+            if type(e[2]) is not bytes:
+                raise DecodeError(f"{where}: entry payload must be bytes")
+            out.append((origin, seq, e[2]))
+    return out
+
+
+_CHECKS = {"uint": _uint, "vv": _vv, "entries": _entries}
+
+
+def decode_message(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
+    """Decode and check one message; anything wrong raises :class:`~crdts.errors.DecodeError`."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"a message is bytes, got {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise DecodeError(f"message of {len(data)} bytes is over the limit of {max_bytes}")
+    try:
+        fp = io.BytesIO(bytes(data))
+        obj = cbor2.CBORDecoder(fp, tag_hook=_reject_tag, semantic_decoders=_NO_TAGS, max_depth=8,
+                                allow_indefinite=False, allow_duplicate_keys=False).decode()
+        if fp.tell() != len(data):
+            raise DecodeError(f"{len(data) - fp.tell()} trailing bytes after the message")
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"malformed sync message: {exc}") from exc
+    if type(obj) is not list or len(obj) < 2:
+        raise DecodeError("a sync message is an array [version, kind, ...]")
+    if obj[0] != VERSION or type(obj[0]) is not int:
+        raise DecodeError(f"unsupported sync message version {obj[0]!r} (this library speaks {VERSION})")
+    kind = _NAMES.get(obj[1]) if type(obj[1]) is int else None
+    if kind is None:
+        raise DecodeError(f"unknown sync message kind {obj[1]!r}")
+    checks, has_payload = KINDS[kind]
+    expected = 2 + len(checks) + has_payload
+    if len(obj) != expected:
+        raise DecodeError(f"a {kind!r} message has {expected} fields, got {len(obj)}")
+    meta = tuple(_CHECKS[c](obj[2 + i], f"{kind} field {i}") for i, c in enumerate(checks))
+    payload = None
+    if has_payload:
+        payload = obj[-1]
+        if type(payload) is not bytes:
+            raise DecodeError(f"a {kind!r} message's payload must be a byte string")
+    return Message(kind, meta, payload)

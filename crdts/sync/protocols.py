@@ -1,0 +1,351 @@
+"""Anti-entropy protocols. Each is a strategy object owned by a :class:`~crdts.sync.node.Node`.
+
+- ``state``: full-state gossip to every neighbour each round.
+- ``delta``: Algorithm 1 of the delta-CRDT paper (transitive): the delta-group since the last round,
+  with a full state every ``full_every`` rounds so that loss is repaired.
+- ``causal``: Algorithm 2: delta-intervals with sequence numbers and acks, full-state fallback, GC of
+  acknowledged deltas.
+- ``bprr``: Algorithm 2 with the two fixes of Enes et al. (ICDE 2019): no back-propagation, and only the
+  optimal delta Δ(d, X) of a received delta is buffered.
+- ``digest``: Scuttlebutt-style: a per-origin log of deltas; neighbours exchange digests (highest
+  contiguous sequence per origin) and send only what the other lacks; a snapshot when the log was
+  truncated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..codec import encode
+from .messages import Message, vv_to_wire
+
+__all__ = ["PROTOCOLS", "BPRRProtocol", "CausalProtocol", "DeltaProtocol", "DigestProtocol", "StateProtocol"]
+
+
+class SyncProtocol:
+    """Base: the hooks a node calls. ``node.state`` is X; ``node.send`` emits a message."""
+
+    name = "?"
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+    def on_local(self, delta: Any) -> None:
+        """A local mutation produced ``delta`` (already joined into X)."""
+
+    def on_message(self, src: str, msg: Message) -> None:
+        raise NotImplementedError
+
+    def on_tick(self) -> None:
+        raise NotImplementedError
+
+    def on_crash(self) -> None:
+        """Drop volatile state."""
+
+    def on_restart(self) -> None:
+        """Back from a crash (``node.state`` is the durable or a fresh state)."""
+
+    def buffer_units(self) -> int:
+        """Units held besides the state (delta buffers, logs)."""
+        return 0
+
+    def _merge(self, obj: Any) -> None:
+        self.node.state.merge(obj)
+
+
+class StateProtocol(SyncProtocol):
+    """Full-state gossip: every round, X goes to every neighbour."""
+
+    name = "state"
+
+    def on_message(self, src: str, msg: Message) -> None:
+        if msg.kind == "state":
+            self._merge(self.node.decode_payload(msg))
+
+    def on_tick(self) -> None:
+        x = self.node.state
+        if x.is_bottom() or not self.node.neighbours:
+            return
+        payload, units = encode(x), x.units()
+        for j in self.node.neighbours:
+            self.node.send(j, "state", payload=payload, units=units)
+
+
+class DeltaProtocol(SyncProtocol):
+    """Algorithm 1, transitive mode: received deltas join the outgoing delta-group too.
+
+    The group D is volatile; every ``full_every`` rounds (default 10; 0 = never) the full state goes
+    instead, which repairs lost messages and crashes.
+    """
+
+    name = "delta"
+
+    def __init__(self, node: Any, full_every: int = 10) -> None:
+        super().__init__(node)
+        self.full_every = full_every
+        self.rounds = 0
+        self.group: Any = None
+
+    def _add(self, d: Any) -> None:
+        if self.group is None:
+            self.group = type(self.node.state)()
+        self.group.merge(d)
+
+    def on_local(self, delta: Any) -> None:
+        self._add(delta)
+
+    def on_message(self, src: str, msg: Message) -> None:
+        if msg.kind in ("delta", "state"):
+            d = self.node.decode_payload(msg)
+            if not d.delta_for(self.node.state).is_bottom():   # d ⋢ X: join it, and pass the whole group on
+                self._merge(d)
+                self._add(d)
+
+    def on_tick(self) -> None:
+        self.rounds += 1
+        node = self.node
+        if self.full_every and self.rounds % self.full_every == 0:
+            out, kind = node.state, "state"
+        else:
+            out, kind = self.group, "delta"
+        self.group = None
+        if out is None or out.is_bottom():
+            return
+        payload, units = encode(out), out.units()
+        for j in node.neighbours:
+            node.send(j, kind, payload=payload, units=units)
+
+    def on_crash(self) -> None:
+        self.group = None
+
+    def buffer_units(self) -> int:
+        return 0 if self.group is None else int(self.group.units())
+
+
+class CausalProtocol(SyncProtocol):
+    """Algorithm 2 (causal delta-interval anti-entropy).
+
+    Durable: X and the counter ``c``. Volatile: the buffer ``D`` (seq -> (origin, delta)) and the acks
+    ``A`` (neighbour -> counter it acknowledged). Each round, each neighbour j gets the join of the
+    buffered deltas in ``[A[j], c)``, or the full state when those were garbage-collected (or lost in a
+    crash); deltas every neighbour acknowledged are dropped. A node that lost its state announces a
+    reset so its neighbours start over with a full state.
+    """
+
+    name = "causal"
+    bp = False
+    rr = False
+
+    def __init__(self, node: Any) -> None:
+        super().__init__(node)
+        self.c = 0                                   # durable
+        self.buffer: dict[int, tuple[str, Any]] = {}  # volatile
+        self.acks: dict[str, int] = {}               # volatile
+        self.resets: set[str] = set()                # neighbours not yet told that we lost our state
+
+    def _buffer(self, origin: str, d: Any) -> None:
+        self.buffer[self.c] = (origin, d)
+        self.c += 1
+
+    def on_local(self, delta: Any) -> None:
+        if not delta.is_bottom():
+            self._buffer(self.node.name, delta)
+
+    def on_message(self, src: str, msg: Message) -> None:
+        kind = msg.kind
+        if kind in ("seq", "full"):
+            d = self.node.decode_payload(msg)
+            x = self.node.state
+            delta = d.delta_for(x)            # the part of d that X lacks (⊥ iff d ⊑ X)
+            if not delta.is_bottom():
+                x.merge(delta)
+                self._buffer(src, delta if self.rr else d)
+            self.node.send(src, "ack", msg.meta[0])
+            if kind == "full":
+                self.resets.discard(src)
+        elif kind == "ack":
+            n = msg.meta[0]
+            if self.acks.get(src, 0) < n <= self.c:   # an ack beyond c is forged or corrupt: ignored
+                self.acks[src] = n
+        elif kind == "reset":
+            self.acks[src] = 0
+
+    def on_tick(self) -> None:
+        node = self.node
+        x = node.state
+        c = self.c
+        for j in sorted(self.resets):
+            node.send(j, "reset")
+        full_payload: bytes | None = None
+        for j in node.neighbours:
+            a = self.acks.get(j, 0)
+            if a >= c:
+                continue
+            if not self.buffer or min(self.buffer) > a:
+                if full_payload is None:
+                    full_payload = encode(x)
+                node.send(j, "full", c, payload=full_payload, units=x.units())
+                continue
+            group = None
+            for seq in range(a, c):
+                entry = self.buffer.get(seq)
+                if entry is None or (self.bp and entry[0] == j):
+                    continue
+                if group is None:
+                    group = type(x)()
+                group.merge(entry[1])
+            if group is None or group.is_bottom():
+                self.acks[j] = c                  # everything pending came from j itself
+                continue
+            node.send(j, "seq", c, payload=encode(group), units=group.units())
+        self._gc()
+
+    def _gc(self) -> None:
+        if not self.buffer:
+            return
+        low = min((self.acks.get(j, 0) for j in self.node.neighbours), default=self.c)
+        for seq in [s for s in self.buffer if s < low]:
+            del self.buffer[seq]
+
+    def on_crash(self) -> None:
+        # c is kept even when the state is lost: a delayed ack must never name a counter we reuse.
+        self.buffer.clear()
+        self.acks.clear()
+
+    def on_restart(self) -> None:
+        if not self.node.durable:
+            # Our neighbours think we hold what they sent us: ask them (until they answer with a full state).
+            self.resets = set(self.node.neighbours)
+
+    def buffer_units(self) -> int:
+        return sum(int(d.units()) for _, d in self.buffer.values())
+
+
+class BPRRProtocol(CausalProtocol):
+    """Algorithm 2 plus avoid back-propagation (BP) and remove redundant state (RR), as in Enes et al."""
+
+    name = "bprr"
+    bp = True
+    rr = True
+
+
+class DigestProtocol(SyncProtocol):
+    """Scuttlebutt-style digest-driven sync over a per-origin log of deltas.
+
+    Every local delta is logged as ``(origin, seq) -> bytes``. Each round a node sends each neighbour its
+    digest (the highest contiguous seq it holds per origin); the neighbour answers with the log entries
+    the digest lacks. Entries every neighbour has are garbage-collected; a peer that needs a collected
+    or lost entry gets a snapshot (the full state plus the digest it covers) instead.
+    """
+
+    name = "digest"
+
+    def __init__(self, node: Any) -> None:
+        super().__init__(node)
+        self.seq = 0                                      # durable: own deltas issued
+        self.log: dict[str, dict[int, tuple[bytes, int]]] = {}  # origin -> seq -> (delta bytes, units)
+        self.known: dict[str, int] = {}                  # origin -> highest contiguous seq held (in X)
+        self.floor: dict[str, int] = {}                  # origin -> lowest seq still in the log
+        self.peer_known: dict[str, dict[str, int]] = {}  # neighbour -> its last digest
+
+    def _origin(self) -> str:
+        return str(self.node.replica)
+
+    def _hold(self, origin: str, seq: int, data: bytes, units: int) -> None:
+        entries = self.log.setdefault(origin, {})
+        entries[seq] = (data, units)
+        self.floor.setdefault(origin, seq)
+        k = self.known.get(origin, 0)
+        while k + 1 in entries:
+            k += 1
+        self.known[origin] = k
+
+    def on_local(self, delta: Any) -> None:
+        if delta.is_bottom():
+            return
+        self.seq += 1
+        self._hold(self._origin(), self.seq, encode(delta), delta.units())
+
+    def on_message(self, src: str, msg: Message) -> None:
+        node = self.node
+        if msg.kind == "digest":
+            theirs: dict[str, int] = msg.meta[0]
+            self.peer_known[src] = theirs
+            if any(theirs.get(o, 0) + 1 < self.floor.get(o, 1) and self.known.get(o, 0) > theirs.get(o, 0)
+                   for o in self.known):
+                x = node.state
+                node.send(src, "snapshot", vv_to_wire(self.known), payload=encode(x), units=x.units())
+                return
+            out = []
+            units = size = 0
+            for o in sorted(self.log):
+                have = theirs.get(o, 0)
+                entries = self.log[o]
+                for s in sorted(entries):
+                    if s > have:
+                        data, u = entries[s]
+                        out.append([o, s, data])
+                        units += u
+                        size += len(data)
+            if out:
+                node.send(src, "log", out, units=units, payload_bytes=size)
+        elif msg.kind == "log":
+            from ..codec import decode
+
+            for origin, s, data in msg.meta[0]:
+                if s <= self.known.get(origin, 0) or s in self.log.get(origin, {}):
+                    continue
+                d = decode(data)
+                if type(d) is not type(node.state):
+                    continue
+                self._merge(d)
+                self._hold(origin, s, data, d.units())
+        elif msg.kind == "snapshot":
+            self._merge(node.decode_payload(msg))
+            for o, s in msg.meta[0].items():
+                if s > self.known.get(o, 0):
+                    self.known[o] = s
+                    self.floor[o] = max(self.floor.get(o, 1), s + 1)
+                    entries = self.log.get(o, {})
+                    for old in [q for q in entries if q <= s]:
+                        del entries[old]
+
+    def on_tick(self) -> None:
+        digest = vv_to_wire(self.known)
+        for j in self.node.neighbours:
+            self.node.send(j, "digest", digest)
+        self._gc()
+
+    def _gc(self) -> None:
+        nbrs = self.node.neighbours
+        if not nbrs or any(j not in self.peer_known for j in nbrs):
+            return
+        for o, entries in self.log.items():
+            low = min(self.peer_known[j].get(o, 0) for j in nbrs)
+            for s in [s for s in entries if s <= low]:
+                del entries[s]
+            self.floor[o] = max(self.floor.get(o, 1), low + 1)
+
+    def on_crash(self) -> None:
+        self.peer_known.clear()
+        # The log lives in memory: after a crash it is gone, but X (durable) still covers `known`.
+        for o, k in self.known.items():
+            self.floor[o] = k + 1
+        self.log.clear()
+        if not self.node.durable:
+            self.known.clear()
+            self.floor.clear()
+            self.seq = 0
+
+    def buffer_units(self) -> int:
+        return sum(u for e in self.log.values() for _, u in e.values())
+
+
+PROTOCOLS: dict[str, type[SyncProtocol]] = {
+    "state": StateProtocol,
+    "delta": DeltaProtocol,
+    "causal": CausalProtocol,
+    "bprr": BPRRProtocol,
+    "digest": DigestProtocol,
+}
+

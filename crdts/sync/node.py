@@ -7,7 +7,7 @@
 >>> b = Node("b", GSet, protocol="bprr", neighbours=["a"], transport=net)
 >>> _ = a.update(lambda s: s.add("x"))
 >>> for _ in range(2):                 # a round: every node syncs, then the network delivers
-...     a.tick(); b.tick(); net.deliver_all()
+...     a.tick(); b.tick(); _ = net.deliver_all()
 >>> sorted(b.state.value), b.stats.units_sent, a.stats.units_sent
 (['x'], 0, 1)
 """

@@ -149,6 +149,10 @@ class Result:
     memory_units_peak: int
     cpu_seconds: float
     conflicts: int
+    conflicts_seen: int
+    lag_p50_s: float | None
+    lag_p95_s: float | None
+    lag_max_s: float | None
     lost_writes: int
     unexpected: int
     digest: str
@@ -202,7 +206,8 @@ class Simulation:
             clock = HLC(name, time_source=self._clock_for(i))
             obj = self.workload.make(i, name, clock=clock) if self._takes_clock() else self.workload.make(i, name)
             node = Node(name, obj, protocol=sc.protocol, neighbours=[self.names[j] for j in self.graph[i]],
-                        transport=net, durable=sc.durable, options=sc.options.get(sc.protocol))
+                        transport=net, durable=sc.durable, options=sc.options.get(sc.protocol),
+                        clock=lambda: self.now / 1000.0)
             self.nodes.append(node)
         self.oracle: Any = self.workload.cls()
         self.in_flight = 0
@@ -210,6 +215,7 @@ class Simulation:
         self._bytes = 0
         self._units = 0
         self._memory: list[int] = []
+        self._lags: list[float] = []
 
     # --- set-up helpers ------------------------------------------------------------------------
 
@@ -300,20 +306,12 @@ class Simulation:
                 reason = f"not converged {sc.max_rounds} rounds after the last write and heal"
                 break
             self.now = t
-            if kind == "deliver":
-                self._deliver(*args)
-            elif kind == "tick":
-                self.nodes[args[0]].tick()
-                self._push(t + interval, "tick", args[0])
-            elif kind == "op":
-                self._op(*args)
-            elif kind == "crash":
-                self.nodes[args[0]].crash()
-            elif kind == "restart":
-                self.nodes[args[0]].restart()
-            elif kind == "round":
+            if kind != "round":
+                self._dispatch(kind, args)
+            else:
                 self.timeline.append((t, self._bytes, self._units))
                 self._memory.extend(sum(n.memory_units()) for n in self.nodes if n.up)
+                self._sample_lag()
                 if self.on_round is not None:
                     self.on_round(self)
                 if progress is not None:
@@ -325,6 +323,44 @@ class Simulation:
         else:
             reason = "the event queue ran dry"
         return self._result(converged_at, quiet, reason)
+
+    def _dispatch(self, kind: str, args: tuple[Any, ...]) -> None:
+        if kind == "deliver":
+            self._deliver(*args)
+        elif kind == "tick":
+            self.nodes[args[0]].tick()
+            self._push(self.now + self.sc.sync_interval, "tick", args[0])
+        elif kind == "op":
+            self._op(*args)
+        elif kind == "crash":
+            self.nodes[args[0]].crash()
+        elif kind == "restart":
+            self.nodes[args[0]].restart()
+
+    def advance(self, ms: float) -> None:
+        """Keep the network running for ``ms`` more simulated milliseconds (after :meth:`run`): sync rounds
+        and deliveries go on, so acknowledgements settle and metrics can be read."""
+        until = self.now + ms
+        if not any(e[2] == "round" for e in self._queue):
+            self._push(self.now + self.sc.sync_interval, "round")
+        while self._queue and self._queue[0][0] <= until:
+            t, _, kind, args = heapq.heappop(self._queue)
+            self.now = t
+            if kind == "round":
+                self._push(t + self.sc.sync_interval, "round")
+                if self.on_round is not None:
+                    self.on_round(self)
+            else:
+                self._dispatch(kind, args)
+        self.now = until
+
+    def _sample_lag(self) -> None:
+        for n in self.nodes:
+            if n.up:
+                for j in n.neighbours:
+                    lag = n.protocol.peer_lag(j)
+                    if lag is not None:
+                        self._lags.append(lag[1])
 
     def _all_equal(self) -> bool:
         first = self.nodes[0].state
@@ -357,6 +393,10 @@ class Simulation:
             memory_units_peak=max(mem),
             cpu_seconds=sum(s.cpu_seconds for s in stats),
             conflicts=self.workload.conflicts(final),
+            conflicts_seen=sum(s.conflicts for s in stats),
+            lag_p50_s=_quantile(self._lags, 0.5),
+            lag_p95_s=_quantile(self._lags, 0.95),
+            lag_max_s=max(self._lags) if self._lags else None,
             lost_writes=len(expected - got),
             unexpected=len(got - expected),
             digest=digests[0],
@@ -369,6 +409,13 @@ class Simulation:
     def describe(self) -> dict[str, Any]:
         """Facts about the overlay, for reports."""
         return {"edges": edges(self.graph), "diameter": diameter(self.graph)}
+
+
+def _quantile(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def simulate(scenario: Scenario, workload: Workload | None = None) -> Result:

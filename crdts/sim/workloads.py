@@ -198,8 +198,36 @@ class ORMapWork(Workload):
         return sum(len(v) - 1 for v in state.value.values() if isinstance(v, tuple) and len(v) > 1)
 
 
+class ProfileWork(Workload):
+    """User profiles in a :class:`~crdts.conflicts.ConflictMap`: 20 fields written by every region with an
+    actor; concurrent writes stay visible as conflicts, and 10% of updates resolve a conflicted field."""
+
+    name = "profile"
+    fields = 20
+
+    @property
+    def cls(self) -> type:  # type: ignore[override]
+        from ..conflicts import ConflictMap
+
+        return ConflictMap
+
+    def make(self, index: int, replica: str, clock: Any = None) -> Any:
+        return self.cls(replica, clock=clock)
+
+    def update(self, index: int, n: int, rng: random.Random) -> Update:
+        k = f"field{rng.randrange(self.fields)}"
+        actor = f"user{rng.randrange(5)}"
+        if rng.random() < 0.1:
+            return lambda s: s.resolve(next(iter(sorted(s.conflicted_keys(), key=repr)), k), actor=actor)
+        v = f"r{index}-{n}"
+        return lambda s: s.set(k, v, actor=actor)
+
+    def conflicts(self, state: Any) -> int:
+        return len(state.conflicted_keys())
+
+
 WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (GCounterWork, PNCounterWork, GSetWork, AWSetWork,
-                                                            LWWMapWork, ZipfWork, ORMapWork)}
+                                                            LWWMapWork, ZipfWork, ORMapWork, ProfileWork)}
 
 
 def make_workload(spec: str, regions: int, ops: int) -> Workload:

@@ -23,9 +23,33 @@ import attrs
 
 from .._base import CRDT
 from ..errors import CRDTError, DecodeError
+from .audit import AuditLog
 from .messages import Message, decode_message, encode_message
 
-__all__ = ["LocalTransport", "Node", "NodeStats", "SendInfo", "Transport"]
+__all__ = ["LocalTransport", "Node", "NodeStats", "PeerStats", "SendInfo", "Transport"]
+
+
+def _is_resolution(delta: Any) -> bool:
+    """Whether a delta carries a ``resolve`` (a sibling flagged as a resolution)."""
+    store = getattr(delta, "_store", None)
+    if not isinstance(store, dict):
+        return False
+    funs = store.values() if type(store) is not dict else [store]
+    for fun in funs:
+        if isinstance(fun, dict):
+            for v in fun.values():
+                if type(v) is tuple and len(v) == 4 and v[3] is True:
+                    return True
+    return False
+
+
+def _stamp(state: Any, clock: Callable[[], float]) -> list[Any]:
+    """The HLC reading of the state's clock when it has one, else the node clock in seconds."""
+    hlc = getattr(state, "_clock", None)
+    if hlc is not None and hasattr(hlc, "peek"):
+        wall, logical = hlc.peek()
+        return [wall, logical, hlc.replica]
+    return [clock()]
 
 
 @attrs.frozen(slots=True)
@@ -45,6 +69,17 @@ class Transport(Protocol):
 
 
 @attrs.define(slots=True)
+class PeerStats:
+    """Traffic with one peer."""
+
+    messages_sent: int = 0
+    bytes_sent: int = 0
+    messages_received: int = 0
+    bytes_received: int = 0
+    full_states_sent: int = 0
+
+
+@attrs.define(slots=True)
 class NodeStats:
     """Per-node counters. Bytes are split into CRDT payload (codec bytes) and protocol metadata."""
 
@@ -57,8 +92,16 @@ class NodeStats:
     bytes_received: int = 0
     full_states_sent: int = 0
     rejected: int = 0
+    conflicts: int = 0
     cpu_seconds: float = 0.0
     by_kind: dict[str, int] = attrs.field(factory=dict)
+    peers: dict[str, PeerStats] = attrs.field(factory=dict)
+
+    def peer(self, name: str) -> PeerStats:
+        p = self.peers.get(name)
+        if p is None:
+            p = self.peers[name] = PeerStats()
+        return p
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -101,7 +144,8 @@ class Node:
 
     def __init__(self, name: str, crdt: type[CRDT] | CRDT, protocol: str = "bprr",
                  neighbours: Iterable[str] = (), transport: Transport | None = None, *,
-                 durable: bool = True, options: dict[str, Any] | None = None) -> None:
+                 durable: bool = True, options: dict[str, Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic, audit: AuditLog | None = None) -> None:
         from .protocols import PROTOCOLS
 
         if protocol not in PROTOCOLS:
@@ -123,6 +167,9 @@ class Node:
         self.durable = durable
         self.up = True
         self.stats = NodeStats()
+        self.clock = clock
+        self.audit = audit
+        self._watch_conflicts()
         self.protocol_name = protocol
         self.protocol = PROTOCOLS[protocol](self, **(options or {}))
 
@@ -133,15 +180,56 @@ class Node:
 
     # --- the application side -------------------------------------------------------------------
 
-    def update(self, fn: Callable[[Any], Any]) -> Any:
-        """Run one mutator on the state (``fn(state)`` returns its delta) and hand the delta to the protocol."""
+    def update(self, fn: Callable[[Any], Any], actor: str | None = None, key: Any = None) -> Any:
+        """Run one mutator on the state (``fn(state)`` returns its delta) and hand the delta to the protocol.
+
+        With an audit log, the write is recorded (durably) before this returns: ``actor`` and ``key`` go
+        into the record.
+        """
         if not self.up:
             raise CRDTError(f"node {self.name!r} is down")
         t = time.process_time()
         delta = fn(self.state)
+        if self.audit is not None:
+            kind = "resolution" if _is_resolution(delta) else "write"
+            self.audit.append(kind, region=self.name, ts=_stamp(self.state, self.clock), actor=actor, key=key,
+                              detail={"type": type(self.state).__name__, "units": delta.units()})
         self.protocol.on_local(delta)
         self.stats.cpu_seconds += time.process_time() - t
         return delta
+
+    def _watch_conflicts(self) -> None:
+        sub = getattr(self.state, "subscribe", None)
+        if sub is not None:
+            sub(on_conflict=self._on_conflict)
+
+    def _on_conflict(self, ev: Any) -> None:
+        if ev.kind != "conflict":
+            return
+        self.stats.conflicts += 1
+        if self.audit is not None:
+            self.audit.append("conflict", region=self.name, ts=_stamp(self.state, self.clock), key=ev.key,
+                              detail={"regions": list(ev.regions), "siblings": [
+                                  {"value": s.value, "replica": s.replica, "timestamp": list(s.timestamp),
+                                   "actor": s.actor} for s in ev.siblings]})
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot: totals, buffer and state sizes, and per peer the replication lag and traffic."""
+        st = self.stats
+        peers: dict[str, Any] = {}
+        for j in sorted(set(self.neighbours) | set(st.peers)):
+            p = st.peer(j)
+            lag = self.protocol.peer_lag(j) if self.up else None
+            peers[j] = {"lag_ops": None if lag is None else lag[0],
+                        "lag_seconds": None if lag is None else lag[1],
+                        **attrs.asdict(p)}
+        return {
+            "node": self.name, "replica": self.replica, "protocol": self.protocol_name, "up": self.up,
+            "state_units": self.state.units(), "buffer_units": self.protocol.buffer_units(),
+            "conflicts": st.conflicts, "messages_sent": st.messages_sent, "bytes_sent": st.bytes_sent,
+            "messages_received": st.messages_received, "bytes_received": st.bytes_received,
+            "full_states_sent": st.full_states_sent, "rejected": st.rejected, "peers": peers,
+        }
 
     # --- the network side -----------------------------------------------------------------------
 
@@ -152,6 +240,9 @@ class Node:
         t = time.process_time()
         self.stats.messages_received += 1
         self.stats.bytes_received += len(data)
+        p = self.stats.peer(src)
+        p.messages_received += 1
+        p.bytes_received += len(data)
         try:
             msg = decode_message(data)
             self.protocol.on_message(src, msg)
@@ -181,6 +272,9 @@ class Node:
         if not self.durable:
             self.incarnation += 1
             self.state = self._factory(f"{self.name}~{self.incarnation}")
+            self._watch_conflicts()
+        if self.audit is not None:
+            self.audit.reopen()
         self.protocol.on_restart()
 
     # --- helpers for protocols ------------------------------------------------------------------
@@ -197,8 +291,12 @@ class Node:
         st.metadata_bytes_sent += len(data) - pb
         st.units_sent += units
         st.by_kind[kind] = st.by_kind.get(kind, 0) + 1
+        p = st.peer(dst)
+        p.messages_sent += 1
+        p.bytes_sent += len(data)
         if kind in ("state", "full", "snapshot"):
             st.full_states_sent += 1
+            p.full_states_sent += 1
         if self.transport is not None:
             self.transport.send(self.name, dst, data, SendInfo(kind, pb, len(data) - pb, units))
 

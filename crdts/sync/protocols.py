@@ -49,6 +49,11 @@ class SyncProtocol:
         """Units held besides the state (delta buffers, logs)."""
         return 0
 
+    def peer_lag(self, peer: str) -> tuple[int, float] | None:
+        """(writes ``peer`` is known to lack, seconds since the oldest of them was made here), or None
+        when the protocol keeps no per-peer knowledge (``state``, ``delta``)."""
+        return None
+
     def _merge(self, obj: Any) -> None:
         self.node.state.merge(obj)
 
@@ -139,12 +144,12 @@ class CausalProtocol(SyncProtocol):
     def __init__(self, node: Any) -> None:
         super().__init__(node)
         self.c = 0                                   # durable
-        self.buffer: dict[int, tuple[str, Any]] = {}  # volatile
+        self.buffer: dict[int, tuple[str, Any, float]] = {}  # volatile: seq -> (origin, delta, when)
         self.acks: dict[str, int] = {}               # volatile
         self.resets: set[str] = set()                # neighbours not yet told that we lost our state
 
     def _buffer(self, origin: str, d: Any) -> None:
-        self.buffer[self.c] = (origin, d)
+        self.buffer[self.c] = (origin, d, self.node.clock())
         self.c += 1
 
     def on_local(self, delta: Any) -> None:
@@ -218,7 +223,16 @@ class CausalProtocol(SyncProtocol):
             self.resets = set(self.node.neighbours)
 
     def buffer_units(self) -> int:
-        return sum(int(d.units()) for _, d in self.buffer.values())
+        return sum(int(e[1].units()) for e in self.buffer.values())
+
+    def peer_lag(self, peer: str) -> tuple[int, float] | None:
+        a = self.acks.get(peer, 0)
+        pending = [e for s, e in self.buffer.items() if s >= a and not (self.bp and e[0] == peer)]
+        if a < self.c and not pending and (not self.buffer or min(self.buffer) > a):
+            return (self.c - a, 0.0)                # collected or lost: a full state is owed
+        if not pending:
+            return (0, 0.0)
+        return (len(pending), max(0.0, self.node.clock() - min(e[2] for e in pending)))
 
 
 class BPRRProtocol(CausalProtocol):
@@ -244,6 +258,7 @@ class DigestProtocol(SyncProtocol):
         super().__init__(node)
         self.seq = 0                                      # durable: own deltas issued
         self.log: dict[str, dict[int, tuple[bytes, int]]] = {}  # origin -> seq -> (delta bytes, units)
+        self.held_at: dict[tuple[str, int], float] = {}  # (origin, seq) -> when it arrived here
         self.known: dict[str, int] = {}                  # origin -> highest contiguous seq held (in X)
         self.floor: dict[str, int] = {}                  # origin -> lowest seq still in the log
         self.peer_known: dict[str, dict[str, int]] = {}  # neighbour -> its last digest
@@ -254,6 +269,7 @@ class DigestProtocol(SyncProtocol):
     def _hold(self, origin: str, seq: int, data: bytes, units: int) -> None:
         entries = self.log.setdefault(origin, {})
         entries[seq] = (data, units)
+        self.held_at[(origin, seq)] = self.node.clock()
         self.floor.setdefault(origin, seq)
         k = self.known.get(origin, 0)
         while k + 1 in entries:
@@ -324,6 +340,7 @@ class DigestProtocol(SyncProtocol):
             low = min(self.peer_known[j].get(o, 0) for j in nbrs)
             for s in [s for s in entries if s <= low]:
                 del entries[s]
+                self.held_at.pop((o, s), None)
             self.floor[o] = max(self.floor.get(o, 1), low + 1)
 
     def on_crash(self) -> None:
@@ -332,6 +349,7 @@ class DigestProtocol(SyncProtocol):
         for o, k in self.known.items():
             self.floor[o] = k + 1
         self.log.clear()
+        self.held_at.clear()
         if not self.node.durable:
             self.known.clear()
             self.floor.clear()
@@ -339,6 +357,17 @@ class DigestProtocol(SyncProtocol):
 
     def buffer_units(self) -> int:
         return sum(u for e in self.log.values() for _, u in e.values())
+
+    def peer_lag(self, peer: str) -> tuple[int, float] | None:
+        theirs = self.peer_known.get(peer)
+        if theirs is None:
+            return (sum(self.known.values()), 0.0) if self.known else (0, 0.0)
+        missing = [(o, s) for o, k in self.known.items() for s in range(theirs.get(o, 0) + 1, k + 1)]
+        if not missing:
+            return (0, 0.0)
+        now = self.node.clock()
+        oldest = min((self.held_at.get(m, now) for m in missing), default=now)
+        return (len(missing), max(0.0, now - oldest))
 
 
 PROTOCOLS: dict[str, type[SyncProtocol]] = {

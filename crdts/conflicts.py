@@ -1,0 +1,409 @@
+"""Conflicts made visible: registers and maps that read as a deterministic winner but keep every
+concurrent sibling, with who wrote it, from where and when, until a later write or a ``resolve``.
+
+>>> from crdts import HLC
+>>> t = iter(range(1, 10**6))
+>>> eu = ConflictRegister("eu", clock=HLC("eu", time_source=lambda: next(t)))
+>>> us = ConflictRegister("us", clock=HLC("us", time_source=lambda: next(t)))
+>>> d1 = eu.assign("Dublin", actor="alice"); d2 = us.assign("Boston", actor="bob")   # concurrent
+>>> eu.merge(d2); us.merge(d1)
+>>> eu.value, [(s.value, s.replica, s.actor) for s in eu.conflicts]      # LWW winner; both siblings kept
+('Boston', [('Dublin', 'eu', 'alice'), ('Boston', 'us', 'bob')])
+>>> us.merge(eu.resolve("Dublin", actor="carol"))                        # supersedes exactly what it saw
+>>> us.value, us.conflicts
+('Dublin', ())
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from ._base import _UNSET, Causal, T, check_replica, element, thaw, value
+from .causal import HLC, CausalContext, Timestamp
+from .errors import InvariantError
+from .kernel import DotMap
+from .registers import _check_ts, _clock_for
+
+__all__ = ["ConflictEvent", "ConflictMap", "ConflictRegister", "Sibling", "highest_value", "lww", "policy_of"]
+
+log = logging.getLogger("crdts")
+
+
+class Sibling(NamedTuple):
+    """One concurrent write: its value, origin replica, HLC timestamp, optional actor, and whether it
+    was written by ``resolve``."""
+
+    value: Any
+    replica: str
+    timestamp: Timestamp
+    actor: str | None
+    resolution: bool
+
+
+class ConflictEvent(NamedTuple):
+    """Told to subscribers. ``kind`` is ``"change"``, ``"conflict"`` (siblings appeared or grew) or
+    ``"resolved"`` (a conflict was superseded). ``key`` is None for a register."""
+
+    kind: str
+    key: Any
+    siblings: tuple[Sibling, ...]
+    regions: tuple[str, ...]
+
+
+Policy = Callable[[tuple[Sibling, ...]], Any]
+
+
+def lww(siblings: tuple[Sibling, ...]) -> Any:
+    """Last writer wins: the sibling with the highest (wall, logical, replica) timestamp."""
+    return max(siblings, key=lambda s: s.timestamp).value
+
+
+def highest_value(siblings: tuple[Sibling, ...]) -> Any:
+    """The largest value (values must be comparable; ties by timestamp)."""
+    return max(siblings, key=lambda s: (s.value, s.timestamp)).value
+
+
+_POLICIES: dict[str, Policy] = {"lww": lww, "highest": highest_value}
+
+
+def policy_of(policy: str | Policy) -> Policy:
+    """``"lww"``, ``"highest"`` or a function ``siblings -> value``."""
+    if callable(policy):
+        return policy
+    if policy not in _POLICIES:
+        raise ValueError(f"unknown policy {policy!r}: use 'lww', 'highest' or a function of the siblings")
+    return _POLICIES[policy]
+
+
+def _siblings(fun: dict[Any, Any]) -> tuple[Sibling, ...]:
+    return tuple(Sibling(thaw(v[0]), d[0], Timestamp(*v[1]), v[2], v[3]) for d, v in sorted(fun.items()))
+
+
+def _check_fun(fun: dict[Any, Any], where: str) -> None:
+    for d, v in fun.items():
+        if type(v) is not tuple or len(v) != 4:
+            raise InvariantError(f"{where}: sibling {d!r} must be (value, timestamp, actor, resolution)")
+        _check_ts(v[1], where)
+        if v[1][2] != d[0]:
+            raise InvariantError(f"{where}: sibling {d!r} stamped by {v[1][2]!r}, not its origin")
+        if v[2] is not None and type(v[2]) is not str:
+            raise InvariantError(f"{where}: actor must be a str or None")
+        if type(v[3]) is not bool:
+            raise InvariantError(f"{where}: resolution flag must be a bool")
+        try:
+            value(v[0])
+        except TypeError as exc:
+            raise InvariantError(f"{where}: {exc}") from None
+
+
+class _Subscribers:
+    """Subscriber lists and safe dispatch: a failing callback is logged and counted, never raised."""
+
+    __slots__ = ("errors", "on_change", "on_conflict")
+
+    def __init__(self) -> None:
+        self.on_change: list[Callable[[ConflictEvent], Any]] = []
+        self.on_conflict: list[Callable[[ConflictEvent], Any]] = []
+        self.errors = 0
+
+    def emit(self, events: list[ConflictEvent]) -> None:
+        for ev in events:
+            for cb in (self.on_change if ev.kind == "change" else self.on_conflict):
+                try:
+                    cb(ev)
+                except Exception:
+                    self.errors += 1
+                    log.exception("crdts: a %s subscriber raised; the merge stays applied", ev.kind)
+
+
+def _events(key: Any, before: dict[Any, Any] | None, after: dict[Any, Any] | None) -> list[ConflictEvent]:
+    before = before or {}
+    after = after or {}
+    if before.keys() == after.keys():
+        return []
+    sibs = _siblings(after)
+    regions = tuple(sorted({d[0] for d in after}))
+    out = [ConflictEvent("change", key, sibs, regions)]
+    if len(after) > 1 and not after.keys() <= before.keys():
+        out.append(ConflictEvent("conflict", key, sibs, regions))
+    elif len(before) > 1 and len(after) <= 1:
+        out.append(ConflictEvent("resolved", key, sibs, tuple(sorted({d[0] for d in before}))))
+    return out
+
+
+class ConflictRegister(Causal):
+    """A multi-value register that reads as a deterministic winner and shows its conflicts.
+
+    State: a DotFun ``dot -> (value, HLC timestamp, actor, resolution)``, one entry per surviving write
+    (the MVRegister rule: a write replaces every sibling it has seen). ``value`` applies the policy
+    (``"lww"`` by default, ``"highest"``, or a function of the siblings) and is the same everywhere;
+    ``conflicts`` lists the siblings while there is more than one. Metadata: one dot, timestamp and actor
+    per sibling, plus the causal context. O(siblings).
+    """
+
+    __slots__ = ("_clock", "_policy", "_subs")
+    _kind = dict
+
+    def __init__(self, replica: str | None = None, clock: HLC | None = None,
+                 policy: str | Policy = "lww") -> None:
+        super().__init__(replica)
+        self._clock = _clock_for(replica, clock)
+        self._policy = policy_of(policy)
+        self._subs = _Subscribers()
+
+    @classmethod
+    def _delta(cls, store: Any, ctx: CausalContext) -> Any:
+        d: Any = Causal._delta.__func__(cls, store, ctx)  # type: ignore[attr-defined]
+        d._clock, d._policy, d._subs = None, lww, _Subscribers()
+        return d
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = Causal.copy(self, replica)
+        me: ConflictRegister = self  # type: ignore[assignment]
+        same = replica is _UNSET or replica == me._replica
+        c._clock = me._clock if same else _clock_for(check_replica(replica), None)  # type: ignore[attr-defined]
+        c._policy, c._subs = me._policy, _Subscribers()  # type: ignore[attr-defined]
+        if not same and c._clock is not None:  # type: ignore[attr-defined]
+            for v in me._store.values():
+                c._clock.observe(v[1])  # type: ignore[attr-defined]
+        return c
+
+    def _write(self, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictRegister:
+        if actor is not None and type(actor) is not str:
+            raise TypeError(f"actor must be a str, got {actor!r}")
+        v = value(v)
+        dot = self._new_dot(method)
+        ts = tuple(self._clock.now())  # type: ignore[union-attr]
+        seen = set(self._store)
+        seen.add(dot)
+        self._store.clear()
+        self._store[dot] = (v, ts, actor, resolution)
+        return ConflictRegister._delta({dot: (value(v), ts, actor, resolution)}, CausalContext._of_dots(seen))
+
+    def assign(self, v: Any, actor: str | None = None) -> ConflictRegister:
+        """Write ``v`` (by ``actor``), replacing every sibling this replica has seen. O(siblings)."""
+        return self._write(v, actor, False, "assign")
+
+    def resolve(self, v: Any = _UNSET, policy: str | Policy | None = None,
+                actor: str | None = None) -> ConflictRegister:
+        """Write a resolution that supersedes exactly the siblings seen here: ``v``, or ``policy(siblings)``,
+        or this register's policy. A write concurrent with the resolution stays a conflict."""
+        if v is _UNSET:
+            sibs = self.siblings
+            v = (policy_of(policy) if policy is not None else self._policy)(sibs) if sibs else None
+        return self._write(v, actor, True, "resolve")
+
+    @property
+    def siblings(self) -> tuple[Sibling, ...]:
+        """Every surviving write, ordered by dot (the same everywhere)."""
+        return _siblings(self._store)
+
+    @property
+    def conflicts(self) -> tuple[Sibling, ...]:
+        """The siblings while there are two or more, else ()."""
+        return self.siblings if len(self._store) > 1 else ()
+
+    @property
+    def value(self) -> Any:
+        """The policy's pick among the siblings (None before any write)."""
+        sibs = self.siblings
+        return thaw(self._policy(sibs)) if sibs else None
+
+    def subscribe(self, on_change: Callable[[ConflictEvent], Any] | None = None,
+                  on_conflict: Callable[[ConflictEvent], Any] | None = None) -> None:
+        """Be told, after each merge, of changes and of conflicts appearing or being resolved."""
+        if on_change is not None:
+            self._subs.on_change.append(on_change)
+        if on_conflict is not None:
+            self._subs.on_conflict.append(on_conflict)
+
+    def merge(self, other: Any) -> None:
+        before = dict(self._store) if (self._subs.on_change or self._subs.on_conflict) else None
+        super().merge(other)
+        if self._clock is not None:
+            for v in other._store.values():
+                self._clock.observe(v[1])
+        if before is not None:
+            self._subs.emit(_events(None, before, self._store))
+
+    def _check_payload(self) -> None:
+        _check_fun(self._store, "ConflictRegister")
+
+
+class ConflictMap(Causal):
+    """An observed-remove map of conflict registers: per key, a winner by policy and visible siblings.
+
+    State: a DotMap ``key -> DotFun`` of siblings sharing one causal context. ``set`` replaces the
+    siblings of the key this replica has seen; ``remove`` drops them (a concurrent ``set`` survives);
+    ``resolve(key, ...)`` supersedes exactly the siblings it saw. ``conflicted_keys()`` is kept up to date
+    on every write and merge, so listing conflicts costs O(conflicted keys), not O(keys).
+    """
+
+    __slots__ = ("_clock", "_conflicted", "_policy", "_subs")
+    _kind = DotMap
+
+    def __init__(self, replica: str | None = None, clock: HLC | None = None,
+                 policy: str | Policy = "lww") -> None:
+        super().__init__(replica)
+        self._clock = _clock_for(replica, clock)
+        self._policy = policy_of(policy)
+        self._subs = _Subscribers()
+        self._conflicted: set[Any] = set()
+
+    @classmethod
+    def _delta(cls, store: Any, ctx: CausalContext) -> Any:
+        d: Any = Causal._delta.__func__(cls, store, ctx)  # type: ignore[attr-defined]
+        d._clock, d._policy, d._subs = None, lww, _Subscribers()
+        d._conflicted = {k for k, f in store.items() if len(f) > 1}
+        return d
+
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        c = Causal.copy(self, replica)
+        me: ConflictMap = self  # type: ignore[assignment]
+        same = replica is _UNSET or replica == me._replica
+        c._clock = me._clock if same else _clock_for(check_replica(replica), None)  # type: ignore[attr-defined]
+        c._policy, c._subs = me._policy, _Subscribers()  # type: ignore[attr-defined]
+        c._conflicted = set(me._conflicted)  # type: ignore[attr-defined]
+        if not same and c._clock is not None:  # type: ignore[attr-defined]
+            for fun in me._store.values():
+                for v in fun.values():
+                    c._clock.observe(v[1])  # type: ignore[attr-defined]
+        return c
+
+    def _write(self, key: Any, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictMap:
+        if actor is not None and type(actor) is not str:
+            raise TypeError(f"actor must be a str, got {actor!r}")
+        key = element(key)
+        v = value(v)
+        dot = self._new_dot(method)
+        ts = tuple(self._clock.now())  # type: ignore[union-attr]
+        store = self._store
+        index = store.index
+        old = store.get(key, {})
+        seen = set(old)
+        seen.add(dot)
+        for d in old:
+            del index[d]
+        entry = (v, ts, actor, resolution)
+        store[key] = {dot: entry}
+        index[dot] = key
+        self._conflicted.discard(key)
+        return ConflictMap._delta(DotMap.of({key: {dot: (value(v), ts, actor, resolution)}}),
+                                  CausalContext._of_dots(seen))
+
+    def set(self, key: Any, v: Any, actor: str | None = None) -> ConflictMap:
+        """Write ``key = v`` (by ``actor``), replacing the siblings of ``key`` seen here. O(siblings)."""
+        return self._write(key, v, actor, False, "set")
+
+    def resolve(self, key: Any, v: Any = _UNSET, policy: str | Policy | None = None,
+                actor: str | None = None) -> ConflictMap:
+        """Supersede exactly the siblings of ``key`` seen here, with ``v`` or a policy's pick."""
+        if v is _UNSET:
+            sibs = self.siblings(key)
+            v = (policy_of(policy) if policy is not None else self._policy)(sibs) if sibs else None
+        return self._write(key, v, actor, True, "resolve")
+
+    def remove(self, key: Any) -> ConflictMap:
+        """Drop the siblings of ``key`` seen here (a concurrent ``set`` survives). O(siblings)."""
+        self._need_replica("remove")
+        key = element(key)
+        old = self._store.pop(key, None) or {}
+        for d in old:
+            del self._store.index[d]
+        self._conflicted.discard(key)
+        return ConflictMap._delta(DotMap(), CausalContext._of_dots(set(old)))
+
+    def siblings(self, key: Any) -> tuple[Sibling, ...]:
+        return _siblings(self._store.get(element(key), {}))
+
+    def conflicts(self, key: Any) -> tuple[Sibling, ...]:
+        """The siblings of ``key`` while there are two or more, else ()."""
+        fun = self._store.get(element(key), {})
+        return _siblings(fun) if len(fun) > 1 else ()
+
+    def conflicted_keys(self) -> frozenset[Any]:
+        """Keys with two or more siblings. O(conflicted keys)."""
+        return frozenset(self._conflicted)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            fun = self._store.get(element(key))
+        except TypeError:
+            return default
+        return thaw(self._policy(_siblings(fun))) if fun else default
+
+    def __getitem__(self, key: Any) -> Any:
+        fun = self._store.get(element(key))
+        if not fun:
+            raise KeyError(key)
+        return thaw(self._policy(_siblings(fun)))
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return element(key) in self._store
+        except TypeError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._store))
+
+    def keys(self) -> list[Any]:
+        return list(self._store)
+
+    @property
+    def value(self) -> dict[Any, Any]:
+        """``{key: winner}`` under this map's policy. O(entries)."""
+        pol = self._policy
+        return {k: thaw(pol(_siblings(f))) for k, f in self._store.items()}
+
+    def subscribe(self, on_change: Callable[[ConflictEvent], Any] | None = None,
+                  on_conflict: Callable[[ConflictEvent], Any] | None = None) -> None:
+        """Be told, after each merge, which keys changed and which conflicts appeared or were resolved."""
+        if on_change is not None:
+            self._subs.on_change.append(on_change)
+        if on_conflict is not None:
+            self._subs.on_conflict.append(on_conflict)
+
+    def merge(self, other: Any) -> None:
+        if type(other) is not type(self):
+            self._check_other(other)
+        store = self._store
+        watching = bool(self._subs.on_change or self._subs.on_conflict)
+        # Keys this merge can touch: those the other side names, and those holding dots it has seen.
+        touched = set(other._store)
+        index = store.index
+        for d in other._ctx.dots() if other._ctx.size() <= len(index) else list(index):
+            k = index.get(d)
+            if k is not None and (other._ctx.contains(d)):
+                touched.add(k)
+        before = {k: dict(store[k]) for k in touched if k in store} if watching else None
+        super().merge(other)
+        if self._clock is not None:
+            for fun in other._store.values():
+                for v in fun.values():
+                    self._clock.observe(v[1])
+        for k in touched:
+            fun = store.get(k)
+            if fun is not None and len(fun) > 1:
+                self._conflicted.add(k)
+            else:
+                self._conflicted.discard(k)
+        if before is not None:
+            events: list[ConflictEvent] = []
+            for k in sorted(touched, key=repr):
+                events.extend(_events(k, before.get(k), store.get(k)))
+            self._subs.emit(events)
+
+    def _check_payload(self) -> None:
+        for k, fun in self._store.items():
+            if type(fun) is not dict:
+                raise InvariantError(f"ConflictMap key {k!r} must hold a DotFun of siblings")
+            _check_fun(fun, f"ConflictMap key {k!r}")
+        real = {k for k, f in self._store.items() if len(f) > 1}
+        if real != self._conflicted:
+            raise InvariantError(f"ConflictMap conflicted keys {self._conflicted!r} != {real!r}")

@@ -17,6 +17,7 @@ Two regions diverge, exchange deltas, and converge:
 """
 
 from .causal import HLC, CausalContext, Dot, Ordering, Timestamp, VersionVector
+from .codec import Limits, decode, encode
 from .counters import CausalCounter, CCounter, GCounter, PNCounter
 from .errors import (
     ConflictingWrite,
@@ -70,4 +71,8 @@ __all__ = [
     "InvariantError",
     "DoubleSpentDot",
     "ConflictingWrite",
+    # wire format
+    "encode",
+    "decode",
+    "Limits",
 ]

@@ -96,3 +96,22 @@ class ConflictingWrite(CRDTError):
         self.ours = ours
         self.theirs = theirs
         super().__init__(f"timestamp {timestamp!r} carries {ours!r} here but {theirs!r} in the merged state")
+
+
+class SchemaError(DecodeError):
+    """Well-formed CBOR whose content breaks the wire format: a wrong shape, an impossible value or state.
+
+    ``path`` says where (e.g. ``body.store.singles[2]``), ``reason`` what is wrong.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class EncodeError(CRDTError, ValueError):
+    """A state the wire format cannot carry (e.g. an int beyond 64 bits, a negative timestamp)."""
+
+
+__all__ += ["SchemaError", "EncodeError"]

@@ -1,0 +1,37 @@
+"""Golden vectors: the committed bytes of fixed inputs. A failure here means the wire format changed:
+that needs a new FORMAT_VERSION (docs/wire-format.md §8), then ``python tests/vectors/build.py --write``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from crdts import Limits, decode, encode
+from crdts.codec import TYPE_CODES
+
+_spec = importlib.util.spec_from_file_location(
+    "crdts_vectors_build", Path(__file__).resolve().parents[1] / "vectors" / "build.py")
+assert _spec is not None and _spec.loader is not None
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
+
+
+@pytest.mark.parametrize("name", sorted(build.VECTORS))
+def test_vector_bytes_are_unchanged(name: str) -> None:
+    obj = build.VECTORS[name]()
+    committed = bytes.fromhex(build.path(name).read_text().strip())
+    assert encode(obj).hex() == committed.hex(), f"wire bytes of {name} changed"
+    back = decode(committed, limits=Limits(require_canonical=True))
+    assert type(back) is type(obj) and back == obj
+
+
+def test_every_type_code_has_a_vector() -> None:
+    covered = {type(f()) for f in build.VECTORS.values()}
+    assert covered == set(TYPE_CODES)
+
+
+def test_no_stray_vector_files() -> None:
+    files = {p.stem for p in build.HERE.glob("*.hex")}
+    assert files == set(build.VECTORS)

@@ -33,6 +33,7 @@ KINDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "ops": (("entries",), False),  # op-based flooding: [origin, seq, deps vv, op bytes]
     "snapshot": (("vv",), True),  # digest protocol: full state plus the digest it covers
     "reset": ((), False),         # "I lost my state": the receiver forgets what we acknowledged
+    "opsync": (("replica", "vv"), False),  # op-based: the sender's replica id and what it has delivered
 }
 _CODES = {k: i for i, k in enumerate(KINDS)}
 _NAMES = dict(enumerate(KINDS))
@@ -124,7 +125,7 @@ def _entries(v: Any, where: str) -> list[tuple[Any, ...]]:
     return out
 
 
-_CHECKS = {"uint": _uint, "vv": _vv, "entries": _entries}
+_CHECKS = {"uint": _uint, "vv": _vv, "entries": _entries, "replica": _replica}
 
 
 def decode_message(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:

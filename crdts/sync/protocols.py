@@ -10,6 +10,10 @@
 - ``digest``: Scuttlebutt-style: a per-origin log of deltas; neighbours exchange digests (highest
   contiguous sequence per origin) and send only what the other lacks; a snapshot when the log was
   truncated.
+- ``op``: operation-based flooding over :class:`~crdts.ops.CausalBroadcast`: each operation (the one-op
+  delta of a mutator) crosses every edge once, is delivered exactly once and in causal order, and is
+  forwarded on delivery; each round's ``opsync`` (delivered vector) acknowledges for causal stability
+  and repairs loss from the log, or with a snapshot once the log was compacted.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 from ..codec import encode
 from .messages import Message, vv_to_wire
 
-__all__ = ["PROTOCOLS", "BPRRProtocol", "CausalProtocol", "DeltaProtocol", "DigestProtocol", "StateProtocol"]
+__all__ = ["PROTOCOLS", "BPRRProtocol", "CausalProtocol", "DeltaProtocol", "DigestProtocol", "OpProtocol",
+           "StateProtocol"]
 
 
 class SyncProtocol:
@@ -370,11 +375,152 @@ class DigestProtocol(SyncProtocol):
         return (len(missing), max(0.0, now - oldest))
 
 
+def _base_name(replica: str) -> tuple[str, int]:
+    name, _, inc = replica.partition("~")
+    return name, int(inc) if inc.isdigit() else 0
+
+
+class OpProtocol(SyncProtocol):
+    """Operation-based flooding with causal delivery (:class:`~crdts.ops.CausalBroadcast`).
+
+    The operation of a local write is its one-op delta, stamped with the writer's causal timestamp and
+    sent to every neighbour; a node delivers each operation once, in causal order (holding early ones),
+    joins it into X and forwards it to its other neighbours, so each operation crosses each edge about
+    once. Each round a node tells its neighbours what it has delivered (``opsync``): that acknowledges
+    (causally stable operations leave the log) and lets a neighbour resend what was lost, from its log,
+    or a snapshot (state plus delivered vector) when those operations were already compacted away.
+    Durable: X and the delivered vector; the log and the buffer are volatile. ``members`` (option)
+    names the group; unknown replicas are admitted when first heard from.
+    """
+
+    name = "op"
+
+    def __init__(self, node: Any, members: list[str] | None = None) -> None:
+        super().__init__(node)
+        self._members = list(members) if members else [node.replica, *node.neighbours]
+        self._new_broadcast({})
+        self.behind: dict[str, set[tuple[str, int]]] = {}   # neighbour -> ops it lacked at its last opsync
+
+    def _new_broadcast(self, delivered: dict[str, int]) -> None:
+        from ..ops.broadcast import CausalBroadcast
+
+        me = self.node.replica
+        self.bc = CausalBroadcast(me, {*self._members, me}, delivered=delivered)
+
+    def _admit(self, replica: str, delivered: dict[str, int] | None = None) -> None:
+        bc = self.bc
+        if replica in bc.members:
+            return
+        base, inc = _base_name(replica)
+        for m in list(bc.members):
+            b, i = _base_name(m)
+            if b == base and i < inc and m != bc.replica:
+                bc.remove_member(m)            # an older incarnation is gone for good
+        floor = bc.stable.to_dict()
+        for r, n in (delivered or {}).items():
+            floor[r] = max(floor.get(r, 0), n)
+        bc.add_member(replica, floor)
+
+    def on_local(self, delta: Any) -> None:
+        if delta.is_bottom():
+            return
+        m = self.bc.stamp(encode(delta))
+        entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
+        for j in self.node.neighbours:
+            self.node.send(j, "ops", [entry], units=delta.units(), payload_bytes=len(m.op))
+
+    def on_message(self, src: str, msg: Message) -> None:
+        from ..ops.broadcast import Ack, OpMessage
+
+        node = self.node
+        if msg.kind == "ops":
+            for origin, seq, deps, data in msg.meta[0]:
+                self._admit(origin)
+                for r in deps:
+                    self._admit(r)
+                for m in self.bc.receive(OpMessage(origin, seq, tuple(sorted(deps.items())), data)):
+                    d = self._decode(m.op)
+                    self._merge(d)
+                    entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
+                    for j in node.neighbours:
+                        if j != src:
+                            node.send(j, "ops", [entry], units=d.units(), payload_bytes=len(m.op))
+        elif msg.kind == "opsync":
+            replica, theirs = msg.meta
+            self._admit(replica, theirs)
+            self.bc.receive_ack(Ack(replica, tuple(sorted(theirs.items()))))
+            self._repair(src, theirs)
+        elif msg.kind == "snapshot":
+            snap = node.decode_payload(msg)
+            self._merge(snap)
+            vv = msg.meta[0]
+            mine = self.bc.delivered.to_dict()
+            if any(n > mine.get(r, 0) for r, n in vv.items()):
+                for r, n in vv.items():
+                    mine[r] = max(mine.get(r, 0), n)
+                for r in mine:
+                    if r not in self._members:
+                        self._members.append(r)
+                self._new_broadcast(mine)
+
+    def _decode(self, data: bytes) -> Any:
+        from ..codec import decode
+
+        d = decode(data)
+        if type(d) is not type(self.node.state):
+            raise TypeError(f"expected a {type(self.node.state).__name__} operation, got {type(d).__name__}")
+        return d
+
+    def _repair(self, src: str, theirs: dict[str, int]) -> None:
+        from ..errors import CausalGap
+
+        node = self.node
+        mine = self.bc.delivered.to_dict()
+        lacking = {(r, s) for r, n in mine.items() for s in range(theirs.get(r, 0) + 1, n + 1)}
+        before = self.behind.get(src, set())
+        self.behind[src] = lacking
+        stuck = lacking & before           # lacking at two syncs in a row: not merely in flight
+        if not stuck:
+            return
+        try:
+            msgs = [m for m in self.bc.log_since(theirs) if (m.origin, m.seq) in stuck]
+        except CausalGap:
+            x = node.state
+            node.send(src, "snapshot", vv_to_wire(mine), payload=encode(x), units=x.units())
+            self.behind[src] = set()
+            return
+        if msgs:
+            entries = [[m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op] for m in msgs]
+            units = sum(self._decode(m.op).units() for m in msgs)
+            node.send(src, "ops", entries, units=units, payload_bytes=sum(len(m.op) for m in msgs))
+
+    def on_tick(self) -> None:
+        vv = vv_to_wire(self.bc.delivered.to_dict())
+        for j in self.node.neighbours:
+            self.node.send(j, "opsync", self.bc.replica, vv)
+
+    def on_crash(self) -> None:
+        self.behind.clear()
+
+    def on_restart(self) -> None:
+        # The delivered vector is durable with X; the log and the buffer are not.
+        delivered = {} if not self.node.durable else self.bc.delivered.to_dict()
+        self._new_broadcast(delivered)
+
+    def buffer_units(self) -> int:
+        meta = self.bc.metadata()
+        return int(meta["log"] + meta["buffered"])
+
+    def peer_lag(self, peer: str) -> tuple[int, float] | None:
+        return (len(self.behind.get(peer, ())), 0.0)
+
+
 PROTOCOLS: dict[str, type[SyncProtocol]] = {
     "state": StateProtocol,
     "delta": DeltaProtocol,
     "causal": CausalProtocol,
     "bprr": BPRRProtocol,
     "digest": DigestProtocol,
+    "op": OpProtocol,
 }
 

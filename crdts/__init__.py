@@ -20,11 +20,13 @@ from .causal import HLC, CausalContext, Dot, Ordering, Timestamp, VersionVector
 from .codec import Limits, decode, encode
 from .counters import CausalCounter, CCounter, GCounter, PNCounter
 from .errors import (
+    CausalGap,
     ConflictingWrite,
     CRDTError,
     DecodeError,
     DoubleSpentDot,
     InvariantError,
+    MalformedOp,
     PayloadTooLarge,
     ReplicaRequired,
     UnknownType,
@@ -71,8 +73,13 @@ __all__ = [
     "InvariantError",
     "DoubleSpentDot",
     "ConflictingWrite",
+    "MalformedOp",
+    "CausalGap",
     # wire format
     "encode",
     "decode",
     "Limits",
 ]
+
+# The operation-based family (crdts.ops) loads last: it builds on everything above.
+from . import ops as ops

@@ -115,3 +115,37 @@ class EncodeError(CRDTError, ValueError):
 
 
 __all__ += ["SchemaError", "EncodeError"]
+
+
+class MalformedOp(CRDTError, ValueError):
+    """An operation or broadcast message that cannot be applied: a wrong shape, type or value.
+
+    Raised by ``apply`` before anything changes (nothing is buffered, delivered or logged). ``path``
+    says where (e.g. ``op.element`` or ``deps['b']``), ``expected`` what was needed, ``got`` what came.
+    """
+
+    def __init__(self, path: str, expected: str, got: Any) -> None:
+        self.path = path
+        self.expected = expected
+        self.got = got
+        super().__init__(f"malformed op at {path}: expected {expected}, got {got!r}")
+
+
+class CausalGap(CRDTError):
+    """The operations a replica needs from ``replica`` are no longer (or not yet) available here.
+
+    ``expected`` is the first sequence number needed, ``got`` the first one this log can serve.
+    Raised by ``log_since`` once the log has been compacted past what the requester has delivered:
+    such a replica bootstraps from a state snapshot (``from_state``) instead.
+    """
+
+    def __init__(self, replica: str, expected: int, got: int) -> None:
+        self.replica = replica
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"causal gap for replica {replica!r}: needs its ops from seq {expected}, but this log starts "
+            f"at seq {got}; bootstrap from a state snapshot (from_state) and follow the log from there")
+
+
+__all__ += ["MalformedOp", "CausalGap"]

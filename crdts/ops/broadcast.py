@@ -1,0 +1,469 @@
+"""Tagged causal broadcast: exactly-once, causal-order delivery of operations, and causal stability.
+
+Every operation leaves its replica inside an :class:`OpMessage` stamped with its ``origin``, its
+``seq`` (1, 2, ... per origin) and ``deps``, the version vector of what the origin had delivered
+from the other replicas when it sent it. Together they are the message's causal timestamp: a
+message ``m`` happened before ``m'`` iff ``m'``'s clock counts ``m.seq`` for ``m.origin``.
+
+:class:`CausalBroadcast` delivers each message exactly once and only after everything it depends on
+(its origin's previous message and every dependency in ``deps``); messages that arrive early are
+buffered, and :meth:`~CausalBroadcast.buffered` says which sequence numbers they are waiting for.
+Duplicates (a sequence number already delivered, or already buffered) are dropped.
+
+**Causal stability** (Baquero, Almeida, Shoker, "Making operation-based CRDTs operation-based",
+2014): a delivered message is stable once every member of the group is known to have delivered it,
+so no message concurrent with it can still arrive. Knowledge comes from the ``deps`` of delivered
+messages and from :class:`Ack` messages (a replica with nothing to say acknowledges what it has
+delivered). The stable version vector is the pointwise minimum over the members; the types use it
+to drop per-operation metadata, and the broadcast drops stable messages from its log.
+
+The log of delivered, not yet stable messages serves **catch-up**: a replica that was away sends its
+delivered version vector, and :meth:`~CausalBroadcast.log_since` returns what it lacks, in an order
+it can deliver at once.
+
+>>> a = CausalBroadcast("a", members=["a", "b"])
+>>> b = CausalBroadcast("b", members=["a", "b"])
+>>> m1 = a.stamp("x"); m2 = a.stamp("y")
+>>> m2
+OpMessage(origin='a', seq=2, deps=(), op='y')
+>>> b.receive(m2)                                  # early: held until a:1 arrives
+()
+>>> b.buffered()
+[Buffered(id=Dot(replica='a', counter=2), missing=(('a', 1, 1),))]
+>>> [m.seq for m in b.receive(m1)]                 # a:1 delivers, and releases a:2
+[1, 2]
+>>> b.receive(m1)                                  # a duplicate is dropped
+()
+>>> a.stable, a.metadata()["log"]                  # b has not told a what it delivered yet
+(VersionVector({}), 2)
+>>> a.receive_ack(b.ack())
+>>> a.stable, a.metadata()["log"]                  # now both ops are stable and leave the log
+(VersionVector({'a': 2}), 0)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ..causal import Dot, VersionVector
+from ..errors import CausalGap, MalformedOp
+
+__all__ = ["Ack", "Buffered", "CausalBroadcast", "OpMessage"]
+
+_U64 = 1 << 64
+Pairs = tuple[tuple[str, int], ...]
+
+
+@attrs.frozen(slots=True)
+class OpMessage:
+    """One operation on the wire: ``op`` stamped with its causal timestamp.
+
+    ``deps`` lists ``(replica, count)`` pairs sorted by replica, without ``origin`` (implied:
+    ``seq - 1``) and without zero counts. Immutable and hashable.
+    """
+
+    origin: str
+    seq: int
+    deps: Pairs
+    op: Any
+
+    @property
+    def dot(self) -> Dot:
+        """The message's id, ``(origin, seq)``."""
+        return Dot(self.origin, self.seq)
+
+    def clock(self) -> dict[str, int]:
+        """The full causal timestamp as a dict: ``deps`` plus ``origin: seq``. O(replicas)."""
+        c = dict(self.deps)
+        c[self.origin] = self.seq
+        return c
+
+    def covers(self, dot: tuple[str, int]) -> bool:
+        """Whether the message identified by ``dot`` is in this one's causal past (or is this one). O(replicas)."""
+        r, k = dot
+        if r == self.origin:
+            return k <= self.seq
+        for rr, n in self.deps:
+            if rr == r:
+                return k <= n
+        return False
+
+
+@attrs.frozen(slots=True)
+class Ack:
+    """``origin`` has delivered ``delivered`` (sorted ``(replica, count)`` pairs, its own included).
+
+    Sent by a replica that has nothing else to send, so that others learn what it has delivered and
+    causal stability can advance.
+    """
+
+    origin: str
+    delivered: Pairs
+
+
+@attrs.frozen(slots=True)
+class Buffered:
+    """A message held back, and why: ``missing`` lists ``(replica, first, last)`` ranges of sequence
+    numbers that must be delivered first."""
+
+    id: Dot
+    missing: tuple[tuple[str, int, int], ...]
+
+
+def _pairs(vv: Any, what: str) -> dict[str, int]:
+    """A version vector given as VersionVector, Mapping, Ack or pairs -> a dict (validated)."""
+    if isinstance(vv, VersionVector):
+        return vv.to_dict()
+    if isinstance(vv, Ack):
+        vv = vv.delivered
+    items = vv.items() if isinstance(vv, Mapping) else vv
+    out: dict[str, int] = {}
+    for item in items:
+        r, n = item
+        if type(r) is not str or not r or type(n) is not int or n < 0:
+            raise ValueError(f"{what}: entries map replica ids to ints >= 0, got {r!r}: {n!r}")
+        if n:
+            out[r] = n
+    return out
+
+
+def _check_pairs(pairs: Any, path: str, skip: str | None) -> None:
+    # Entries may name replicas outside the group: a group bootstrapped from a delta-state snapshot
+    # starts at that snapshot's version vector, whose writers need not be members.
+    if type(pairs) is not tuple:
+        raise MalformedOp(path, "a tuple of (replica, count) pairs", pairs)
+    prev = ""
+    for i, p in enumerate(pairs):
+        if type(p) is not tuple or len(p) != 2:
+            raise MalformedOp(f"{path}[{i}]", "a (replica, count) pair", p)
+        r, n = p
+        if type(r) is not str or not r:
+            raise MalformedOp(f"{path}[{i}]", "a replica id (a non-empty str)", r)
+        if r == skip:
+            raise MalformedOp(f"{path}[{i}]", "no entry for the origin (its seq implies it)", r)
+        if r <= prev:
+            raise MalformedOp(f"{path}[{i}]", "pairs sorted by replica id, each replica once", r)
+        if type(n) is not int or not 0 < n < _U64:
+            raise MalformedOp(f"{path}[{r!r}]", "an int count >= 1", n)
+        prev = r
+
+
+class CausalBroadcast:
+    """Exactly-once, causally ordered delivery of :class:`OpMessage` within a fixed group of replicas.
+
+    ``members`` is the group (it must include ``replica``): causal stability needs to know who could
+    still send. ``delivered`` starts the broadcast at a version vector (a replica bootstrapped from a
+    state snapshot). ``keep_log=False`` keeps no log (no catch-up served from here).
+
+    Metadata: the delivered vector, one vector per member (what it is known to have delivered), the
+    log of delivered messages that are not yet stable, and the buffer. ``stamp`` is O(replicas);
+    ``receive`` is O(replicas) per delivered message plus O(members) per advanced stable entry.
+    """
+
+    __slots__ = ("_acks", "_buffer", "_delivered", "_deps", "_floor", "_keep_log", "_known", "_log",
+                 "_members", "_newly", "_stable", "_waiting", "duplicates", "replica")
+
+    def __init__(self, replica: str, members: Iterable[str], *, delivered: Any = None,
+                 keep_log: bool = True) -> None:
+        if type(replica) is not str or not replica:
+            raise TypeError(f"replica must be a non-empty str, got {replica!r}")
+        ms = frozenset(members)
+        for m in ms:
+            if type(m) is not str or not m:
+                raise TypeError(f"members are non-empty str replica ids, got {m!r}")
+        if replica not in ms:
+            raise ValueError(f"members {sorted(ms)} must include this replica {replica!r}")
+        self.replica = replica
+        self._members = ms
+        self._delivered: dict[str, int] = _pairs(delivered or {}, "delivered")
+        self._known: dict[str, dict[str, int]] = {m: {} for m in ms}
+        self._known[replica] = self._delivered  # what we know we have delivered: all of it
+        self._stable: dict[str, int] = {}
+        self._newly: set[str] = set()
+        self._floor: dict[str, int] = dict(self._delivered)  # log holds seqs above this, per origin
+        self._log: dict[tuple[str, int], OpMessage] = {}
+        self._keep_log = keep_log
+        self._buffer: dict[tuple[str, int], OpMessage] = {}
+        self._waiting: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        self._acks: dict[str, dict[str, int]] = {}
+        self._deps: Pairs | None = None
+        self.duplicates = 0
+        self._update_stable(set(self._delivered))
+        self._newly.clear()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    @property
+    def members(self) -> frozenset[str]:
+        """The group: every replica that may send."""
+        return self._members
+
+    @property
+    def delivered(self) -> VersionVector:
+        """What this replica has delivered (a copy). Send it to a peer to ask for :meth:`log_since`."""
+        return VersionVector(self._delivered)
+
+    @property
+    def stable(self) -> VersionVector:
+        """The causally stable version vector: delivered by every member (a copy)."""
+        return VersionVector(self._stable)
+
+    def is_stable(self, dot: tuple[str, int]) -> bool:
+        """Whether the message ``dot`` is causally stable here. O(1)."""
+        return dot[1] <= self._stable.get(dot[0], 0)
+
+    def buffered(self) -> list[Buffered]:
+        """The messages held back, sorted by id, each with the sequence ranges it waits for. O(buffer)."""
+        d = self._delivered
+        out = []
+        for key in sorted(self._buffer):
+            m = self._buffer[key]
+            missing = []
+            have = d.get(m.origin, 0)
+            if m.seq > have + 1:
+                missing.append((m.origin, have + 1, m.seq - 1))
+            for r, n in m.deps:
+                h = d.get(r, 0)
+                if h < n:
+                    missing.append((r, h + 1, n))
+            out.append(Buffered(Dot(*key), tuple(sorted(missing))))
+        return out
+
+    def missing(self) -> dict[str, tuple[int, int]]:
+        """Per replica, the range of sequence numbers the buffered messages wait for. O(buffer)."""
+        out: dict[str, tuple[int, int]] = {}
+        for b in self.buffered():
+            for r, lo, hi in b.missing:
+                cur = out.get(r)
+                out[r] = (lo, hi) if cur is None else (min(cur[0], lo), max(cur[1], hi))
+        return out
+
+    def metadata(self) -> dict[str, int]:
+        """Sizes of what the broadcast keeps: vector entries, logged and buffered messages."""
+        return {
+            "delivered": len(self._delivered),
+            "known": sum(len(v) for r, v in self._known.items() if r != self.replica),
+            "stable": len(self._stable),
+            "log": len(self._log),
+            "buffered": len(self._buffer),
+            "pending_acks": len(self._acks),
+        }
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def stamp(self, op: Any) -> OpMessage:
+        """Stamp a local operation, deliver it here (log it) and return the message to broadcast. O(replicas)."""
+        r = self.replica
+        d = self._delivered
+        deps = self._deps
+        if deps is None:
+            deps = self._deps = tuple(sorted((k, v) for k, v in d.items() if k != r))
+        seq = d.get(r, 0) + 1
+        m = OpMessage(r, seq, deps, op)
+        d[r] = seq
+        if self._keep_log:
+            self._log[(r, seq)] = m
+        else:
+            self._floor[r] = seq
+        if len(self._members) == 1:
+            self._update_stable({r})
+        return m
+
+    def ack(self) -> Ack:
+        """An :class:`Ack` of everything delivered here, to send when there is nothing else to send."""
+        return Ack(self.replica, tuple(sorted(self._delivered.items())))
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def check(self, msg: Any) -> None:
+        """Raise :class:`~crdts.errors.MalformedOp` unless ``msg`` is a well-formed message from a member."""
+        if type(msg) is not OpMessage:
+            raise MalformedOp("message", "an OpMessage", type(msg).__name__)
+        o, s = msg.origin, msg.seq
+        if type(o) is not str or o not in self._members:
+            raise MalformedOp("origin", f"a member replica id ({sorted(self._members)})", o)
+        if type(s) is not int or not 0 < s < _U64:
+            raise MalformedOp("seq", "an int >= 1", s)
+        _check_pairs(msg.deps, "deps", o)
+
+    def receive(self, msg: OpMessage, *, check: bool = True) -> tuple[OpMessage, ...]:
+        """Take a message from the transport; return the messages it lets this replica deliver, in order.
+
+        A duplicate returns ``()``; an early message is buffered and returns ``()``; a message that
+        completes a causal prefix returns itself and every buffered message it releases. Raises
+        :class:`~crdts.errors.MalformedOp` (and changes nothing) for a malformed message.
+        O(replicas) per delivered message.
+        """
+        if check:
+            self.check(msg)
+        o, s = msg.origin, msg.seq
+        d = self._delivered
+        key = (o, s)
+        if s <= d.get(o, 0) or key in self._buffer:
+            self.duplicates += 1
+            return ()
+        unmet = self._unmet(msg)
+        if unmet is not None:
+            self._buffer[key] = msg
+            self._waiting.setdefault(unmet, []).append(key)
+            return ()
+        out: list[OpMessage] = []
+        changed: set[str] = set()
+        ready = deque([msg])
+        while ready:
+            m = ready.popleft()
+            self._deliver(m, out, changed)
+            woken = self._waiting.pop((m.origin, m.seq), None)
+            if woken:
+                for k in woken:
+                    b = self._buffer[k]
+                    u = self._unmet(b)
+                    if u is None:
+                        del self._buffer[k]
+                        ready.append(b)
+                    else:
+                        self._waiting.setdefault(u, []).append(k)
+        self._update_stable(changed)
+        return tuple(out)
+
+    def receive_ack(self, ack: Ack, *, check: bool = True) -> None:
+        """Learn what ``ack.origin`` has delivered (once its own messages up to there are delivered here)."""
+        if check:
+            if type(ack) is not Ack:
+                raise MalformedOp("ack", "an Ack", type(ack).__name__)
+            if type(ack.origin) is not str or ack.origin not in self._members:
+                raise MalformedOp("origin", f"a member replica id ({sorted(self._members)})", ack.origin)
+            _check_pairs(ack.delivered, "delivered", None)
+        o = ack.origin
+        if o == self.replica:
+            return
+        vv = dict(ack.delivered)
+        changed: set[str] = set()
+        if self._delivered.get(o, 0) >= vv.get(o, 0):
+            self._learn(o, vv, changed)
+        else:
+            # Messages o sent before this ack are not all delivered here yet: knowing more of o now
+            # could let a message concurrent with a "stable" one arrive later. Hold it until then.
+            pend = self._acks.setdefault(o, {})
+            for r, n in vv.items():
+                if n > pend.get(r, 0):
+                    pend[r] = n
+        self._update_stable(changed)
+
+    def log_since(self, vv: Any) -> list[OpMessage]:
+        """The logged messages a replica that has delivered ``vv`` lacks, in an order it can deliver.
+
+        ``vv`` is a :class:`~crdts.causal.VersionVector`, a mapping, pairs or an :class:`Ack`.
+        Raises :class:`~crdts.errors.CausalGap` when part of what it lacks has left the log (it was
+        stable here, so every member had it: the requester lost its state, or is new); such a
+        replica bootstraps from a state snapshot instead. O(log).
+        """
+        have = _pairs(vv, "log_since")
+        for r, n in self._delivered.items():
+            h = have.get(r, 0)
+            if h < n and h < self._floor.get(r, 0):
+                raise CausalGap(r, h + 1, self._floor[r] + 1)
+        return [m for (o, s), m in self._log.items() if s > have.get(o, 0)]
+
+    # -- membership ----------------------------------------------------------------------------
+
+    def add_member(self, replica: str, delivered: Any = None) -> None:
+        """Admit ``replica``, which has delivered ``delivered`` (e.g. the version vector of the snapshot it
+        bootstrapped from). That must cover the stable vector: what is stable here may already be
+        compacted away, so a newcomer must start from a state that includes it."""
+        if type(replica) is not str or not replica:
+            raise TypeError(f"replica must be a non-empty str, got {replica!r}")
+        if replica in self._members:
+            return
+        vv = _pairs(delivered or {}, "delivered")
+        behind = {r: n for r, n in self._stable.items() if vv.get(r, 0) < n}
+        if behind:
+            raise ValueError(f"{replica!r} must join with a snapshot covering the stable vector {self._stable}; "
+                             f"it lacks {behind}")
+        self._members = self._members | {replica}
+        self._known[replica] = vv
+
+    def remove_member(self, replica: str) -> None:
+        """Forget a replica that has left for good (its messages are no longer accepted); stability may advance."""
+        if replica == self.replica:
+            raise ValueError("a replica cannot remove itself")
+        if replica not in self._members:
+            return
+        self._members = self._members - {replica}
+        self._known.pop(replica, None)
+        self._acks.pop(replica, None)
+        self._update_stable(set(self._delivered) | set(self._stable))
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _unmet(self, m: OpMessage) -> tuple[str, int] | None:
+        """The first dependency of ``m`` not delivered yet, as the dot whose delivery to wait for."""
+        d = self._delivered
+        if m.seq > d.get(m.origin, 0) + 1:
+            return (m.origin, m.seq - 1)
+        for r, n in m.deps:
+            if d.get(r, 0) < n:
+                return (r, n)
+        return None
+
+    def _deliver(self, m: OpMessage, out: list[OpMessage], changed: set[str]) -> None:
+        o, s = m.origin, m.seq
+        d = self._delivered
+        d[o] = s
+        self._deps = None
+        if self._keep_log:
+            self._log[(o, s)] = m
+        else:
+            self._floor[o] = s
+        kn = self._known.get(o)
+        if kn is not None and kn is not d:
+            for r, n in m.deps:
+                if n > kn.get(r, 0):
+                    kn[r] = n
+                    changed.add(r)
+            if s > kn.get(o, 0):
+                kn[o] = s
+        changed.add(o)
+        pend = self._acks.get(o)
+        if pend is not None and s >= pend.get(o, 0):
+            del self._acks[o]
+            self._learn(o, pend, changed)
+        out.append(m)
+
+    def _learn(self, o: str, vv: dict[str, int], changed: set[str]) -> None:
+        kn = self._known[o]
+        for r, n in vv.items():
+            if n > kn.get(r, 0):
+                kn[r] = n
+                changed.add(r)
+
+    def _update_stable(self, changed: Iterable[str]) -> None:
+        stable = self._stable
+        known = [self._known[m] for m in self._members]
+        for r in changed:
+            v = min(k.get(r, 0) for k in known)
+            old = stable.get(r, 0)
+            if v > old:
+                stable[r] = v
+                self._newly.add(r)
+                if self._floor.get(r, 0) < v:
+                    log = self._log
+                    for k in range(max(old, self._floor.get(r, 0)) + 1, v + 1):
+                        log.pop((r, k), None)
+                    self._floor[r] = v
+
+    def take_stable(self) -> set[str] | None:
+        """The replicas whose stable entry advanced since the last call (None if none). Used by the types."""
+        if not self._newly:
+            return None
+        out = self._newly
+        self._newly = set()
+        return out
+
+    def __repr__(self) -> str:
+        return (f"CausalBroadcast({self.replica!r}, members={sorted(self._members)}, "
+                f"delivered={dict(sorted(self._delivered.items()))}, buffered={len(self._buffer)})")

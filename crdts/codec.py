@@ -37,8 +37,8 @@ import io
 import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from itertools import accumulate, chain, compress, repeat
-from operator import itemgetter, not_, sub
+from itertools import accumulate, chain, compress, islice, repeat
+from operator import eq, ge, itemgetter, not_, sub
 from typing import Any
 
 import attrs
@@ -86,28 +86,33 @@ _NoneType = type(None)
 class Limits:
     """What :func:`decode` accepts. The defaults are safe for messages from the network.
 
-    ``max_bytes``: size of the message, checked before any parsing. ``max_depth``: CBOR nesting depth
-    (register values may nest 64 levels; each ORMap level adds one). ``max_replicas``: entries of the
-    replica table. ``max_entries``: elements, keys, dots and counters in one message, counted before
-    the objects are built. ``require_canonical``: also re-encode the result and refuse the message
-    unless the bytes are identical (use it where bytes are hashed or signed; it doubles the cost).
+    ``max_bytes``: size of the message, checked before any parsing. Decoded Python objects take up to
+    ~70 times the bytes of the message (cbor2 builds one object per CBOR item; legitimate states ~40x),
+    so the default, 4 MiB, bounds one decode to a few hundred MB; raise it for large snapshots.
+    ``max_depth``: CBOR nesting depth (register values may nest 64 levels; each ORMap level adds one).
+    ``max_replicas``: entries of the replica table. ``max_entries``: elements, keys, dots and counts in
+    one message, counted before the objects are built. ``max_map_nesting``: ORMaps inside ORMaps (each
+    level indexes every dot beneath it, so deep nesting multiplies the work).
+    ``require_canonical``: also re-encode the result and refuse the message unless the bytes are
+    identical (use it where bytes are hashed or signed; it doubles the cost).
     ``check_invariants``: run the object's own ``_check()`` after the codec's checks (a second line of
     defence: the codec's checks already cover every invariant; turning it off halves the cost of
     decoding a large AWSet).
 
     >>> Limits().max_bytes, Limits(max_bytes=1024).max_bytes
-    (16777216, 1024)
+    (4194304, 1024)
     """
 
-    max_bytes: int = 16 * 1024 * 1024
+    max_bytes: int = 4 * 1024 * 1024
     max_depth: int = 128
     max_replicas: int = 16_384
-    max_entries: int = 500_000
+    max_entries: int = 1_000_000
+    max_map_nesting: int = 16
     check_invariants: bool = True
     require_canonical: bool = False
 
     def __attrs_post_init__(self) -> None:
-        for name in ("max_bytes", "max_depth", "max_replicas", "max_entries"):
+        for name in ("max_bytes", "max_depth", "max_replicas", "max_entries", "max_map_nesting"):
             v = getattr(self, name)
             if type(v) is not int or v < 1:
                 raise ValueError(f"Limits.{name} must be an int >= 1, got {v!r}")
@@ -237,6 +242,15 @@ def _groups(dots: list[tuple[str, int]], tb: _Table) -> list[tuple[int, int, int
 
 
 _counters_of = itemgetter(1)
+_replica_of = _first = itemgetter(0)
+_third = itemgetter(2)
+
+
+def _sorted_dots(dots: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Dots in (replica, counter) order; two stable key sorts beat tuple comparisons on large sets."""
+    ds = sorted(dots, key=_counters_of)
+    ds.sort(key=_replica_of)
+    return ds
 
 
 def _run_of(dots: list[tuple[str, int]], lo: int, hi: int) -> bytes:
@@ -249,7 +263,7 @@ def _run_of(dots: list[tuple[str, int]], lo: int, hi: int) -> bytes:
 
 def _enc_dotset(dots: Iterable[tuple[str, int]], tb: _Table) -> list[Any]:
     """DotSet: ``[ix, run, ix, run, ...]``."""
-    ds = sorted(dots)
+    ds = _sorted_dots(dots)
     out: list[Any] = []
     for ix, lo, hi in _groups(ds, tb):
         out.append(ix)
@@ -259,7 +273,7 @@ def _enc_dotset(dots: Iterable[tuple[str, int]], tb: _Table) -> list[Any]:
 
 def _enc_dotfun(fun: dict[tuple[str, int], Any], tb: _Table, conv: Callable[[list[Any]], list[Any]]) -> list[Any]:
     """DotFun: ``[ix, run, [values], ...]``."""
-    ds = sorted(fun)
+    ds = _sorted_dots(fun)
     out: list[Any] = []
     for ix, lo, hi in _groups(ds, tb):
         part = ds[lo:hi]
@@ -441,44 +455,43 @@ def _enc_lwwmap(x: LWWMap) -> Body:
     entries = x._entries
     keys = list(entries)
     ents = list(entries.values())
-    ts = list(map(itemgetter(0), ents))
-    reps = list(map(itemgetter(2), ts))
-    walls = list(map(itemgetter(0), ts))
-    logicals = list(map(itemgetter(1), ts))
+    n = len(keys)
+    ts = list(map(_first, ents))
+    reps = list(map(_third, ts))
+    walls = list(map(_first, ts))
+    logicals = list(map(_counters_of, ts))
     tb = _Table(reps)
-    if walls:
+    if n:
         if set(map(type, walls)) != {int} or set(map(type, logicals)) != {int}:
             raise EncodeError("LWWMap: timestamps must hold ints")
         if min(walls) < 0 or max(walls) >= _U64 or min(logicals) < 0 or max(logicals) >= _U64:
             raise EncodeError("LWWMap: timestamp wall and logical parts must lie in 0 .. 2**64-1")
-    sort_key = list(zip(reps, walls, logicals, strict=False))
-    order = sorted(range(len(keys)), key=sort_key.__getitem__)
-    skeys = [sort_key[i] for i in order]
-    if any(map(tuple.__eq__, skeys, skeys[1:])):
+    sort_key = list(zip(reps, walls, logicals, strict=True))
+    order = sorted(range(n), key=sort_key.__getitem__)
+    skeys = list(map(sort_key.__getitem__, order))
+    if any(map(eq, skeys, islice(skeys, 1, None))):
         # Two keys written with one timestamp (a reused replica id): break the tie by key bytes.
         kb = [_elem_bytes(k) for k in keys]
-        order = sorted(range(len(keys)), key=lambda i: (sort_key[i], kb[i]))
-        skeys = [sort_key[i] for i in order]
-    okeys = [keys[i] for i in order]
-    oents = [ents[i] for i in order]
-    _enc_elems(okeys, "LWWMap keys")
+        order = sorted(range(n), key=lambda i: (sort_key[i], kb[i]))
+        skeys = list(map(sort_key.__getitem__, order))
+    okeys = _enc_elems(list(map(keys.__getitem__, order)), "LWWMap keys")
+    oents = list(map(ents.__getitem__, order))
+    owalls = list(map(_counters_of, skeys))
+    ologicals = list(map(_third, skeys))
+    present = list(map(_counters_of, oents))
+    values = list(map(_third, oents))
     groups: list[Any] = []
-    n = len(order)
     lo = 0
     while lo < n:
         r = skeys[lo][0]
-        hi = lo + 1
-        while hi < n and skeys[hi][0] == r:
-            hi += 1
-        ws = [k[1] for k in skeys[lo:hi]]
-        dwalls = [ws[0], *map(sub, ws[1:], ws)]
-        present = list(map(itemgetter(1), oents[lo:hi]))
-        values = list(map(itemgetter(2), oents[lo:hi]))
-        tombs = list(compress(range(hi - lo), map(not_, present)))
-        for i in tombs:
-            if values[i] is not None:
-                raise EncodeError("LWWMap: a removed key carries a value")
-        groups.extend((tb.ix[r], dwalls, [k[2] for k in skeys[lo:hi]], okeys[lo:hi], _enc_values(values), tombs))
+        hi = bisect_left(skeys, (r, _U64), lo)
+        ws = owalls[lo:hi]
+        tombs = list(compress(range(hi - lo), map(not_, present[lo:hi])))
+        vals = values[lo:hi]
+        if any(vals[i] is not None for i in tombs):
+            raise EncodeError("LWWMap: a removed key carries a value")
+        groups.extend((tb.ix[r], [ws[0], *map(sub, ws[1:], ws)], ologicals[lo:hi], okeys[lo:hi],
+                       _enc_values(vals), tombs))
         lo = hi
     return tb.ids, [groups]
 
@@ -526,7 +539,7 @@ def _enc_singles(store: Any, tb: _Table, fun: bool) -> list[Any]:
         for e in mkeys:
             multi.append(e)
             multi.append(_enc_dotfun(store[e], tb, _enc_bools) if fun else _enc_dotset(store[e], tb))
-    dots = sorted(single)
+    dots = _sorted_dots(single)
     elems = list(map(single.__getitem__, dots))
     _enc_elems(elems, "set elements")
     singles: list[Any] = []
@@ -660,16 +673,27 @@ def _parse(data: bytes, limits: Limits) -> Any:
     return obj
 
 
-class _Dec:
-    """Decoding state of one message: the replica table, the limits, and what has been counted."""
+_LOW_BYTES = bytes(range(0x80))
 
-    __slots__ = ("entries", "ids", "limits", "used")
+
+def _at(path: str, i: int | None) -> str:
+    return path if i is None else f"{path}[{i}]"
+
+
+class _Dec:
+    """Decoding state of one message: the replica table, the limits, and what has been counted.
+
+    Paths for error messages are built only when an error is raised (``path`` plus an optional index).
+    """
+
+    __slots__ = ("entries", "ids", "limits", "nesting", "used")
 
     def __init__(self, ids: list[str], limits: Limits) -> None:
         self.ids = ids
         self.limits = limits
         self.used: set[int] = set()
         self.entries = 0
+        self.nesting = 0
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -679,13 +703,13 @@ class _Dec:
             raise PayloadTooLarge("number of entries", self.entries, self.limits.max_entries)
 
     @staticmethod
-    def array(x: Any, path: str, size: int | None = None, stride: int = 1) -> list[Any]:
+    def array(x: Any, path: str, i: int | None = None, size: int | None = None, stride: int = 1) -> list[Any]:
         if type(x) is not list:
-            raise SchemaError(path, f"expected an array, got {_kind(x)}")
+            raise SchemaError(_at(path, i), f"expected an array, got {_kind(x)}")
         if size is not None and len(x) != size:
-            raise SchemaError(path, f"expected {size} items, got {len(x)}")
+            raise SchemaError(_at(path, i), f"expected {size} items, got {len(x)}")
         if stride > 1 and len(x) % stride:
-            raise SchemaError(path, f"expected a multiple of {stride} items, got {len(x)}")
+            raise SchemaError(_at(path, i), f"expected a multiple of {stride} items, got {len(x)}")
         return x
 
     @staticmethod
@@ -694,80 +718,101 @@ class _Dec:
             raise SchemaError(path, f"expected an unsigned int, got {_kind(x)}")
         return x
 
-    @staticmethod
-    def counter(x: Any, path: str) -> int:
-        if type(x) is not int or x < 1:
-            raise SchemaError(path, f"expected an int >= 1, got {_kind(x)}")
-        return x
-
-    def ridx(self, x: Any, path: str) -> str:
+    def ridx(self, x: Any, path: str, i: int | None = None) -> str:
         if type(x) is not int or not 0 <= x < len(self.ids):
-            raise SchemaError(path, f"expected a replica index below {len(self.ids)}, got {_kind(x)}")
+            raise SchemaError(_at(path, i), f"expected a replica index below {len(self.ids)}, got {_kind(x)}")
         self.used.add(x)
         return self.ids[x]
 
-    def run(self, b: Any, path: str) -> list[int]:
+    def run(self, b: Any, path: str, i: int | None = None) -> list[int]:
         """Counters from a run of LEB128 gaps (each >= 1); strictly increasing, all below 2**64."""
         if type(b) is not bytes or not b:
-            raise SchemaError(path, f"expected a non-empty byte string of counter gaps, got {_kind(b)}")
+            raise SchemaError(_at(path, i), f"expected a non-empty byte string of counter gaps, got {_kind(b)}")
         if max(b) < 0x80:
+            self.count(len(b))  # before expanding: one counter per byte
             if 0 in b:
-                raise SchemaError(path, "a counter gap is 0")
-            gaps = list(b)
-        else:
-            gaps = _unleb128(b, path)
-        cs = list(accumulate(gaps))
+                raise SchemaError(_at(path, i), "a counter gap is 0")
+            return list(accumulate(b))
+        self.count(len(b) - len(b.translate(None, _LOW_BYTES)))  # one counter per final (< 0x80) byte
+        cs = list(accumulate(_unleb128(b, _at(path, i))))
         if cs[-1] >= _U64:
-            raise SchemaError(path, "a counter is 2**64 or more")
-        self.count(len(cs))
+            raise SchemaError(_at(path, i), "a counter is 2**64 or more")
         return cs
 
-    def counts(self, x: Any, path: str) -> dict[str, int]:
+    def counts(self, xs: Any, path: str) -> dict[str, int]:
         """``[ix, n, ...]`` -> ``{replica: n}`` with indexes strictly ascending and n >= 1."""
-        xs = self.array(x, path, stride=2)
-        out: dict[str, int] = {}
-        last = -1
-        for i in range(0, len(xs), 2):
-            ix = xs[i]
-            r = self.ridx(ix, f"{path}[{i}]")
-            if ix <= last:
-                raise SchemaError(path, "replica indexes must be strictly ascending")
-            last = ix
-            n = self.counter(xs[i + 1], f"{path}[{i + 1}]")
-            out[r] = n
-        self.count(len(out))
-        return out
+        if type(xs) is not list or len(xs) % 2:
+            self.array(xs, path, stride=2)
+        ids = self.ids
+        if len(xs) <= 8:  # the usual case: a few replicas
+            out: dict[str, int] = {}
+            last = -1
+            for i in range(0, len(xs), 2):
+                ix, n = xs[i], xs[i + 1]
+                if type(ix) is not int or not last < ix < len(ids):
+                    raise SchemaError(path, f"replica indexes must be strictly ascending and below {len(ids)}")
+                if type(n) is not int or n < 1:
+                    raise SchemaError(path, "counts must be ints >= 1")
+                self.used.add(ix)
+                out[ids[ix]] = n
+                last = ix
+            return out
+        ixs = xs[::2]
+        ns = xs[1::2]
+        if ixs:
+            if set(map(type, ixs)) != {int} or ixs[0] < 0 or ixs[-1] >= len(ids) \
+                    or any(map(ge, ixs, islice(ixs, 1, None))):
+                raise SchemaError(path, f"replica indexes must be strictly ascending and below {len(ids)}")
+            if set(map(type, ns)) != {int} or min(ns) < 1:
+                raise SchemaError(path, "counts must be ints >= 1")
+            self.used.update(ixs)
+            self.count(len(ixs))
+        return dict(zip(map(ids.__getitem__, ixs), ns, strict=True))
 
     # -- elements and register values -----------------------------------------------------------
 
-    def elems(self, x: Any, path: str) -> list[Any]:
-        xs = self.array(x, path)
+    def elems(self, xs: Any, path: str, i: int | None = None) -> list[Any]:
+        if type(xs) is not list:
+            self.array(xs, path, i)
         self.count(len(xs))
         if set(map(type, xs)) <= _SCALAR_INT_ELEMS:
             return xs
-        return [_elem(e, f"{path}[{i}]") for i, e in enumerate(xs)]
+        p = _at(path, i)
+        return [_elem(e, f"{p}[{j}]") for j, e in enumerate(xs)]
 
-    def values(self, x: Any, path: str) -> list[Any]:
-        xs = self.array(x, path)
+    def elem(self, x: Any, path: str, i: int) -> Any:
+        self.count(1)
+        t = type(x)
+        if t is str or t is int or t is bytes:
+            return x
+        return _elem(x, _at(path, i))
+
+    @staticmethod
+    def values(xs: Any, path: str, i: int | None = None, size: int | None = None) -> list[Any]:
+        if type(xs) is not list or (size is not None and len(xs) != size):
+            _Dec.array(xs, path, i, size)
         types = set(map(type, xs))
         if types <= _PLAIN_INT_VALUES:
             if float in types and any(v != v for v in xs):
-                raise SchemaError(path, "NaN is not allowed in register values")
+                raise SchemaError(_at(path, i), "NaN is not allowed in register values")
             return xs
-        return [_value(v, f"{path}[{i}]", 0) for i, v in enumerate(xs)]
+        p = _at(path, i)
+        return [_value(v, f"{p}[{j}]", 0) for j, v in enumerate(xs)]
 
     @staticmethod
-    def bools(x: Any, path: str, n: int) -> list[bool]:
-        xs = _Dec.array(x, path, n)
+    def bools(xs: Any, path: str, i: int, n: int) -> list[bool]:
+        if type(xs) is not list or len(xs) != n:
+            _Dec.array(xs, path, i, n)
         if xs and set(map(type, xs)) != {bool}:
-            raise SchemaError(path, "expected booleans")
+            raise SchemaError(_at(path, i), "expected booleans")
         return xs
 
     @staticmethod
-    def ints(x: Any, path: str, n: int) -> list[int]:
-        xs = _Dec.array(x, path, n)
+    def ints(xs: Any, path: str, i: int, n: int) -> list[int]:
+        if type(xs) is not list or len(xs) != n:
+            _Dec.array(xs, path, i, n)
         if xs and set(map(type, xs)) != {int}:
-            raise SchemaError(path, "expected ints")
+            raise SchemaError(_at(path, i), "expected ints")
         return xs
 
     # -- causality --------------------------------------------------------------------------------
@@ -775,28 +820,30 @@ class _Dec:
     def context(self, vv_x: Any, cloud_x: Any, path: str) -> CausalContext:
         vv = self.counts(vv_x, f"{path}.vv")
         cloud: set[tuple[str, int]] = set()
-        for r, cs in self.dot_groups(cloud_x, f"{path}.cloud"):
-            if cs[0] <= vv.get(r, 0) + 1:
-                raise SchemaError(f"{path}.cloud", f"dot ({r!r}, {cs[0]}) should be in the version vector "
-                                  f"(compact form: cloud counters exceed vv + 1)")
-            cloud.update(zip(repeat(r), cs))
+        if cloud_x != []:
+            for r, cs in self.dot_groups(cloud_x, f"{path}.cloud"):
+                if cs[0] <= vv.get(r, 0) + 1:
+                    raise SchemaError(f"{path}.cloud", f"dot ({r!r}, {cs[0]}) should be in the version vector "
+                                      f"(compact form: cloud counters exceed vv + 1)")
+                cloud.update(zip(repeat(r), cs))
         cc = CausalContext.__new__(CausalContext)
         cc.vv = vv
         cc.cloud = cloud
         return cc
 
-    def dot_groups(self, x: Any, path: str, stride: int = 2) -> list[tuple[str, list[int]]]:
-        """``[ix, run, ...]`` (with ``stride - 2`` more items per group, ignored here)."""
-        xs = self.array(x, path, stride=stride)
+    def dot_groups(self, xs: Any, path: str, stride: int = 2) -> list[tuple[str, list[int]]]:
+        """``[ix, run, ...]`` (with ``stride - 2`` more items per group, read by the caller)."""
+        if type(xs) is not list or len(xs) % stride:
+            self.array(xs, path, stride=stride)
         out = []
         last = -1
         for i in range(0, len(xs), stride):
             ix = xs[i]
-            r = self.ridx(ix, f"{path}[{i}]")
+            r = self.ridx(ix, path, i)
             if ix <= last:
                 raise SchemaError(path, "replica indexes must be strictly ascending")
             last = ix
-            out.append((r, self.run(xs[i + 1], f"{path}[{i + 1}]")))
+            out.append((r, self.run(xs[i + 1], path, i + 1)))
         return out
 
     @staticmethod
@@ -816,78 +863,83 @@ class _Dec:
             out.update(zip(repeat(r), cs))
         return out
 
-    def dotfun(self, x: Any, ctx: CausalContext, path: str, kind: str) -> dict[tuple[str, int], Any]:
-        xs = self.array(x, path, stride=3)
+    def dotfun(self, xs: Any, ctx: CausalContext, path: str, kind: str) -> dict[tuple[str, int], Any]:
         out: dict[tuple[str, int], Any] = {}
-        groups = self.dot_groups(x, path, stride=3)
-        for g, (r, cs) in enumerate(groups):
+        for g, (r, cs) in enumerate(self.dot_groups(xs, path, 3)):
             self.covered(r, cs, ctx, path)
-            vpath = f"{path}[{3 * g + 2}]"
-            vx = xs[3 * g + 2]
+            j = 3 * g + 2
             if kind == "values":
-                vals = self.values(self.array(vx, vpath, len(cs)), vpath)
+                vals = self.values(xs[j], path, j, len(cs))
             elif kind == "bools":
-                vals = self.bools(vx, vpath, len(cs))
+                vals = self.bools(xs[j], path, j, len(cs))
             else:
-                vals = self.ints(vx, vpath, len(cs))
-            out.update(zip(zip(repeat(r), cs), vals, strict=False))
+                vals = self.ints(xs[j], path, j, len(cs))
+            out.update(zip(zip(repeat(r), cs), vals, strict=True))
         return out
 
     # -- stores -----------------------------------------------------------------------------------
 
     def setstore(self, x: Any, ctx: CausalContext, path: str, fun: bool) -> Any:
         """AWSet (``fun=False``) or RWSet (``fun=True``) store from ``[singles, multi]``."""
-        singles_x, multi_x = self.array(x, path, 2)
+        if type(x) is not list or len(x) != 2:
+            self.array(x, path, size=2)
+        sx, mx = x
         stride = 4 if fun else 3
         spath = f"{path}.singles"
-        sx = self.array(singles_x, spath, stride=stride)
-        groups = self.dot_groups(sx, spath, stride=stride)
         keys: list[Any] = []
         dots: list[tuple[str, int]] = []
         flags: list[bool] = []
-        for g, (r, cs) in enumerate(groups):
+        for g, (r, cs) in enumerate(self.dot_groups(sx, spath, stride)):
             self.covered(r, cs, ctx, spath)
-            es = self.elems(sx[stride * g + 2], f"{spath}[{stride * g + 2}]")
+            j = stride * g + 2
+            es = self.elems(sx[j], spath, j)
             if len(es) != len(cs):
-                raise SchemaError(f"{spath}[{stride * g + 2}]", f"expected {len(cs)} elements, got {len(es)}")
-            keys.extend(es)
-            dots.extend(zip(repeat(r), cs))
+                raise SchemaError(_at(spath, j), f"expected {len(cs)} elements, got {len(es)}")
+            if keys:
+                keys.extend(es)
+                dots.extend(zip(repeat(r), cs))
+            else:
+                keys = es
+                dots = list(zip(repeat(r), cs))
             if fun:
-                flags.extend(self.bools(sx[stride * g + 3], f"{spath}[{stride * g + 3}]", len(cs)))
-        mpath = f"{path}.multi"
-        mx = self.array(multi_x, mpath, stride=2)
+                flags.extend(self.bools(sx[j + 1], spath, j + 1, len(cs)))
         mkeys: list[Any] = []
         msubs: list[Any] = []
-        last: tuple[str, int] | None = None
-        for i in range(0, len(mx), 2):
-            (e,) = self.elems([mx[i]], f"{mpath}[{i}]")
-            if fun:
-                sub_store: Any = self.dotfun(mx[i + 1], ctx, f"{mpath}[{i + 1}]", "bools")
-            else:
-                sub_store = _AW_SUB(self.dotset(mx[i + 1], ctx, f"{mpath}[{i + 1}]"))
-            if len(sub_store) < 2:
-                raise SchemaError(f"{mpath}[{i + 1}]", "an entry with one dot belongs in the singles")
-            low = min(sub_store)
-            if last is not None and low <= last:
-                raise SchemaError(mpath, "entries must be sorted by their smallest dot")
-            last = low
-            mkeys.append(e)
-            msubs.append(sub_store)
+        if mx != []:
+            mpath = f"{path}.multi"
+            self.array(mx, mpath, stride=2)
+            last: tuple[str, int] | None = None
+            for i in range(0, len(mx), 2):
+                e = self.elem(mx[i], mpath, i)
+                if fun:
+                    sub_store: Any = self.dotfun(mx[i + 1], ctx, _at(mpath, i + 1), "bools")
+                else:
+                    sub_store = _AW_SUB(self.dotset(mx[i + 1], ctx, _at(mpath, i + 1)))
+                if len(sub_store) < 2:
+                    raise SchemaError(_at(mpath, i + 1), "an entry with one dot belongs in the singles")
+                low = min(sub_store)
+                if last is not None and low <= last:
+                    raise SchemaError(mpath, "entries must be sorted by their smallest dot")
+                last = low
+                mkeys.append(e)
+                msubs.append(sub_store)
         if fun:
-            subs: Iterable[Any] = map(dict, zip(zip(dots, flags, strict=False)))
+            subs: Iterable[Any] = map(dict, zip(zip(dots, flags, strict=True)))
             store = kernel.DotMap()
         else:
             subs = map(_AW_SUB, zip(dots))
             store = _AW_STORE()
-        dict.update(store, zip(keys, subs, strict=False))
-        dict.update(store, zip(mkeys, msubs, strict=False))
+        dict.update(store, zip(keys, subs, strict=True))
+        if mkeys:
+            dict.update(store, zip(mkeys, msubs, strict=True))
         if len(store) != len(keys) + len(mkeys):
             raise SchemaError(path, "an element appears twice")
-        index = dict(zip(dots, keys, strict=False))
-        for e, s in zip(mkeys, msubs, strict=False):
-            index.update(zip(s, repeat(e)))
-        if len(index) != len(dots) + sum(map(len, msubs)):
-            raise SchemaError(path, "a dot appears under two elements")
+        index = dict(zip(dots, keys, strict=True))
+        if mkeys:
+            for e, s in zip(mkeys, msubs, strict=True):
+                index.update(zip(s, repeat(e)))
+            if len(index) != len(dots) + sum(map(len, msubs)):
+                raise SchemaError(path, "a dot appears under two elements")
         store.index = index
         return store
 
@@ -905,23 +957,29 @@ class _Dec:
         if cls is CCounter:
             return self.dotfun(x, ctx, path, "ints")
         if cls is ORMap:
-            return self.ormap(x, ctx, path)
+            if self.nesting >= self.limits.max_map_nesting:
+                raise PayloadTooLarge("ORMap nesting", self.nesting + 1, self.limits.max_map_nesting)
+            self.nesting += 1
+            try:
+                return self.ormap(x, ctx, path)
+            finally:
+                self.nesting -= 1
         raise SchemaError(path, f"no store encoding for {cls.__name__}")  # pragma: no cover
 
-    def ormap(self, x: Any, ctx: CausalContext, path: str) -> kernel.DotMap:
-        xs = self.array(x, path, stride=3)
+    def ormap(self, xs: Any, ctx: CausalContext, path: str) -> kernel.DotMap:
+        self.array(xs, path, stride=3)
         entries: dict[Any, Any] = {}
         last: tuple[str, int] | None = None
         total = 0
         for i in range(0, len(xs), 3):
-            (key,) = self.elems([xs[i]], f"{path}[{i}]")
+            key = self.elem(xs[i], path, i)
             code = xs[i + 1]
             ncls = _NESTED_CODES.get(code) if type(code) is int else None
             if ncls is None:
-                raise SchemaError(f"{path}[{i + 1}]", f"not the type code of a nestable causal type: {code!r}")
-            sub_store = self.store(ncls, xs[i + 2], ctx, f"{path}[{i + 2}]")
+                raise SchemaError(_at(path, i + 1), f"not the type code of a nestable causal type: {code!r}")
+            sub_store = self.store(ncls, xs[i + 2], ctx, _at(path, i + 2))
             if not sub_store:
-                raise SchemaError(f"{path}[{i + 2}]", "an empty nested store is never kept")
+                raise SchemaError(_at(path, i + 2), "an empty nested store is never kept")
             dots = kernel.dots_of(sub_store)
             low = min(dots)
             if last is not None and low <= last:
@@ -930,7 +988,7 @@ class _Dec:
             total += len(dots)  # type: ignore[arg-type]
             mk = (key, ncls.__name__)
             if mk in entries:
-                raise SchemaError(f"{path}[{i}]", f"key {key!r} appears twice as a {ncls.__name__}")
+                raise SchemaError(_at(path, i), f"key {key!r} appears twice as a {ncls.__name__}")
             entries[mk] = sub_store
         m = kernel.DotMap.of(entries)
         if len(m.index) != total:
@@ -1085,51 +1143,49 @@ def _dec_lwwmap(d: _Dec, body: list[Any]) -> LWWMap:
     ents: list[Any] = []
     last = -1
     for g in range(0, len(xs), 6):
-        gp = f"{path}[{g}]"
         ix = xs[g]
-        r = d.ridx(ix, gp)
+        r = d.ridx(ix, path, g)
         if ix <= last:
             raise SchemaError(path, "replica indexes must be strictly ascending")
         last = ix
-        dw = d.array(xs[g + 1], f"{path}[{g + 1}]")
+        dw = d.array(xs[g + 1], path, g + 1)
         n = len(dw)
         if not n:
-            raise SchemaError(f"{path}[{g + 1}]", "a group holds at least one entry")
-        d.count(n)
+            raise SchemaError(_at(path, g + 1), "a group holds at least one entry")
         if set(map(type, dw)) != {int} or min(dw) < 0:
-            raise SchemaError(f"{path}[{g + 1}]", "expected unsigned ints")
+            raise SchemaError(_at(path, g + 1), "expected unsigned ints")
         walls = list(accumulate(dw))
         if walls[-1] >= _U64:
-            raise SchemaError(f"{path}[{g + 1}]", "a wall time is 2**64 or more")
-        logicals = d.ints(xs[g + 2], f"{path}[{g + 2}]", n)
+            raise SchemaError(_at(path, g + 1), "a wall time is 2**64 or more")
+        logicals = d.ints(xs[g + 2], path, g + 2, n)
         if min(logicals) < 0:
-            raise SchemaError(f"{path}[{g + 2}]", "expected unsigned ints")
-        ks = d.elems(d.array(xs[g + 3], f"{path}[{g + 3}]", n), f"{path}[{g + 3}]")
-        vals = d.values(d.array(xs[g + 4], f"{path}[{g + 4}]", n), f"{path}[{g + 4}]")
-        tombs = d.array(xs[g + 5], f"{path}[{g + 5}]")
+            raise SchemaError(_at(path, g + 2), "expected unsigned ints")
+        ks = d.elems(d.array(xs[g + 3], path, g + 3, n), path, g + 3)
+        vals = d.values(xs[g + 4], path, g + 4, n)
+        tombs = d.array(xs[g + 5], path, g + 5)
         present = [True] * n
         prev = -1
         for t in tombs:
             if type(t) is not int or not prev < t < n:
-                raise SchemaError(f"{path}[{g + 5}]", "tombstone indexes must be strictly ascending and in range")
+                raise SchemaError(_at(path, g + 5), "tombstone indexes must be strictly ascending and in range")
             if vals[t] is not None:
-                raise SchemaError(f"{path}[{g + 4}]", f"removed entry {t} carries a value")
+                raise SchemaError(_at(path, g + 4), f"removed entry {t} carries a value")
             present[t] = False
             prev = t
         # Order within a group: (wall, logical) ascending; equal timestamps only with ascending key bytes.
-        for i in compress(range(1, n), map(not_, dw[1:])):
+        for i in compress(range(1, n), map(not_, islice(dw, 1, None))):
             if logicals[i] < logicals[i - 1] or (
                     logicals[i] == logicals[i - 1] and _elem_bytes(ks[i]) <= _elem_bytes(ks[i - 1])):
-                raise SchemaError(f"{path}[{g + 2}]", "entries must be sorted by timestamp, then key bytes")
+                raise SchemaError(_at(path, g + 2), "entries must be sorted by timestamp, then key bytes")
         keys.extend(ks)
-        ents.extend(zip(zip(walls, logicals, repeat(r)), present, vals, strict=False))
+        ents.extend(zip(zip(walls, logicals, repeat(r)), present, vals, strict=True))
     x = LWWMap.__new__(LWWMap)
     x._replica = None
     x._clock = None
-    x._entries = dict(zip(keys, ents, strict=False))
+    x._entries = dict(zip(keys, ents, strict=True))
     if len(x._entries) != len(keys):
         raise SchemaError(path, "a key appears twice")
-    x._live = sum(map(itemgetter(1), ents))
+    x._live = sum(map(_counters_of, ents))
     return x
 
 

@@ -403,3 +403,42 @@ def test_a_failed_decode_changes_nothing() -> None:
             receiver.merge(decode(data))
     assert encode(receiver) == before
     receiver._check()
+
+
+def test_bad_counts_in_long_version_vectors() -> None:
+    table = [f"r{i}" for i in range(10)]
+    good = [x for i in range(10) for x in (i, i + 1)]
+    assert decode(msg(20, table, good)).to_dict() == {f"r{i}": i + 1 for i in range(10)}
+    for i, bad in ((1, 0), (1, -3), (1, True), (1, 2.0), (0, 1), (2, 3), (18, 10), (18, -1), (0, False)):
+        counts = list(good)
+        counts[i] = bad
+        rejects(msg(20, table, counts), SchemaError)
+    rejects(msg(20, table, good[:-1]), SchemaError)
+
+
+def test_runs_are_counted_before_they_are_expanded() -> None:
+    big = b"\x01" * 2_000_000
+    for run in (big, b"\x81\x01" * 1_100_000):
+        t = time.perf_counter()
+        rejects(awset(["a"], [0, 1], [0, run], [], []), PayloadTooLarge, limits=Limits(max_bytes=1 << 23))
+        assert time.perf_counter() - t < 0.5
+
+
+def test_ormap_nesting_is_bounded() -> None:
+    from crdts import ORMap
+
+    def nested(depth: int) -> ORMap:
+        def fn(m: ORMap, level: int) -> ORMap:
+            if level == 0:
+                return m.update("leaf", ORMap, lambda x: x.update("f", __import__("crdts").EWFlag,
+                                                                    lambda f: f.enable()))
+            return m.update("k", ORMap, lambda x: fn(x, level - 1))
+        root = ORMap("a")
+        fn(root, depth)
+        return root
+
+    ok = nested(5)
+    assert decode(encode(ok)) == ok
+    deep = encode(nested(20))
+    rejects(deep, PayloadTooLarge, match="ORMap nesting")
+    assert decode(deep, limits=Limits(max_map_nesting=40)) == nested(20)

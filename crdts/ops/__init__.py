@@ -25,6 +25,7 @@ Two regions diverge, exchange operations (out of order, with a duplicate), and c
 ['apple', 'fig', 'pear']
 """
 
+from . import wire  # noqa: F401  (registers OpMessage and Ack with the codec)
 from ._base import OpCRDT
 from .broadcast import Ack, Buffered, CausalBroadcast, OpMessage
 from .counters import OpCCounter, OpPNCounter

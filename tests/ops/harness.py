@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 
-from crdts import HLC, AWSet, CausalGap, CCounter, LWWRegister, MVRegister, ORMap, PNCounter
+from crdts import HLC, AWSet, CausalGap, CCounter, Limits, LWWRegister, MVRegister, ORMap, PNCounter, decode, encode
 from crdts.ops import (
     Ack,
     OpAWSet,
@@ -136,13 +136,15 @@ class Cluster:
         self.delta_of[m.dot] = d
         self._audit(r, (m,))
         self.log.append(f"{r}: {action} -> {m.dot}")
+        wire = decode(encode(m), limits=Limits(require_canonical=True))  # every op crosses the wire
+        assert wire == m, (wire, m)
         for q in self.replicas:
             if q != r:
-                self.in_flight.append((q, m))
+                self.in_flight.append((q, wire))
         self.check(r)
 
     def ack(self, r: str) -> None:
-        a = self.ops[r].ack()
+        a = decode(encode(self.ops[r].ack()))
         for q in self.replicas:
             if q != r:
                 self.in_flight.append((q, a))

@@ -194,6 +194,46 @@ VECTORS: dict[str, Callable[[], Any]] = {
 }
 
 
+# -- operation-based messages (crdts.ops; docs/wire-format.md section 10) ------------------------
+
+
+def op_add() -> Any:
+    """An add-wins set's add from eu-west, after 2 of us-east's operations."""
+    from crdts.ops import OpAWSet
+
+    a, b = OpAWSet("eu-west", ["eu-west", "us-east"]), OpAWSet("us-east", ["eu-west", "us-east"])
+    for m in (b.add("fig"), b.remove("fig")):
+        a.apply(m)
+    return a.add("apple")
+
+
+def op_assign() -> Any:
+    """A last-writer-wins write (value and hybrid-logical-clock timestamp)."""
+    from crdts.ops import OpLWWRegister
+
+    r = OpLWWRegister("eu-west", ["eu-west"], clock=_clock("eu-west", 1_700_000_000_000_000_000))
+    return r.assign({"name": "Ada", "tags": ("x", 2)})
+
+
+def op_update() -> Any:
+    """A nested update: the causal counter at key ("bin", 2) inside key "cart" of an OR-map."""
+    from crdts.ops import OpORMap, OpPNCounter
+
+    m = OpORMap("eu-west", ["eu-west"])
+    m.remove("old")
+    return m.update("cart", OpORMap, lambda c: c.update(("bin", 2), OpPNCounter, lambda n: n.decrement(3)))
+
+
+def op_ack() -> Any:
+    """An acknowledgement of what us-east has delivered."""
+    from crdts.ops import Ack
+
+    return Ack("us-east", (("eu-west", 12), ("us-east", 7)))
+
+
+VECTORS.update({f.__name__: f for f in (op_add, op_assign, op_update, op_ack)})
+
+
 def path(name: str) -> Path:
     return HERE / f"{name}.hex"
 

@@ -62,7 +62,7 @@ from .maps import NESTABLE, LWWMap, ORMap
 from .registers import LWWRegister, MVRegister
 from .sets import AWSet, GSet, RWSet, TwoPSet
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "TUPLE_TAG", "TYPE_CODES", "Limits", "decode", "encode"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "TUPLE_TAG", "TYPE_CODES", "Limits", "decode", "encode", "register"]
 
 #: First item of every message.
 MAGIC = 0xCD
@@ -1222,6 +1222,28 @@ _DECODERS: dict[int, tuple[Callable[[_Dec, list[Any]], Any], int | None]] = {
     22: (_dec_timestamp, 3),
 }
 assert set(_DECODERS) == set(_ENCODERS) == set(_CLASS_OF)
+
+
+def register(cls: type, code: int, encode_body: Callable[[Any], Body],
+             decode_body: Callable[[Any, list[Any]], Any], arity: int | None) -> None:
+    """Add a type to the one registry (for modules of this package that put their own values on the wire).
+
+    ``encode_body(obj)`` returns ``(replica ids, body items)``; ``decode_body(dec, body)`` builds the object
+    from the body items (``dec`` carries the replica table and limits: see ``_Dec``); ``arity`` is the number
+    of body items (None: the decoder checks). Codes are never reused: a taken code or class raises ValueError.
+    """
+    if type(code) is not int or not 0 <= code < 1 << 16:
+        raise ValueError(f"type codes are ints in 0 .. 65535, got {code!r}")
+    if code in _CLASS_OF or cls in TYPE_CODES:
+        owner = _CLASS_OF.get(code)
+        if owner is cls and TYPE_CODES.get(cls) == code:
+            return  # idempotent re-registration (a module imported twice)
+        raise ValueError(f"type code {code} or class {cls.__name__} is already registered"
+                         f"{f' (code {code} is {owner.__name__})' if owner else ''}")
+    TYPE_CODES[cls] = code
+    _CLASS_OF[code] = cls
+    _ENCODERS[code] = encode_body
+    _DECODERS[code] = (decode_body, arity)
 
 
 def _table(x: Any, limits: Limits) -> list[str]:

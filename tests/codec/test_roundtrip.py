@@ -159,3 +159,18 @@ def test_awset_with_removals_and_several_replicas(elems: list[str], data: st.Dat
         reps[0].merge(r)
     x = reps[0]
     assert decode(encode(x), limits=Limits(require_canonical=True)) == x
+
+
+def test_register_refuses_taken_codes_and_classes() -> None:
+    from crdts import codec
+
+    class Point:
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+        codec.register(Point, 7, lambda x: ([], []), lambda d, b: Point(), 0)
+    with pytest.raises(ValueError, match="already registered"):
+        codec.register(AWSet, 999, lambda x: ([], []), lambda d, b: Point(), 0)
+    with pytest.raises(ValueError):
+        codec.register(Point, -1, lambda x: ([], []), lambda d, b: Point(), 0)
+    assert Point not in codec.TYPE_CODES

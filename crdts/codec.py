@@ -887,7 +887,7 @@ class _Dec:
         stride = 4 if fun else 3
         spath = f"{path}.singles"
         keys: list[Any] = []
-        dots: list[tuple[str, int]] = []
+        index: dict[tuple[str, int], Any] = {}  # the singles' dots, in the order of ``keys``
         flags: list[bool] = []
         for g, (r, cs) in enumerate(self.dot_groups(sx, spath, stride)):
             self.covered(r, cs, ctx, spath)
@@ -895,12 +895,11 @@ class _Dec:
             es = self.elems(sx[j], spath, j)
             if len(es) != len(cs):
                 raise SchemaError(_at(spath, j), f"expected {len(cs)} elements, got {len(es)}")
+            index.update(zip(zip(repeat(r), cs), es, strict=True))  # groups have distinct replicas: no dot twice
             if keys:
                 keys.extend(es)
-                dots.extend(zip(repeat(r), cs))
             else:
                 keys = es
-                dots = list(zip(repeat(r), cs))
             if fun:
                 flags.extend(self.bools(sx[j + 1], spath, j + 1, len(cs)))
         mkeys: list[Any] = []
@@ -924,21 +923,20 @@ class _Dec:
                 mkeys.append(e)
                 msubs.append(sub_store)
         if fun:
-            subs: Iterable[Any] = map(dict, zip(zip(dots, flags, strict=True)))
+            subs: Iterable[Any] = map(dict, zip(zip(index, flags, strict=True)))
             store = kernel.DotMap()
         else:
-            subs = map(_AW_SUB, zip(dots))
+            subs = map(_AW_SUB, zip(index))
             store = _AW_STORE()
         dict.update(store, zip(keys, subs, strict=True))
         if mkeys:
             dict.update(store, zip(mkeys, msubs, strict=True))
         if len(store) != len(keys) + len(mkeys):
             raise SchemaError(path, "an element appears twice")
-        index = dict(zip(dots, keys, strict=True))
         if mkeys:
             for e, s in zip(mkeys, msubs, strict=True):
                 index.update(zip(s, repeat(e)))
-            if len(index) != len(dots) + sum(map(len, msubs)):
+            if len(index) != len(keys) + sum(map(len, msubs)):
                 raise SchemaError(path, "a dot appears under two elements")
         store.index = index
         return store

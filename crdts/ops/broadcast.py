@@ -313,22 +313,29 @@ class CausalBroadcast:
             return ()
         out: list[OpMessage] = []
         changed: set[str] = set()
-        ready = deque([msg])
-        while ready:
-            m = ready.popleft()
-            self._deliver(m, out, changed)
-            woken = self._waiting.pop((m.origin, m.seq), None)
-            if woken:
-                for k in woken:
-                    b = self._buffer[k]
-                    u = self._unmet(b)
-                    if u is None:
-                        del self._buffer[k]
-                        ready.append(b)
-                    else:
-                        self._waiting.setdefault(u, []).append(k)
+        self._deliver(msg, out, changed)
+        if self._waiting:
+            self._release(key, out, changed)
         self._update_stable(changed)
         return tuple(out)
+
+    def _release(self, key: tuple[str, int], out: list[OpMessage], changed: set[str]) -> None:
+        """Deliver the buffered messages that waited for ``key``, and those they release in turn."""
+        waiting, buffer = self._waiting, self._buffer
+        ready = deque([key])
+        while ready:
+            woken = waiting.pop(ready.popleft(), None)
+            if not woken:
+                continue
+            for k in woken:
+                b = buffer[k]
+                u = self._unmet(b)
+                if u is None:
+                    del buffer[k]
+                    self._deliver(b, out, changed)
+                    ready.append(k)
+                else:
+                    waiting.setdefault(u, []).append(k)
 
     def receive_ack(self, ack: Ack, *, check: bool = True) -> None:
         """Learn what ``ack.origin`` has delivered (once its own messages up to there are delivered here)."""
@@ -443,17 +450,24 @@ class CausalBroadcast:
 
     def _update_stable(self, changed: Iterable[str]) -> None:
         stable = self._stable
-        known = [self._known[m] for m in self._members]
+        known = self._known.values()
         for r in changed:
-            v = min(k.get(r, 0) for k in known)
             old = stable.get(r, 0)
+            v = 0
+            for k in known:  # the minimum, given up as soon as it cannot exceed the old value
+                n = k.get(r, 0)
+                if n <= old:
+                    v = 0
+                    break
+                if not v or n < v:
+                    v = n
             if v > old:
                 stable[r] = v
                 self._newly.add(r)
                 if self._floor.get(r, 0) < v:
                     log = self._log
-                    for k in range(max(old, self._floor.get(r, 0)) + 1, v + 1):
-                        log.pop((r, k), None)
+                    for c in range(max(old, self._floor.get(r, 0)) + 1, v + 1):
+                        log.pop((r, c), None)
                     self._floor[r] = v
 
     def take_stable(self) -> set[str] | None:

@@ -1,9 +1,9 @@
 """Op messages on the wire: :class:`OpMessage` and :class:`Ack` in the codec's registry.
 
 ``crdts.encode(msg)`` / ``crdts.decode(data)`` handle them like every other crdts type: the same
-envelope, replica table, limits and hardening (docs/wire-format.md, section 10). The codec has no
-public registration hook, so this module adds the two type codes to its registry tables at import
-(``crdts.ops`` imports it; ``import crdts`` imports ``crdts.ops``).
+envelope, replica table, limits and hardening (docs/wire-format.md, section 10). This module adds the
+two type codes with ``crdts.codec.register`` at import (``crdts.ops`` imports it; ``import crdts``
+imports ``crdts.ops``).
 
 >>> from crdts import decode, encode
 >>> from crdts.ops import Add, OpMessage
@@ -204,15 +204,8 @@ def _dec_ack(d: Any, body: list[Any]) -> Ack:
 
 
 def _register() -> None:
-    for cls, code, enc, dec, arity in ((OpMessage, OP_MESSAGE_CODE, _enc_message, _dec_message, 4),
-                                       (Ack, ACK_CODE, _enc_ack, _dec_ack, 2)):
-        owner = codec._CLASS_OF.get(code)
-        if owner is not None and owner is not cls:
-            raise RuntimeError(f"codec type code {code} is taken by {owner.__name__}")
-        codec.TYPE_CODES[cls] = code
-        codec._CLASS_OF[code] = cls
-        codec._ENCODERS[code] = enc
-        codec._DECODERS[code] = (dec, arity)
+    codec.register(OpMessage, OP_MESSAGE_CODE, _enc_message, _dec_message, 4)
+    codec.register(Ack, ACK_CODE, _enc_ack, _dec_ack, 2)
 
 
 _register()

@@ -175,6 +175,8 @@ class ConflictRegister(Causal):
             raise TypeError(f"actor must be a str, got {actor!r}")
         v = value(v)
         dot = self._new_dot(method)
+        if self._clock is None:
+            self._clock = _clock_for(self._replica, None)
         ts = tuple(self._clock.now())  # type: ignore[union-attr]
         seen = set(self._store)
         seen.add(dot)
@@ -278,6 +280,8 @@ class ConflictMap(Causal):
         key = element(key)
         v = value(v)
         dot = self._new_dot(method)
+        if self._clock is None:
+            self._clock = _clock_for(self._replica, None)
         ts = tuple(self._clock.now())  # type: ignore[union-attr]
         store = self._store
         index = store.index
@@ -407,3 +411,92 @@ class ConflictMap(Causal):
         real = {k for k, f in self._store.items() if len(f) > 1}
         if real != self._conflicted:
             raise InvariantError(f"ConflictMap conflicted keys {self._conflicted!r} != {real!r}")
+
+
+# --- wire format (docs/wire-format.md, "Conflict types") ---------------------------------------------
+# ConflictRegister (code 14): [vv counts, cloud, siblings], siblings a DotFun whose values are
+# [value, wall, logical, actor or null, resolution]; the timestamp's replica is the dot's.
+# ConflictMap (code 15): [vv counts, cloud, entries], entries [key, siblings, key, siblings, ...]
+# ordered by each key's smallest dot.
+
+CONFLICT_REGISTER_CODE = 14
+CONFLICT_MAP_CODE = 15
+
+
+def _enc_siblings(vals: list[Any]) -> list[Any]:
+    from . import codec
+
+    return [[codec._enc_value(v), ts[0], ts[1], a, res] for v, ts, a, res in vals]
+
+
+def _dec_siblings(d: Any, x: Any, ctx: CausalContext, path: str) -> dict[Any, Any]:
+    from .codec import SchemaError
+
+    raw = d.dotfun(x, ctx, path, "values")
+    out = {}
+    for dot, sib in raw.items():
+        if type(sib) is not list or len(sib) != 5:
+            raise SchemaError(path, f"sibling {dot!r}: expected [value, wall, logical, actor, resolution]")
+        v, wall, logical, actor, res = sib
+        if type(wall) is not int or type(logical) is not int or wall < 0 or logical < 0:
+            raise SchemaError(path, f"sibling {dot!r}: timestamp parts must be ints >= 0")
+        if actor is not None and type(actor) is not str:
+            raise SchemaError(path, f"sibling {dot!r}: actor must be text or null")
+        if type(res) is not bool:
+            raise SchemaError(path, f"sibling {dot!r}: resolution flag must be a boolean")
+        out[dot] = (v, (wall, logical, dot[0]), actor, res)
+    return out
+
+
+def _enc_register(x: ConflictRegister) -> Any:
+    from . import codec
+
+    tb, body = codec._enc_ctx_body(x._ctx)
+    body.append(codec._enc_dotfun(x._store, tb, _enc_siblings))
+    return tb.ids, body
+
+
+def _dec_register(d: Any, body: list[Any]) -> ConflictRegister:
+    ctx = d.context(body[0], body[1], "body")
+    return ConflictRegister._delta(_dec_siblings(d, body[2], ctx, "body.siblings"), ctx)  # type: ignore[no-any-return]
+
+
+def _enc_map(x: ConflictMap) -> Any:
+    from . import codec
+
+    tb, body = codec._enc_ctx_body(x._ctx)
+    entries = sorted(x._store.items(), key=lambda kv: min(kv[1]))
+    codec._enc_elems([k for k, _ in entries], "ConflictMap keys")
+    out: list[Any] = []
+    for k, fun in entries:
+        out.append(k)
+        out.append(codec._enc_dotfun(fun, tb, _enc_siblings))
+    body.append(out)
+    return tb.ids, body
+
+
+def _dec_map(d: Any, body: list[Any]) -> ConflictMap:
+    from .codec import SchemaError
+
+    ctx = d.context(body[0], body[1], "body")
+    xs = d.array(body[2], "body.entries", stride=2)
+    entries: dict[Any, Any] = {}
+    for i in range(0, len(xs), 2):
+        k = d.elem(xs[i], "body.entries", i)
+        if k in entries:
+            raise SchemaError("body.entries", f"key {k!r} appears twice")
+        fun = _dec_siblings(d, xs[i + 1], ctx, f"body.entries[{i + 1}]")
+        if not fun:
+            raise SchemaError("body.entries", f"key {k!r} has no siblings")
+        entries[k] = fun
+    return ConflictMap._delta(DotMap.of(entries), ctx)  # type: ignore[no-any-return]
+
+
+def _register_codec() -> None:
+    from . import codec
+
+    codec.register(ConflictRegister, CONFLICT_REGISTER_CODE, _enc_register, _dec_register, 3)
+    codec.register(ConflictMap, CONFLICT_MAP_CODE, _enc_map, _dec_map, 3)
+
+
+_register_codec()

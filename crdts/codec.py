@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import io
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate, chain, compress, islice, repeat
 from operator import eq, ge, itemgetter, not_, sub
@@ -466,25 +466,28 @@ def _enc_lwwmap(x: LWWMap) -> Body:
             raise EncodeError("LWWMap: timestamps must hold ints")
         if min(walls) < 0 or max(walls) >= _U64 or min(logicals) < 0 or max(logicals) >= _U64:
             raise EncodeError("LWWMap: timestamp wall and logical parts must lie in 0 .. 2**64-1")
-    sort_key = list(zip(reps, walls, logicals, strict=True))
-    order = sorted(range(n), key=sort_key.__getitem__)
-    skeys = list(map(sort_key.__getitem__, order))
-    if any(map(eq, skeys, islice(skeys, 1, None))):
+    # Order: by replica, then (wall, logical): two stable sorts, the second only if there are several writers.
+    order = sorted(range(n), key=ts.__getitem__)
+    if len(tb.ids) > 1:
+        order.sort(key=reps.__getitem__)
+    sts = list(map(ts.__getitem__, order))
+    if any(map(eq, sts, islice(sts, 1, None))):
         # Two keys written with one timestamp (a reused replica id): break the tie by key bytes.
         kb = [_elem_bytes(k) for k in keys]
-        order = sorted(range(n), key=lambda i: (sort_key[i], kb[i]))
-        skeys = list(map(sort_key.__getitem__, order))
+        order = sorted(range(n), key=lambda i: (reps[i], walls[i], logicals[i], kb[i]))
+        sts = list(map(ts.__getitem__, order))
     okeys = _enc_elems(list(map(keys.__getitem__, order)), "LWWMap keys")
     oents = list(map(ents.__getitem__, order))
-    owalls = list(map(_counters_of, skeys))
-    ologicals = list(map(_third, skeys))
+    oreps = list(map(_third, sts))
+    owalls = list(map(_first, sts))
+    ologicals = list(map(_counters_of, sts))
     present = list(map(_counters_of, oents))
     values = list(map(_third, oents))
     groups: list[Any] = []
     lo = 0
     while lo < n:
-        r = skeys[lo][0]
-        hi = bisect_left(skeys, (r, _U64), lo)
+        r = oreps[lo]
+        hi = bisect_right(oreps, r, lo) if len(tb.ids) > 1 else n
         ws = owalls[lo:hi]
         tombs = list(compress(range(hi - lo), map(not_, present[lo:hi])))
         vals = values[lo:hi]

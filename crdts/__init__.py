@@ -18,6 +18,7 @@ Two regions diverge, exchange deltas, and converge:
 
 from .causal import HLC, CausalContext, Dot, Ordering, Timestamp, VersionVector
 from .codec import Limits, decode, encode
+from .conflicts import ConflictMap, ConflictRegister
 from .counters import CausalCounter, CCounter, GCounter, PNCounter
 from .errors import (
     CausalGap,
@@ -25,10 +26,12 @@ from .errors import (
     CRDTError,
     DecodeError,
     DoubleSpentDot,
+    EncodeError,
     InvariantError,
     MalformedOp,
     PayloadTooLarge,
     ReplicaRequired,
+    SchemaError,
     UnknownType,
     UnsupportedVersion,
 )
@@ -56,6 +59,8 @@ __all__ = [
     "RWSet",
     "ORMap",
     "LWWMap",
+    "ConflictRegister",
+    "ConflictMap",
     # causality
     "Dot",
     "VersionVector",
@@ -75,6 +80,8 @@ __all__ = [
     "ConflictingWrite",
     "MalformedOp",
     "CausalGap",
+    "SchemaError",
+    "EncodeError",
     # wire format
     "encode",
     "decode",

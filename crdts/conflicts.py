@@ -458,7 +458,7 @@ def _enc_register(x: ConflictRegister) -> Any:
 
 def _dec_register(d: Any, body: list[Any]) -> ConflictRegister:
     ctx = d.context(body[0], body[1], "body")
-    return ConflictRegister._delta(_dec_siblings(d, body[2], ctx, "body.siblings"), ctx)  # type: ignore[no-any-return]
+    return ConflictRegister._delta(_dec_siblings(d, body[2], ctx, "body.siblings"), ctx)
 
 
 def _enc_map(x: ConflictMap) -> Any:
@@ -481,6 +481,7 @@ def _dec_map(d: Any, body: list[Any]) -> ConflictMap:
     ctx = d.context(body[0], body[1], "body")
     xs = d.array(body[2], "body.entries", stride=2)
     entries: dict[Any, Any] = {}
+    seen: dict[Any, Any] = {}
     for i in range(0, len(xs), 2):
         k = d.elem(xs[i], "body.entries", i)
         if k in entries:
@@ -488,8 +489,12 @@ def _dec_map(d: Any, body: list[Any]) -> ConflictMap:
         fun = _dec_siblings(d, xs[i + 1], ctx, f"body.entries[{i + 1}]")
         if not fun:
             raise SchemaError("body.entries", f"key {k!r} has no siblings")
+        for dot in fun:
+            if dot in seen:
+                raise SchemaError("body.entries", f"dot {dot!r} appears under both {seen[dot]!r} and {k!r}")
+            seen[dot] = k
         entries[k] = fun
-    return ConflictMap._delta(DotMap.of(entries), ctx)  # type: ignore[no-any-return]
+    return ConflictMap._delta(DotMap.of(entries), ctx)
 
 
 def _register_codec() -> None:

@@ -30,6 +30,8 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Iterable, Iterator
+from itertools import chain, compress, repeat
+from operator import gt, itemgetter
 from typing import Any
 
 from .causal import CausalContext
@@ -379,6 +381,8 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
     Returns the number of dots. Raises :class:`~crdts.errors.InvariantError`.
     """
     t = type(s)
+    if t is DotSetMap and _check_setmap_fast(s, ctx):
+        return len(s.index)
     if t is set or t is dict or t is frozenset:
         for d in s:
             if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str \
@@ -401,6 +405,33 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
     if seen != s.index:
         raise InvariantError(f"DotMap index out of date at {list(path)}")
     return len(seen)
+
+
+def _check_setmap_fast(s: DotSetMap, ctx: CausalContext) -> bool:
+    """True if a DotSetMap meets every invariant :func:`check_store` checks, found without a per-dot Python
+    loop (C-level map/set/zip); False sends the caller to the slow path, which says what is wrong."""
+    subs = list(s.values())
+    index = s.index
+    if not subs:
+        return not index
+    if set(map(type, subs)) != {frozenset} or not all(subs):
+        return False
+    dots = list(chain.from_iterable(subs))
+    if len(dots) != len(index):
+        return False
+    if len(dots) == len(subs):  # one dot per key: the usual case
+        if list(map(index.get, dots)) != list(s.keys()):
+            return False
+    elif dict(zip(dots, chain.from_iterable(map(repeat, s.keys(), map(len, subs))), strict=True)) != index:
+        return False
+    if set(map(type, dots)) != {tuple} or set(map(len, dots)) != {2}:
+        return False
+    reps = list(map(itemgetter(0), dots))
+    counters = list(map(itemgetter(1), dots))
+    if set(map(type, reps)) != {str} or set(map(type, counters)) != {int} or min(counters) < 1:
+        return False
+    beyond = list(map(gt, counters, map(ctx.vv.get, reps, repeat(0))))
+    return not any(beyond) or all(map(ctx.cloud.__contains__, compress(dots, beyond)))
 
 
 def iter_dots(s: Store) -> Iterator[DotT]:

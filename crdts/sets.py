@@ -16,6 +16,8 @@ from .kernel import DotMap, DotSetMap
 
 __all__ = ["AWSet", "GSet", "ORSet", "RWSet", "TwoPSet"]
 
+_CANONICAL_AS_IS = frozenset({str, bytes, int, type(None)})
+
 
 class _SetReads:
     """Reads shared by the set types: ``value``, ``in``, ``len`` and iteration."""
@@ -319,7 +321,10 @@ class AWSet(_SetReads, Causal):
         return iter(list(self._store))
 
     def _check_payload(self) -> None:
-        for e, dots in self._store.items():
+        store = self._store
+        if set(map(type, store.values())) <= {frozenset} and set(map(type, store)) <= _CANONICAL_AS_IS:
+            return  # str, bytes, int and None are canonical as they are: no per-element check needed
+        for e, dots in store.items():
             if type(dots) is not frozenset:
                 raise InvariantError(f"AWSet element {e!r} must hold a frozenset of dots")
             if element(e) != e or type(element(e)) is not type(e):

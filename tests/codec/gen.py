@@ -15,6 +15,8 @@ from crdts import (
     AWSet,
     CausalContext,
     CCounter,
+    ConflictMap,
+    ConflictRegister,
     DWFlag,
     EWFlag,
     GCounter,
@@ -61,7 +63,7 @@ def _clock(replica: str) -> HLC:
 
 
 def make(cls: type, replica: str) -> Any:
-    if cls in (LWWRegister, LWWMap):
+    if cls in (LWWRegister, LWWMap, ConflictRegister, ConflictMap):
         return cls(replica, clock=_clock(replica))
     return cls(replica)
 
@@ -118,11 +120,19 @@ def op(draw: Callable[..., Any], cls: type) -> Callable[[Any], Any]:
         fn = _nested_op(draw, ncls, 0)
         return draw(st.sampled_from([lambda x: x.update(k, ncls, fn), lambda x: x.update(k, ncls, fn),
                                      lambda x: x.remove(k)]))
+    if cls is ConflictRegister:
+        v, actor = draw(values), draw(st.none() | st.sampled_from(["ada", "é", "ops"]))
+        return draw(st.sampled_from([lambda x: x.assign(v, actor=actor), lambda x: x.resolve(v, actor=actor)]))
+    if cls is ConflictMap:
+        k, v = draw(small_elements | elements), draw(values)
+        actor = draw(st.none() | st.sampled_from(["ada", "é", "ops"]))
+        return draw(st.sampled_from([lambda x: x.set(k, v, actor=actor), lambda x: x.set(k, v),
+                                     lambda x: x.resolve(k, v, actor=actor), lambda x: x.remove(k)]))
     raise AssertionError(cls)
 
 
 CRDT_TYPES = [GCounter, PNCounter, GSet, TwoPSet, LWWRegister, LWWMap, AWSet, RWSet, MVRegister,
-              EWFlag, DWFlag, CCounter, ORMap]
+              EWFlag, DWFlag, CCounter, ORMap, ConflictRegister, ConflictMap]
 
 
 @st.composite

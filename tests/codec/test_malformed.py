@@ -191,7 +191,7 @@ def test_bignums_only_where_data_ints_are_and_only_when_needed() -> None:
 
 
 # 10 unknown type code; 11 wrong magic and versions
-@pytest.mark.parametrize("code", [0, 14, 19, 23, 99, 2**64 - 1, -1, "7", 7.0, None, True])
+@pytest.mark.parametrize("code", [0, 16, 19, 23, 99, 2**64 - 1, -1, "7", 7.0, None, True])
 def test_unknown_type_code(code: Any) -> None:
     e = rejects(cbor2.dumps([M, V, code, ["a"], [0, 1]]), UnknownType)
     assert e.code == code  # type: ignore[attr-defined]

@@ -234,6 +234,38 @@ def op_ack() -> Any:
 VECTORS.update({f.__name__: f for f in (op_add, op_assign, op_update, op_ack)})
 
 
+# -- conflict types (crdts.conflicts; docs/wire-format.md, conflict types) ----------------------
+
+
+def conflictregister() -> Any:
+    """Two concurrent writes with actors: both siblings kept."""
+    from crdts import ConflictRegister
+
+    a = ConflictRegister("eu-west", clock=_clock("eu-west", 1_700_000_000_000_000_000))
+    b = ConflictRegister("us-east", clock=_clock("us-east", 1_700_000_000_000_500_000))
+    d = b.assign(["Boston", ("MA", 2)], actor="agent-7")
+    a.assign("Dublin", actor="ada")
+    a.merge(d)
+    return a
+
+
+def conflictmap() -> Any:
+    """A profile with one conflicted field and one resolved field."""
+    from crdts import ConflictMap
+
+    a = ConflictMap("eu-west", clock=_clock("eu-west", 1_700_000_000_000_000_000))
+    b = ConflictMap("us-east", clock=_clock("us-east", 1_700_000_000_000_500_000))
+    a.merge(b.set("city", "Boston", actor="agent-7"))
+    b.set("lang", "en")
+    a.set("lang", "ga", actor="ada")
+    a.merge(b)
+    a.set("city", "Dublin")
+    return a
+
+
+VECTORS.update({f.__name__: f for f in (conflictregister, conflictmap)})
+
+
 def path(name: str) -> Path:
     return HERE / f"{name}.hex"
 

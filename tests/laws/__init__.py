@@ -1,0 +1,1 @@
+"""The law suite: one registry of type specs (registry.py), the laws parametrized over it."""

@@ -256,6 +256,73 @@ def report(rows: list[dict[str, Any]], protocols: list[str], chk: list[dict[str,
     return "\n".join(lines)
 
 
+def markdown(rows: list[dict[str, Any]], protocols: list[str], chk: list[dict[str, Any]]) -> str:
+    """The tables of docs/benchmarks.md, from the rows of a run."""
+    out: list[str] = []
+
+    def grid(metric: str, title: str, spec: str = ".3f", paper: bool = False, base: str = "state") -> None:
+        cols = [p for p in protocols if p != base]
+        out.append(f"**{title}**")
+        out.append("")
+        out.append("| topology | workload | " + " | ".join(f"`{p}`" for p in cols)
+                   + (" | paper BP+RR |" if paper else " |"))
+        out.append("| --- | --- |" + " ---: |" * (len(cols) + (1 if paper else 0)))
+        for topo in TOPOLOGIES:
+            for wl in WORKLOADS:
+                cells = []
+                for p in cols:
+                    r = find(rows, group="icde15", topology=topo, workload=wl, protocol=p)
+                    cells.append(fmt(r.get(metric) if r else None, spec))
+                if all(c == "-" for c in cells):
+                    continue
+                extra = ""
+                if paper:
+                    v = PAPER_BPRR_VS_STATE.get((topo, wl))
+                    extra = f" | {fmt(v, spec)}"
+                out.append(f"| {topo} | {wl} | " + " | ".join(cells) + extra + " |")
+        out.append("")
+
+    grid("payload_units_vs_state", "Transmission, payload units (elements/entries shipped), ratio to `state`",
+         paper=True)
+    grid("bytes_vs_state", "Transmission, bytes on the wire (payload + metadata), ratio to `state`")
+    grid("units_per_update", "Payload units per update", spec=".1f", base="")
+    grid("memory_units_mean_vs_state", "Memory (mean units held per replica: state + buffers), ratio to `state`")
+    grid("cpu_seconds_vs_state", "CPU (process time inside the nodes), ratio to `state`", spec=".2f")
+    if "op" in protocols:
+        grid("payload_units_vs_op", "Transmission, payload units, ratio to `op`", base="op")
+        grid("bytes_vs_op", "Transmission, bytes, ratio to `op`", base="op")
+        grid("memory_units_mean_vs_op", "Memory, ratio to `op`", base="op")
+        grid("cpu_seconds_vs_op", "CPU, ratio to `op`", spec=".2f", base="op")
+    scal = [r for r in rows if r["group"] == "scaling"]
+    if scal:
+        out.append("**Scaling: GSet on partial meshes of degree 4, payload units per update**")
+        out.append("")
+        out.append("| N | E | 2E-(N-1) | " + " | ".join(f"`{p}`" for p in protocols)
+                   + " | `digest` / `bprr` bytes | metadata share `bprr` | metadata share `digest` |")
+        out.append("| ---: | ---: | ---: |" + " ---: |" * (len(protocols) + 3))
+        for n in sorted({r["nodes"] for r in scal}):
+            rs = {r["protocol"]: r for r in scal if r["nodes"] == n}
+            e = next(iter(rs.values()))["edges"]
+            cells = [fmt(rs[p].get("units_per_update") if p in rs else None, ".1f") for p in protocols]
+            dg, bp = rs.get("digest"), rs.get("bprr")
+            dvb = (dg["bytes"] / bp["bytes"]) if dg and bp and bp.get("bytes") else None
+            out.append(f"| {n} | {e} | {2 * e - (n - 1)} | " + " | ".join(cells)
+                       + f" | {fmt(dvb, '.1f')}x | {fmt(bp.get('metadata_share') if bp else None, '.1%')}"
+                       + f" | {fmt(dg.get('metadata_share') if dg else None, '.1%')} |")
+        out.append("")
+    out.append("**Checks, computed by the script from the run**")
+    out.append("")
+    out.append("| check | measured | target | result |")
+    out.append("| --- | ---: | --- | --- |")
+    for c in chk:
+        m = c["measured"]
+        tag = "" if c["acceptance"] else " (extra, not in the issue's acceptance)"
+        out.append(f"| {c['check']}{tag} | {fmt(m, '.4g') if m is not None else '-'} | {c['limit']} | "
+                   f"{c['result']} |")
+    out.append("")
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------------------------- plots
 
 
@@ -371,7 +438,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plots", type=Path, default=DEFAULT_PLOTS, help="directory of the PNGs (default %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="do not draw (no matplotlib needed)")
     p.add_argument("--strict", action="store_true", help="exit 1 when an acceptance check fails")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the tables of docs/benchmarks.md here")
+    p.add_argument("--from-json", type=Path, default=None, metavar="PATH",
+                   help="do not simulate: print the report (and --markdown) of a JSON written by an earlier run")
     args = p.parse_args(argv)
+    if args.from_json:
+        old = json.loads(args.from_json.read_text(encoding="utf-8"))
+        protos = old["params"]["protocols"]
+        print(f"(report of {args.from_json}: {old['command']}, {old['timestamp']})")
+        print(report(old["rows"], protos, old["checks"]))
+        if args.markdown:
+            args.markdown.write_text(markdown(old["rows"], protos, old["checks"]), encoding="utf-8")
+        return 0
 
     ops = args.ops or (30 if args.quick else 100)
     known = protocol_names()
@@ -434,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         "plots": [str(x.relative_to(ROOT)) if x.is_relative_to(ROOT) else str(x) for x in written],
         "elapsed_s": elapsed,
     }
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, protocols, chk), encoding="utf-8")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {json_path}" + "".join(f", {x}" for x in written), file=sys.stderr)

@@ -727,8 +727,11 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         argv = ["--json", str(out)] + (["--quick"] if args.quick else [])
         print(f"== {script.name} {' '.join(argv)}", file=sys.stderr, flush=True)
         mod = _load_bench(script)
-        with _argv([str(script), *argv]):
-            rc = mod.main(argv)
+        try:
+            with _argv([str(script), *argv]):
+                rc = mod.main(argv)
+        except SystemExit as exc:  # the script's own argument parser refused something
+            rc = exc.code if isinstance(exc.code, int) else 1
         status = status or int(rc or 0)
         if out.exists():
             summary.append((key, _ratio_rows(json.loads(out.read_text(encoding="utf-8")))))

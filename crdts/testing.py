@@ -10,6 +10,7 @@ operations that replica had seen when it made it). The laws are:
 * every mutator inflates its replica and returns a delta that, merged into a copy taken before the
   mutation, gives the mutated replica (the delta law);
 * merging another class raises ``TypeError``; mutating an unbound object raises ``ReplicaRequired``;
+* a merge that is refused (``crdts.CRDTError``, e.g. a dot that carries two payloads) changes nothing;
 * ``copy`` and ``merge`` never share state; ``_check()`` passes after every step;
 * ``crdts.encode``/``decode`` round-trip to an equal object and equal objects encode to equal bytes;
 * **model agreement**: a random history over 2-4 replicas with arbitrary delivery of deltas and
@@ -844,6 +845,17 @@ class Cluster:
         self.check_replica(r, f"after {r} ran {op!r}")
         return delta, frozenset([eid])
 
+    def fork(self) -> Cluster:
+        """An independent copy of this cluster, replicas and history, as if every replica were restored
+        from a backup: the two forks will reuse the same dots and timestamps for different operations."""
+        twin = Cluster(self.spec, self.replicas, check_mutators=self.check_mutators, check_local=self.check_local)
+        for r, x in self.objects.items():
+            twin.objects[r].merge(x.copy(replica=None))
+        twin.seen = {r: set(ids) for r, ids in self.seen.items()}
+        twin.events = list(self.events)
+        twin._seq = dict(self._seq)
+        return twin
+
     def state(self, r: str) -> tuple[Any, frozenset[int]]:
         return self.objects[r].copy(replica=None), frozenset(self.seen[r])
 
@@ -937,8 +949,8 @@ def _check_mutation(spec: TypeSpec, op: Op, before: Any, after: Any, delta: Any)
 REPLICA_IDS = ("r1", "r2", "r3", "r4")
 
 
-def plans(spec: TypeSpec, *, min_replicas: int = 2, max_replicas: int = 4,
-          max_steps: int = 16) -> st.SearchStrategy[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+def plans(spec: TypeSpec, *, min_replicas: int = 2, max_replicas: int = 4, max_steps: int = 16,
+          replicas: Sequence[str] | None = None) -> st.SearchStrategy[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
     """``(replicas, steps)``: a random history, as data, so that it shrinks and prints. Steps:
 
     * ``("op", r, op, inbox)``: replica ``r`` first merges the deltas named by ``inbox`` (each an
@@ -948,11 +960,12 @@ def plans(spec: TypeSpec, *, min_replicas: int = 2, max_replicas: int = 4,
 
     Deliveries cluster just before operations and favour recent deltas, so that chains such as
     "r1 does x; r2 merges x and does y; r3 merges only y and does z" are common: out-of-order delivery
-    only matters when a replica acts on what it has merged.
+    only matters when a replica acts on what it has merged. ``replicas`` fixes the replica ids
+    (default: the first 2-4 of r1..r4).
     """
 
     def for_replicas(n: int) -> st.SearchStrategy[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
-        rs = REPLICA_IDS[:n]
+        rs = tuple(replicas) if replicas is not None else REPLICA_IDS[:n]
         replica = st.sampled_from(rs)
         back = st.just(0) | st.integers(0, 3) | st.integers(0, 31)
         inbox = st.lists(back, max_size=2).map(tuple)
@@ -963,15 +976,19 @@ def plans(spec: TypeSpec, *, min_replicas: int = 2, max_replicas: int = 4,
         steps = st.integers(0, max_steps).flatmap(lambda k: st.lists(step, min_size=k, max_size=k))
         return st.tuples(st.just(rs), steps)
 
+    if replicas is not None:
+        return for_replicas(len(replicas))
     return st.integers(min_replicas, max_replicas).flatmap(for_replicas)
 
 
 def run_plan(spec: TypeSpec, plan: tuple[Sequence[str], Sequence[tuple[Any, ...]]], *,
-             check_mutators: bool = False, pool: list[Any] | None = None) -> Cluster:
-    """Run a plan (see :func:`plans`) on a fresh :class:`Cluster`; collect unbound states and deltas
-    into ``pool`` if given."""
+             check_mutators: bool = False, pool: list[Any] | None = None, cluster: Cluster | None = None
+             ) -> Cluster:
+    """Run a plan (see :func:`plans`) on a fresh :class:`Cluster` (or on ``cluster``, to continue its
+    history); collect unbound states and deltas into ``pool`` if given."""
     replicas, steps = plan
-    cluster = Cluster(spec, replicas, check_mutators=check_mutators)
+    if cluster is None:
+        cluster = Cluster(spec, replicas, check_mutators=check_mutators)
     deltas: list[tuple[Any, frozenset[int]]] = []
 
     def deliver(back: int, r: str) -> None:
@@ -1174,6 +1191,40 @@ def law_copy_independent(spec: TypeSpec, settings: hypothesis.settings | None = 
     _run("copy_independent", spec, test, settings, st.data())
 
 
+def law_merge_atomic(spec: TypeSpec, settings: hypothesis.settings | None = None) -> None:
+    """A merge either applies fully or raises a ``crdts.CRDTError`` and changes nothing.
+
+    Refused merges are provoked with *forks*: a history continued twice, independently (as if every
+    replica were restored from a backup), so that one dot or one timestamp can carry two different
+    payloads. Merges between the forks' states may succeed or be refused; either way
+    ``_check()`` passes after."""
+
+    def test(data: st.DataObject) -> None:
+        common = run_plan(spec, data.draw(plans(spec, max_steps=6), label="common history"))
+        forks = [common, common.fork()]
+        r = data.draw(st.sampled_from(common.replicas), label="the replica whose backup was restored")
+        pools: list[list[Any]] = []
+        for i, fork in enumerate(forks):
+            # Both forks start with an operation at r: they reuse its next dot or timestamp.
+            delta, _ = fork.op(r, data.draw(spec.ops(common.replicas), label=f"fork {i + 1}: op at {r}"))
+            pool: list[Any] = [fork.objects[r].copy(replica=None), delta]
+            run_plan(spec, data.draw(plans(spec, max_steps=4, replicas=common.replicas), label=f"fork {i + 1}"),
+                     cluster=fork, pool=pool)
+            pools.append(pool + [x.copy(replica=None) for x in fork.objects.values()])
+        x = data.draw(st.sampled_from(pools[0]), label="x from fork 1").copy()
+        y = data.draw(st.sampled_from(pools[1]), label="y from fork 2")
+        before = x.copy()
+        try:
+            x.merge(y)
+        except crdts.CRDTError as exc:
+            if x != before:
+                raise LawError(f"{spec.name}: a refused merge ({exc!r}) changed the object:\n"
+                               f"  before: {_describe(before)}\n  after: {_describe(x)}") from exc
+        x._check()
+
+    _run("merge_atomic", spec, test, settings, st.data())
+
+
 def law_codec(spec: TypeSpec, settings: hypothesis.settings | None = None) -> None:
     """``decode(encode(x)) == x`` (unbound, or bound with ``replica=``) and equal objects encode to
     equal bytes, whatever order their merges happened in. Skipped if crdts has no codec."""
@@ -1224,6 +1275,7 @@ LAWS: dict[str, Callable[..., None]] = {
     "bottom": law_bottom,
     "mutators": law_mutators,
     "merge_type_error": law_merge_type_error,
+    "merge_atomic": law_merge_atomic,
     "replica_required": law_replica_required,
     "copy_independent": law_copy_independent,
     "codec": law_codec,

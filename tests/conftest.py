@@ -17,7 +17,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "dev",
-    max_examples=100,
+    max_examples=50,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],

@@ -191,10 +191,14 @@ class ConflictRegister(Causal):
     def resolve(self, v: Any = _UNSET, policy: str | Policy | None = None,
                 actor: str | None = None) -> ConflictRegister:
         """Write a resolution that supersedes exactly the siblings seen here: ``v``, or ``policy(siblings)``,
-        or this register's policy. A write concurrent with the resolution stays a conflict."""
+        or this register's policy. A write concurrent with the resolution stays a conflict. Without ``v``
+        and with no sibling to resolve, nothing is written (the delta is empty)."""
         if v is _UNSET:
             sibs = self.siblings
-            v = (policy_of(policy) if policy is not None else self._policy)(sibs) if sibs else None
+            if not sibs:  # nothing to resolve: no write (a None sibling would hide concurrent writes)
+                self._need_replica("resolve")
+                return ConflictRegister._delta({}, CausalContext())
+            v = (policy_of(policy) if policy is not None else self._policy)(sibs)
         return self._write(v, actor, True, "resolve")
 
     @property
@@ -306,7 +310,10 @@ class ConflictMap(Causal):
         """Supersede exactly the siblings of ``key`` seen here, with ``v`` or a policy's pick."""
         if v is _UNSET:
             sibs = self.siblings(key)
-            v = (policy_of(policy) if policy is not None else self._policy)(sibs) if sibs else None
+            if not sibs:  # nothing to resolve: no write, no key created
+                self._need_replica("resolve")
+                return ConflictMap._delta(DotMap(), CausalContext())
+            v = (policy_of(policy) if policy is not None else self._policy)(sibs)
         return self._write(key, v, actor, True, "resolve")
 
     def remove(self, key: Any) -> ConflictMap:

@@ -34,7 +34,6 @@ from crdts.testing import (
     Op,
     TypeSpec,
     awset_model,
-    call,
     ccounter_model,
     conflict_map_model,
     conflict_map_ops,
@@ -121,38 +120,14 @@ RWSET = TypeSpec(cls=RWSet, ops=set_ops, model=_first(rwset_model), nested=rwset
                  local_model=True)
 
 # Conflict types: MVRegister rules, read as a policy's winner with the siblings visible.
-
-
-def _resolve_of_nothing_writes() -> bool:
-    """Core bug, reproduced by tests/laws/test_core_bugs.py: ``resolve()`` with nothing to resolve writes a
-    None sibling (which then hides a concurrent write under LWW, and breaks the "highest" policy)."""
-    probe = ConflictRegister("probe")
-    probe.resolve()
-    return bool(probe.siblings)
-
-
-RESOLVE_OF_NOTHING_WRITES = _resolve_of_nothing_writes()
-
-
-def _conflict_apply(obj: Any, op: Op) -> Any:
-    """Run ``op``; while the core has the bug above, a ``resolve()`` with nothing to resolve does what the
-    model (and a fixed core) says: nothing, with an empty delta. The bug's own tests stay red meanwhile."""
-    if RESOLVE_OF_NOTHING_WRITES and op.name == "resolve" and obj.replica is not None:
-        if isinstance(obj, ConflictRegister) and not op.args and not obj.siblings:
-            return ConflictRegister(None)
-        if isinstance(obj, ConflictMap) and len(op.args) == 1 and not obj.siblings(op.args[0]):
-            return ConflictMap(None)
-    return call(obj, op)
-
-
 CONFLICT_REGISTER = TypeSpec(cls=ConflictRegister, ops=conflict_register_ops, model=conflict_register_model(),
-                             apply=_conflict_apply, read=read_conflict_register,
-                             factory=_lww_factory(ConflictRegister), record=_sibling_timestamp, local_model=True)
+                             read=read_conflict_register, factory=_lww_factory(ConflictRegister),
+                             record=_sibling_timestamp, local_model=True)
 CONFLICT_REGISTER_HIGHEST = attrs.evolve(
     CONFLICT_REGISTER, name="ConflictRegister[highest]",
     ops=functools.partial(conflict_register_ops, values=st.integers(0, 3)),
     model=conflict_register_model(highest_value), factory=_lww_factory(ConflictRegister, policy="highest"))
-CONFLICT_MAP = TypeSpec(cls=ConflictMap, ops=conflict_map_ops, model=conflict_map_model(), apply=_conflict_apply,
+CONFLICT_MAP = TypeSpec(cls=ConflictMap, ops=conflict_map_ops, model=conflict_map_model(),
                         read=read_conflict_map, factory=_lww_factory(ConflictMap), record=_sibling_timestamp,
                         local_model=True)
 

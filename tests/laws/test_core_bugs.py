@@ -1,7 +1,7 @@
-"""Core bugs the law suite found, one minimal test each, named for the bug.
+"""Regression tests for core bugs the law suite found, one minimal test each, named for the bug.
 
-They fail until the core is fixed; the law registry works around each one meanwhile (see the note
-beside the workaround in registry.py), so the laws keep checking everything else.
+- resolve() with nothing to resolve wrote a None sibling (found by the ConflictRegister[highest] model
+  law; fixed in 90c4193).
 """
 
 from __future__ import annotations

@@ -698,14 +698,30 @@ def _load_bench(path: Path) -> Any:
     return mod
 
 
-def _ratio_rows(doc: dict[str, Any]) -> list[tuple[str, float, float, float, str]]:
-    rows = []
-    for r in doc.get("results", []):
-        if isinstance(r, dict) and "ratio" in r:
-            name = str(r.get("name", "?")) + (f" (N={r['state_n']:,})" if "state_n" in r else "")
-            rows.append((name, float(r.get("crdts_us", float("nan"))), float(r.get("plain_us", float("nan"))),
-                         float(r["ratio"]), str(r.get("baseline", ""))))
-    return rows
+def _summary_lines(doc: dict[str, Any]) -> list[str]:
+    """Each result row of a benchmark JSON as its ratios to the plain-Python baseline, then its targets.
+
+    Rows name their ratios ``ratio`` (with ``crdts_us``/``plain_us``, as bench_types writes) or
+    ``<what>_ratio`` (as bench_codec writes: bytes, encode, decode); targets are ``{what, measured, limit, pass}``.
+    """
+    rows = [r for r in doc.get("results", []) if isinstance(r, dict)]
+    names = [str(r.get("name", "?")) + (f" (N={r['state_n']:,})" if "state_n" in r else "") for r in rows]
+    w = max((len(n) for n in names), default=10)
+    lines = []
+    for name, r in zip(names, rows, strict=True):
+        if "ratio" in r:
+            lines.append(f"    {name:<{w}}  {r.get('crdts_us', float('nan')):>10.3f} us  vs "
+                         f"{r.get('plain_us', float('nan')):>8.3f} us  {r['ratio']:>7.1f}x  {r.get('baseline', '')}")
+            continue
+        ratios = [(k[: -len("_ratio")], v) for k, v in r.items()
+                  if k.endswith("_ratio") and isinstance(v, (int, float))]
+        if ratios:
+            lines.append(f"    {name:<{w}}  " + "   ".join(f"{k} {v:.2f}x" for k, v in ratios))
+    for t in doc.get("targets", []):
+        if isinstance(t, dict) and "measured" in t:
+            lines.append(f"    {'PASS' if t.get('pass') else 'FAIL'}  {t.get('what', t.get('target', '?'))}: "
+                         f"{t['measured']:.2f} (limit {t.get('limit')})")
+    return lines
 
 
 def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -716,7 +732,7 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
     wanted = list(_BENCHES) if args.only == "all" else [args.only]
     outdir = Path(args.json_dir) if args.json_dir else Path(tempfile.mkdtemp(prefix="crdts-bench-"))
-    summary: list[tuple[str, list[tuple[str, float, float, float, str]]]] = []
+    summary: list[tuple[str, list[str]]] = []
     status = 0
     for key in wanted:
         script = where / _BENCHES[key]
@@ -734,14 +750,12 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             rc = exc.code if isinstance(exc.code, int) else 1
         status = status or int(rc or 0)
         if out.exists():
-            summary.append((key, _ratio_rows(json.loads(out.read_text(encoding="utf-8")))))
+            summary.append((key, _summary_lines(json.loads(out.read_text(encoding="utf-8")))))
     if summary:
         print("\nRatios to the plain-Python baseline of the same run (crdts time / plain time):")
-        for key, rows in summary:
+        for key, lines in summary:
             print(f"\n  {key}")
-            w = max((len(r[0]) for r in rows), default=10)
-            for name, c, p, ratio, base in rows:
-                print(f"    {name:<{w}}  {c:>10.3f} us  vs {p:>8.3f} us  {ratio:>7.1f}x  {base}")
+            print("\n".join(lines))
         print(f"\nJSON results in {outdir}")
     return status
 

@@ -183,3 +183,18 @@ def test_inspect_of_garbage_exits_2_without_traceback(data: bytes, tmp_path: Pat
 def test_inspect_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["inspect", str(tmp_path / "nope.bin")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- bench
+
+
+def test_bench_summary_reads_both_result_layouts() -> None:
+    from crdts.cli import _summary_lines
+
+    types_doc = {"results": [{"name": "AWSet.add", "crdts_us": 1.0, "plain_us": 0.04, "ratio": 25.0,
+                              "baseline": "set.add"}],
+                 "targets": [{"what": "AWSet.add / set.add", "measured": 25.0, "limit": 50.0, "pass": True}]}
+    codec_doc = {"results": [{"name": "awset", "bytes": 10, "bytes_ratio": 1.09, "decode_ratio": 4.5}]}
+    t = "\n".join(_summary_lines(types_doc))
+    assert "AWSet.add" in t and "25.0x" in t and "PASS  AWSet.add / set.add: 25.00 (limit 50.0)" in t
+    assert _summary_lines(codec_doc) == ["    awset  bytes 1.09x   decode 4.50x"]

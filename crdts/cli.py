@@ -36,15 +36,20 @@ import attrs
 
 __all__ = [
     "SITES",
+    "MissingExtra",
     "Run",
     "build_parser",
     "continents_latency",
     "default_partition",
     "format_scenario",
+    "format_table",
     "main",
+    "plot_runs",
     "protocol_names",
+    "region_names",
     "run_protocols",
     "same_schedule",
+    "scenario_from_args",
 ]
 
 # ------------------------------------------------------------------------------------ regions and latency

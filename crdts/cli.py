@@ -319,10 +319,14 @@ def _fmt_count(n: float) -> str:
     return f"{n / 1e6:.2f}M" if n >= 10_000_000 else f"{n:,.0f}"
 
 
+def _fmt_lag(s: float | None) -> str:
+    return "-" if s is None else f"{s:.1f} s"
+
+
 def format_table(runs: Sequence[Run]) -> str:
     """The results table (one row per protocol)."""
     head = ("protocol", "converged", "time", "rounds", "messages", "bytes", "payload", "metadata", "units",
-            "full", "mem mean", "mem peak", "cpu s", "lost")
+            "full", "mem mean", "mem peak", "cpu s", "conflicts", "lag p50", "lag p95", "lost")
     rows: list[tuple[str, ...]] = [head]
     for run in runs:
         r = run.result
@@ -335,7 +339,8 @@ def format_table(runs: Sequence[Run]) -> str:
             "-" if r.rounds_to_converge is None else str(r.rounds_to_converge),
             _fmt_count(r.messages), _fmt_bytes(r.bytes), _fmt_bytes(r.payload_bytes), _fmt_bytes(r.metadata_bytes),
             _fmt_count(r.payload_units), str(r.full_states), f"{r.memory_units_mean:,.0f}",
-            f"{r.memory_units_peak:,}", f"{r.cpu_seconds:.2f}", str(r.lost_writes),
+            f"{r.memory_units_peak:,}", f"{r.cpu_seconds:.2f}", f"{r.conflicts}/{r.conflicts_seen}",
+            _fmt_lag(r.lag_p50_s), _fmt_lag(r.lag_p95_s), str(r.lost_writes),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = []
@@ -349,8 +354,10 @@ def format_table(runs: Sequence[Run]) -> str:
 
 _TABLE_NOTE = ("time/rounds: after the last write and heal; bytes = payload (codec bytes of CRDT states and "
                "deltas) + metadata (protocol envelope, seqs, acks, digests); units: elements or entries shipped; "
-               "full: full states sent; mem: units held per replica (state + buffers); lost: acknowledged "
-               "writes missing at the end")
+               "full: full states sent; mem: units held per replica (state + buffers); conflicts: visible at "
+               "the end / seen on merge (conflict types); lag: replication lag percentiles over every round and "
+               "peer (age of the oldest write a peer lacks; - for protocols that keep no per-peer knowledge); "
+               "lost: acknowledged writes missing at the end")
 
 
 def format_scenario(args: argparse.Namespace) -> str:

@@ -192,6 +192,7 @@ class Simulation:
                  on_round: Callable[[Simulation], None] | None = None) -> None:
         self.sc = sc = scenario
         self.rng = random.Random(sc.seed)
+        self._work_rng = random.Random(f"{sc.seed}:workload")  # writes do not depend on the protocol
         self.graph = build_topology(sc.topology, sc.regions, sc.degree, sc.seed)
         self.workload = workload or make_workload(sc.workload, sc.regions, sc.ops)
         self.on_round = on_round
@@ -273,7 +274,7 @@ class Simulation:
         node = self.nodes[i]
         if not node.up:
             return  # a down region accepts no writes (none is acknowledged)
-        fn = self.workload.update(i, n, self.rng)
+        fn = self.workload.update(i, n, self._work_rng)
         delta = node.update(fn)
         self.oracle.merge(delta)
 

@@ -400,6 +400,7 @@ class OpProtocol(SyncProtocol):
         self._members = list(members) if members else [node.replica, *node.neighbours]
         self._new_broadcast({})
         self.behind: dict[str, set[tuple[str, int]]] = {}   # neighbour -> ops it lacked at its last opsync
+        self.seen_at: dict[tuple[str, int], float] = {}     # op -> when it was made or delivered here
 
     def _new_broadcast(self, delivered: dict[str, int]) -> None:
         from ..ops.broadcast import CausalBroadcast
@@ -425,6 +426,7 @@ class OpProtocol(SyncProtocol):
         if delta.is_bottom():
             return
         m = self.bc.stamp(encode(delta))
+        self.seen_at[(m.origin, m.seq)] = self.node.clock()
         entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
         for j in self.node.neighbours:
             self.node.send(j, "ops", [entry], units=delta.units(), payload_bytes=len(m.op))
@@ -439,6 +441,7 @@ class OpProtocol(SyncProtocol):
                 for r in deps:
                     self._admit(r)
                 for m in self.bc.receive(OpMessage(origin, seq, tuple(sorted(deps.items())), data)):
+                    self.seen_at[(m.origin, m.seq)] = node.clock()
                     d = self._decode(m.op)
                     self._merge(d)
                     entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
@@ -498,9 +501,13 @@ class OpProtocol(SyncProtocol):
         vv = vv_to_wire(self.bc.delivered.to_dict())
         for j in self.node.neighbours:
             self.node.send(j, "opsync", self.bc.replica, vv)
+        if len(self.seen_at) > 64:   # forget the times of operations every member has (stable)
+            for op in [op for op in self.seen_at if self.bc.is_stable(op)]:
+                del self.seen_at[op]
 
     def on_crash(self) -> None:
         self.behind.clear()
+        self.seen_at.clear()
 
     def on_restart(self) -> None:
         # The delivered vector is durable with X; the log and the buffer are not.
@@ -512,7 +519,11 @@ class OpProtocol(SyncProtocol):
         return int(meta["log"] + meta["buffered"])
 
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
-        return (len(self.behind.get(peer, ())), 0.0)
+        lacking = self.behind.get(peer, ())
+        if not lacking:
+            return (0, 0.0)
+        now = self.node.clock()
+        return (len(lacking), max(0.0, now - min(self.seen_at.get(op, now) for op in lacking)))
 
 
 PROTOCOLS: dict[str, type[SyncProtocol]] = {

@@ -133,7 +133,36 @@ def _events(key: Any, before: dict[Any, Any] | None, after: dict[Any, Any] | Non
     return out
 
 
-class ConflictRegister(Causal):
+def _copy_with_clock(me: Any, replica: Any) -> Any:
+    """Causal.copy plus the clock (a new one when rebinding, past every sibling's timestamp) and policy;
+    subscribers are not copied."""
+    c: Any = Causal.copy(me, replica)
+    same = replica is _UNSET or replica == me._replica
+    c._clock = me._clock if same else _clock_for(check_replica(replica), None)
+    c._policy, c._subs = me._policy, _Subscribers()
+    if not same and c._clock is not None:
+        for ts in me._timestamps():
+            c._clock.observe(ts)
+    return c
+
+
+class _Observable:
+    """``subscribe`` for the conflict types (their ``_subs`` holds the callbacks)."""
+
+    __slots__ = ()
+    _subs: _Subscribers
+
+    def subscribe(self, on_change: Callable[[ConflictEvent], Any] | None = None,
+                  on_conflict: Callable[[ConflictEvent], Any] | None = None) -> None:
+        """Be told, after each merge, which value or keys changed and which conflicts appeared or were
+        resolved. A callback that raises is logged (logger ``crdts``) and counted; the merge stays applied."""
+        if on_change is not None:
+            self._subs.on_change.append(on_change)
+        if on_conflict is not None:
+            self._subs.on_conflict.append(on_conflict)
+
+
+class ConflictRegister(_Observable, Causal):
     """A multi-value register that reads as a deterministic winner and shows its conflicts.
 
     State: a DotFun ``dot -> (value, HLC timestamp, actor, resolution)``, one entry per surviving write
@@ -159,16 +188,12 @@ class ConflictRegister(Causal):
         d._clock, d._policy, d._subs = None, lww, _Subscribers()
         return d
 
+    def _timestamps(self) -> Iterator[Any]:
+        for v in self._store.values():
+            yield v[1]
+
     def copy(self: T, replica: Any = _UNSET) -> T:
-        c = Causal.copy(self, replica)
-        me: ConflictRegister = self  # type: ignore[assignment]
-        same = replica is _UNSET or replica == me._replica
-        c._clock = me._clock if same else _clock_for(check_replica(replica), None)  # type: ignore[attr-defined]
-        c._policy, c._subs = me._policy, _Subscribers()  # type: ignore[attr-defined]
-        if not same and c._clock is not None:  # type: ignore[attr-defined]
-            for v in me._store.values():
-                c._clock.observe(v[1])  # type: ignore[attr-defined]
-        return c
+        return _copy_with_clock(self, replica)
 
     def _write(self, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictRegister:
         if actor is not None and type(actor) is not str:
@@ -217,14 +242,6 @@ class ConflictRegister(Causal):
         sibs = self.siblings
         return thaw(self._policy(sibs)) if sibs else None
 
-    def subscribe(self, on_change: Callable[[ConflictEvent], Any] | None = None,
-                  on_conflict: Callable[[ConflictEvent], Any] | None = None) -> None:
-        """Be told, after each merge, of changes and of conflicts appearing or being resolved."""
-        if on_change is not None:
-            self._subs.on_change.append(on_change)
-        if on_conflict is not None:
-            self._subs.on_conflict.append(on_conflict)
-
     def merge(self, other: Any) -> None:
         before = dict(self._store) if (self._subs.on_change or self._subs.on_conflict) else None
         super().merge(other)
@@ -238,7 +255,7 @@ class ConflictRegister(Causal):
         _check_fun(self._store, "ConflictRegister")
 
 
-class ConflictMap(Causal):
+class ConflictMap(_Observable, Causal):
     """An observed-remove map of conflict registers: per key, a winner by policy and visible siblings.
 
     State: a DotMap ``key -> DotFun`` of siblings sharing one causal context. ``set`` replaces the
@@ -265,17 +282,14 @@ class ConflictMap(Causal):
         d._conflicted = {k for k, f in store.items() if len(f) > 1}
         return d
 
+    def _timestamps(self) -> Iterator[Any]:
+        for fun in self._store.values():
+            for v in fun.values():
+                yield v[1]
+
     def copy(self: T, replica: Any = _UNSET) -> T:
-        c = Causal.copy(self, replica)
-        me: ConflictMap = self  # type: ignore[assignment]
-        same = replica is _UNSET or replica == me._replica
-        c._clock = me._clock if same else _clock_for(check_replica(replica), None)  # type: ignore[attr-defined]
-        c._policy, c._subs = me._policy, _Subscribers()  # type: ignore[attr-defined]
-        c._conflicted = set(me._conflicted)  # type: ignore[attr-defined]
-        if not same and c._clock is not None:  # type: ignore[attr-defined]
-            for fun in me._store.values():
-                for v in fun.values():
-                    c._clock.observe(v[1])  # type: ignore[attr-defined]
+        c: Any = _copy_with_clock(self, replica)
+        c._conflicted = set(self._conflicted)  # type: ignore[attr-defined]
         return c
 
     def _write(self, key: Any, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictMap:
@@ -371,14 +385,6 @@ class ConflictMap(Causal):
         """``{key: winner}`` under this map's policy. O(entries)."""
         pol = self._policy
         return {k: thaw(pol(_siblings(f))) for k, f in self._store.items()}
-
-    def subscribe(self, on_change: Callable[[ConflictEvent], Any] | None = None,
-                  on_conflict: Callable[[ConflictEvent], Any] | None = None) -> None:
-        """Be told, after each merge, which keys changed and which conflicts appeared or were resolved."""
-        if on_change is not None:
-            self._subs.on_change.append(on_change)
-        if on_conflict is not None:
-            self._subs.on_conflict.append(on_conflict)
 
     def merge(self, other: Any) -> None:
         if type(other) is not type(self):

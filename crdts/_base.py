@@ -17,9 +17,21 @@ T = TypeVar("T", bound="CRDT")
 _UNSET: Any = object()
 
 MAX_VALUE_DEPTH = 64
+#: Tuples in set elements and map keys nest at most this deep.
+MAX_ELEMENT_DEPTH = 32
+#: Ints in elements and register values lie in -2**1024 .. 2**1024-1 (what the wire format carries).
+INT_BOUND = 1 << 1024
+#: Counters (GCounter/PNCounter entries, causal counter totals) stay below 2**64.
+COUNTER_BOUND = 1 << 64
 
 
-def element(e: Any) -> Any:
+def _int(e: int, what: str) -> int:
+    if not -INT_BOUND <= e < INT_BOUND:
+        raise ValueError(f"{what} ints must lie in -2**1024 .. 2**1024-1 (the wire format's range)")
+    return e
+
+
+def element(e: Any, depth: int = 0) -> Any:
     """Validate a set element or map key and return its canonical form.
 
     Allowed: None, bool, int, float (not NaN), str, bytes, and tuples of these. Python's equality
@@ -27,18 +39,22 @@ def element(e: Any) -> Any:
     floats become ints (``True`` -> ``1``, ``2.0`` -> ``2``, ``-0.0`` -> ``0``). Raises TypeError.
     """
     t = type(e)
-    if t is str or t is int or t is bytes or e is None:
+    if t is str or t is bytes or e is None:
         return e
+    if t is int:
+        return e if -INT_BOUND <= e < INT_BOUND else _int(e, "set element and map key")
     if t is bool:
         return int(e)
     if t is float:
         if e != e:
             raise TypeError("NaN is not allowed as a set element or map key (it is not equal to itself)")
         if math.isfinite(e) and e.is_integer():
-            return int(e)
+            return _int(int(e), "set element and map key")
         return e
     if t is tuple:
-        return tuple(element(x) for x in e)
+        if depth >= MAX_ELEMENT_DEPTH:
+            raise TypeError(f"tuples in set elements and map keys may nest at most {MAX_ELEMENT_DEPTH} levels")
+        return tuple(element(x, depth + 1) for x in e)
     raise TypeError(
         f"set elements and map keys must be None, bool, int, float, str, bytes or tuples of these; "
         f"got {t.__name__}: {e!r}"
@@ -53,8 +69,10 @@ def value(v: Any, depth: int = 0) -> Any:
     if depth > MAX_VALUE_DEPTH:
         raise TypeError(f"register values may nest at most {MAX_VALUE_DEPTH} levels")
     t = type(v)
-    if t is str or t is int or t is bytes or t is bool or v is None:
+    if t is str or t is bytes or t is bool or v is None:
         return v
+    if t is int:
+        return v if -INT_BOUND <= v < INT_BOUND else _int(v, "register value")
     if t is float:
         if v != v:
             raise TypeError("NaN is not allowed in register values (it is not equal to itself)")

@@ -354,6 +354,8 @@ class HLC:
     def now(self) -> Timestamp:
         """A new timestamp, greater than every one this clock returned or observed. O(1)."""
         pt = self.time_source()
+        if type(pt) is not int or not 0 <= pt < 1 << 64:
+            raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
         if pt > self._wall:
             self._wall = pt
             self._logical = 0

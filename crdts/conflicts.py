@@ -200,8 +200,10 @@ class ConflictRegister(_Observable, Causal):
             raise TypeError(f"actor must be a str, got {actor!r}")
         v = value(v)
         dot = self._new_dot(method)
-        if self._clock is None:
+        if self._clock is None:  # bound by decode(..., replica=): start past every sibling seen
             self._clock = _clock_for(self._replica, None)
+            for ts in self._timestamps():
+                self._clock.observe(ts)  # type: ignore[union-attr]
         ts = tuple(self._clock.now())  # type: ignore[union-attr]
         seen = set(self._store)
         seen.add(dot)
@@ -298,8 +300,10 @@ class ConflictMap(_Observable, Causal):
         key = element(key)
         v = value(v)
         dot = self._new_dot(method)
-        if self._clock is None:
+        if self._clock is None:  # bound by decode(..., replica=): start past every sibling seen
             self._clock = _clock_for(self._replica, None)
+            for ts in self._timestamps():
+                self._clock.observe(ts)  # type: ignore[union-attr]
         ts = tuple(self._clock.now())  # type: ignore[union-attr]
         store = self._store
         index = store.index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import _UNSET, CRDT, Causal, T, check_replica
+from ._base import _UNSET, COUNTER_BOUND, CRDT, Causal, T, check_replica
 from .causal import CausalContext
 from .errors import InvariantError
 
@@ -15,6 +15,12 @@ def _amount(n: Any, method: str) -> int:
     if type(n) is not int or n < 0:
         raise ValueError(f"{method}(n) takes an int n >= 0, got {n!r}")
     return n
+
+
+def _bounded(total: int, what: str) -> int:
+    if not -COUNTER_BOUND < total < COUNTER_BOUND:
+        raise ValueError(f"{what} would reach {total}, beyond the counters' range (below 2**64 in magnitude)")
+    return total
 
 
 def _check_entries(name: str, entries: dict[str, int]) -> None:
@@ -53,6 +59,8 @@ class GCounter(CRDT):
         d._replica = None
         if n:
             c = self._p.get(r, 0) + n  # type: ignore[arg-type]
+            if c >= COUNTER_BOUND:
+                _bounded(c, "GCounter entry")
             self._p[r] = c  # type: ignore[index]
             d._p = {r: c}  # type: ignore[dict-item]
         else:
@@ -141,7 +149,7 @@ class PNCounter(CRDT):
         d._replica = None
         d._p, d._n = {}, {}
         if n:
-            c = part.get(r, 0) + n
+            c = _bounded(part.get(r, 0) + n, f"PNCounter {method} total")
             part[r] = c
             (d._p if positive else d._n)[r] = c
         return d
@@ -238,6 +246,7 @@ class CCounter(Causal):
         store = self._store
         old = [d for d in store if d[0] == r]
         base = sum(store[d] for d in old)
+        _bounded(base + n, "CCounter total")
         dot = self._new_dot(method)
         for d in old:
             del store[d]

@@ -39,7 +39,7 @@ from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
     "DotMap", "DotSetMap", "Store", "copy_store", "decompose", "difference", "dots_of", "empty_like", "join",
-    "restrict", "validate",
+    "restrict", "same", "validate",
 ]
 
 DotT = tuple[str, int]
@@ -90,6 +90,19 @@ class DotSetMap(DotMap):
 
     def __repr__(self) -> str:
         return f"DotSetMap({dict.__repr__(self)})"
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality that also requires equal types, all the way down (``[1] != [True]`` here, unlike ``==``):
+    what the wire format distinguishes, two replicas must not merge as one."""
+    if type(a) is not type(b):
+        return False
+    t = type(a)
+    if t is list or t is tuple:
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if t is dict:
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 def dots_of(s: Store) -> Iterable[DotT]:
@@ -149,7 +162,7 @@ def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
         for d, v in s2.items():
             if d in s1:
                 w = s1[d]
-                if w != v or type(w) is not type(v):
+                if w is not v and not same(w, v):
                     raise DoubleSpentDot(d, w, v)
         return
     idx1, idx2 = s1.index, s2.index

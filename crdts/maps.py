@@ -10,7 +10,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, copy_store, dots_of
+from .kernel import DotMap, copy_store, dots_of, same
 from .registers import MVRegister, _check_ts, _clock_for
 from .sets import AWSet, RWSet
 
@@ -68,26 +68,41 @@ class ORMap(Causal):
     def update(self, key: Any, cls: type[Any], fn: Callable[[Any], Any]) -> ORMap:
         """Apply ``fn`` to the nested value of ``key`` (class ``cls``); return the map's delta.
 
-        ``fn`` must call one mutator of the nested object and return its delta.
+        ``fn`` must call exactly one mutator of the nested object and return its delta. The update is
+        atomic: if ``fn`` raises, returns something else, or calls more than one mutator, the map is put
+        back as it was and the error propagates (TypeError for a wrong return or a second mutator).
+        Cost: the nested mutator's, plus a C-level copy of the key's nested store (for the rollback).
         """
         r = self._need_replica("update")
         key = element(key)
         name, ncls = _nested_class(cls)
         mk = (key, name)
         store = self._store
+        ctx = self._ctx
         sub = store.get(mk)
+        saved = None if sub is None else copy_store(sub)
         if sub is None:
             sub = ncls._kind()
-        nested = _view(ncls, sub, self._ctx, r)
+        saved_vv, saved_cloud = dict(ctx.vv), set(ctx.cloud)
+        made_before = ctx.max(r)
+        nested = _view(ncls, sub, ctx, r)
         try:
             nd = fn(nested)
-        finally:
-            self._settle(mk, nested._store)
-        if type(nd) is not ncls or nd._replica is not None or \
-                not all(d in dots_of(nested._store) for d in dots_of(nd._store)):
+            problem = self._misfit(nd, ncls, nested._store, saved, ctx.max(r) - made_before, r)
+            if problem:
+                raise TypeError(f"ORMap.update: fn must call one {ncls.__name__} mutator and return its delta; "
+                                f"{problem}")
+        except BaseException:
+            ctx.vv.clear()
+            ctx.vv.update(saved_vv)
+            ctx.cloud = saved_cloud
+            if saved is None:
+                store.pop(mk, None)
+            else:
+                store[mk] = saved
             self._reindex(mk)
-            raise TypeError(
-                f"ORMap.update: fn must return the delta of one {ncls.__name__} mutator, got {nd!r}")
+            raise
+        self._settle(mk, nested._store)
         index = store.index
         new_dots = dots_of(nd._store)
         for d in new_dots:
@@ -96,6 +111,23 @@ class ORMap(Causal):
             if d not in new_dots:
                 index.pop(d, None)
         return ORMap._delta(DotMap.of({mk: nd._store}), nd._ctx)
+
+    @staticmethod
+    def _misfit(nd: Any, ncls: Any, after: Any, before: Any, made: int, r: str) -> str:
+        """Why ``nd`` is not the exact delta of the change from ``before`` to ``after`` ('' if it is)."""
+        if type(nd) is not ncls or nd._replica is not None:
+            return f"it returned {nd!r:.80}"
+        now = dots_of(after)
+        theirs = dots_of(nd._store)
+        if not all(d in now for d in theirs):
+            return "the returned delta is not this map's (its dots are not in the nested value)"
+        if sum(1 for d in theirs if d[0] == r) != made:
+            return f"{made} new dots were made but the delta carries {sum(1 for d in theirs if d[0] == r)}"
+        if before is not None:
+            ctx = nd._ctx
+            if not all(d in now or ctx.contains(d) for d in dots_of(before)):
+                return "a change (a removal) is missing from the returned delta"
+        return ""
 
     def _settle(self, mk: Any, sub: Any) -> None:
         if sub:
@@ -201,7 +233,7 @@ class ORMap(Causal):
             if not isinstance(sub, ncls._kind):
                 raise InvariantError(
                     f"ORMap entry {mk!r} holds a {type(sub).__name__}, not a {ncls.__name__}")
-            if element(mk[0]) != mk[0]:
+            if not same(element(mk[0]), mk[0]):
                 raise InvariantError(f"ORMap key {mk[0]!r} is not in canonical form")
             _view(ncls, sub, self._ctx, None)._check_payload()
 
@@ -244,6 +276,8 @@ class LWWMap(CRDT):
             key = element(key)
         # HLC.now() inlined on the hot path (same rules).
         pt = clock.time_source()  # type: ignore[union-attr]
+        if type(pt) is not int or not 0 <= pt < 1 << 64:
+            clock.now()  # type: ignore[union-attr]  # raises the clock's own error
         if pt > clock._wall:  # type: ignore[union-attr]
             clock._wall = pt  # type: ignore[union-attr]
             clock._logical = 0  # type: ignore[union-attr]
@@ -321,8 +355,7 @@ class LWWMap(CRDT):
         theirs = other._entries
         for k, e in theirs.items():  # validate first: a refused merge changes nothing
             mine = entries.get(k)
-            if mine is not None and mine[0] == e[0] and (mine[1] != e[1] or mine[2] != e[2]
-                                                         or type(mine[2]) is not type(e[2])):
+            if mine is not None and mine[0] == e[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
                 raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
         live = self._live
         newest = None
@@ -396,7 +429,7 @@ class LWWMap(CRDT):
                 raise InvariantError(f"LWWMap key {k!r}: presence flag must be a bool")
             if not present and v is not None:
                 raise InvariantError(f"LWWMap key {k!r}: a tombstone carries no value")
-            if element(k) != k:
+            if not same(element(k), k):
                 raise InvariantError(f"LWWMap key {k!r} is not in canonical form")
             live += present
         if live != self._live:

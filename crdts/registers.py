@@ -7,6 +7,7 @@ from typing import Any
 from ._base import _UNSET, CRDT, Causal, T, check_replica, thaw, value
 from .causal import HLC, CausalContext, Timestamp
 from .errors import ConflictingWrite, InvariantError
+from .kernel import same
 
 __all__ = ["LWWRegister", "MVRegister"]
 
@@ -79,8 +80,7 @@ class LWWRegister(CRDT):
         if ts is None:
             return
         mine = self._ts
-        if mine is not None and ts == mine and (other._value != self._value
-                                                or type(other._value) is not type(self._value)):
+        if mine is not None and ts == mine and not same(other._value, self._value):
             raise ConflictingWrite(ts, self._value, other._value)
         if mine is None or ts > mine:
             self._ts, self._value = ts, value(other._value)

@@ -254,7 +254,7 @@ def test_ormap_update_with_a_bad_fn_keeps_the_index_consistent():
     with pytest.raises(TypeError, match="delta"):
         m.update("k", AWSet, lambda s: (s.add(1), None)[1])
     m._check()
-    assert m.value == {"k": frozenset({1})}
+    assert m.value == {}                      # rolled back: no change without a delta
     with pytest.raises(TypeError, match="causal CRDTs"):
         m.update("k", LWWMap, lambda x: x)
 
@@ -303,3 +303,29 @@ def test_ormap_update_refuses_a_delta_from_another_object():
         a.update("s", AWSet, lambda s: AWSet("z").add(1))
     a._check()
     assert a.value == {}
+
+
+def test_ormap_update_is_atomic_when_fn_raises_after_mutating():
+    m = ORMap("a")
+    m.update("k", AWSet, lambda s: s.add(0))
+    before = m.copy()
+    with pytest.raises(ZeroDivisionError):
+        m.update("k", AWSet, lambda s: (s.add(1), 1 / 0))
+    assert m == before and m.value == {"k": frozenset({0})}
+    m._check()
+    with pytest.raises(ZeroDivisionError):
+        m.update("new", AWSet, lambda s: (s.add(1), 1 / 0))
+    assert m == before
+    m._check()
+
+
+def test_ormap_update_refuses_two_mutators_in_one_fn():
+    m = ORMap("a")
+    m.update("k", AWSet, lambda s: s.add(0))
+    before = m.copy()
+    with pytest.raises(TypeError, match="new dots"):
+        m.update("k", AWSet, lambda s: (s.add(1), s.add(2))[1])
+    with pytest.raises(TypeError, match="removal"):
+        m.update("k", AWSet, lambda s: (s.remove(0), s.add(3))[1])
+    assert m == before
+    m._check()

@@ -123,12 +123,21 @@ class Scenario:
         if self.ops < 0 or self.rate <= 0 or self.sync_interval <= 0:
             raise ValueError("ops >= 0, rate > 0 and sync_interval > 0 are required")
         for p in self.partitions:
+            seen: set[int] = set()
             for g in p.groups:
                 if any(not 0 <= r < self.regions for r in g):
                     raise ValueError(f"partition names a region outside 0..{self.regions - 1}")
+                if seen & g:
+                    raise ValueError(f"partition {p.start:g}-{p.end:g} puts region(s) {sorted(seen & g)} in two groups")
+                seen |= g
         for c in self.crashes:
             if not 0 <= c.region < self.regions:
                 raise ValueError(f"crash names region {c.region}, outside 0..{self.regions - 1}")
+        for a in self.crashes:
+            for b in self.crashes:
+                if a is not b and a.region == b.region and a.start < b.end and b.start < a.end:
+                    raise ValueError(f"region {a.region} has overlapping crash windows "
+                                     f"{a.start:g}-{a.end:g} and {b.start:g}-{b.end:g}")
 
 
 @attrs.define(slots=True)
@@ -281,17 +290,21 @@ class Simulation:
     def quiescent_at(self) -> float:
         """When the last write is made and the last fault heals (ms)."""
         sc = self.sc
-        last_op = ((sc.ops - 1) / sc.rate * 1000.0 + sc.sync_interval) if sc.ops else 0.0
+        last_op = max(getattr(self, "_last_write", 0.0),
+                      (sc.ops - 1) / sc.rate * 1000.0) + sc.sync_interval if sc.ops else 0.0
         faults = [p.end * 1000.0 for p in sc.partitions] + [c.end * 1000.0 for c in sc.crashes]
         return max([last_op, *faults])
 
     def run(self, progress: Callable[[float], None] | None = None) -> Result:
         sc = self.sc
         interval = sc.sync_interval
+        self._last_write = 0.0
         for i in range(sc.regions):
             offset = self.rng.uniform(0, interval)
             for n in range(sc.ops):
-                self._push(n / sc.rate * 1000.0 + self.rng.uniform(0, 1000.0 / sc.rate) * 0.5, "op", i, n)
+                at = n / sc.rate * 1000.0 + self.rng.uniform(0, 1000.0 / sc.rate) * 0.5
+                self._last_write = max(self._last_write, at)
+                self._push(at, "op", i, n)
             self._push(offset, "tick", i)
         for c in sc.crashes:
             self._push(c.start * 1000.0, "crash", c.region)

@@ -29,8 +29,8 @@ KINDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "full": (("uint",), True),    # full-state fallback of the causal protocols, with the counter c
     "ack": (("uint",), False),    # acknowledges every interval up to the counter
     "digest": (("vv",), False),   # what the sender's log holds: {origin: highest contiguous seq}
-    "log": (("entries",), False),  # log entries [origin, seq, payload bytes] the receiver lacked
-    "ops": (("entries",), False),  # op-based flooding: [origin, seq, deps vv, op bytes]
+    "log": (("entries3",), False),  # log entries [origin, seq, payload bytes] the receiver lacked
+    "ops": (("entries4",), False),  # op-based flooding: [origin, seq, deps vv, op bytes]
     "snapshot": (("vv",), True),  # digest protocol: full state plus the digest it covers
     "reset": ((), False),         # "I lost my state": the receiver forgets what we acknowledged
     "opsync": (("replica", "vv"), False),  # op-based: the sender's replica id and what it has delivered
@@ -72,6 +72,7 @@ _NO_TAGS = {t: _reject_tag for t in (0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 3
 
 
 def _uint(v: Any, where: str) -> int:
+    """An unsigned int below 2**64."""
     if type(v) is not int or v < 0 or v >= 2**64:
         raise DecodeError(f"{where}: expected an unsigned integer, got {v!r}")
     return v
@@ -103,13 +104,13 @@ def vv_to_wire(vv: dict[str, int]) -> list[Any]:
     return out
 
 
-def _entries(v: Any, where: str) -> list[tuple[Any, ...]]:
+def _entries(v: Any, where: str, size: int) -> list[tuple[Any, ...]]:
     if type(v) is not list:
         raise DecodeError(f"{where}: expected a list of entries")
     out: list[tuple[Any, ...]] = []
     for e in v:
-        if type(e) is not list or not 3 <= len(e) <= 4:
-            raise DecodeError(f"{where}: bad entry {e!r}")
+        if type(e) is not list or len(e) != size:
+            raise DecodeError(f"{where}: expected entries of {size} items, got {e!r:.80}")
         origin = _replica(e[0], where)
         seq = _uint(e[1], where)
         if len(e) == 4:
@@ -125,7 +126,8 @@ def _entries(v: Any, where: str) -> list[tuple[Any, ...]]:
     return out
 
 
-_CHECKS = {"uint": _uint, "vv": _vv, "entries": _entries, "replica": _replica}
+_CHECKS = {"uint": _uint, "vv": _vv, "replica": _replica,
+           "entries3": lambda v, w: _entries(v, w, 3), "entries4": lambda v, w: _entries(v, w, 4)}
 
 
 def decode_message(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:

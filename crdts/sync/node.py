@@ -246,7 +246,7 @@ class Node:
         try:
             msg = decode_message(data)
             self.protocol.on_message(src, msg)
-        except (DecodeError, TypeError, CRDTError):
+        except (DecodeError, TypeError, ValueError, CRDTError):
             self.stats.rejected += 1
         finally:
             self.stats.cpu_seconds += time.process_time() - t

@@ -323,13 +323,19 @@ class DigestProtocol(SyncProtocol):
                 self._hold(origin, s, data, d.units())
         elif msg.kind == "snapshot":
             self._merge(node.decode_payload(msg))
+            me = self._origin()
             for o, s in msg.meta[0].items():
+                if o == me:
+                    continue              # nobody knows our own writes better than we do
                 if s > self.known.get(o, 0):
-                    self.known[o] = s
-                    self.floor[o] = max(self.floor.get(o, 1), s + 1)
                     entries = self.log.get(o, {})
                     for old in [q for q in entries if q <= s]:
                         del entries[old]
+                        self.held_at.pop((o, old), None)
+                    self.floor[o] = max(self.floor.get(o, 1), s + 1)
+                    while s + 1 in entries:   # entries already held beyond the snapshot stay usable
+                        s += 1
+                    self.known[o] = s
 
     def on_tick(self) -> None:
         digest = vv_to_wire(self.known)
@@ -377,7 +383,7 @@ class DigestProtocol(SyncProtocol):
 
 def _base_name(replica: str) -> tuple[str, int]:
     name, _, inc = replica.partition("~")
-    return name, int(inc) if inc.isdigit() else 0
+    return name, int(inc) if inc.isascii() and inc.isdecimal() else 0
 
 
 class OpProtocol(SyncProtocol):
@@ -479,6 +485,13 @@ class OpProtocol(SyncProtocol):
 
         node = self.node
         mine = self.bc.delivered.to_dict()
+        missing = sum(max(0, n - theirs.get(r, 0)) for r, n in mine.items())
+        if missing > max(1024, 4 * self.bc.metadata()["log"]):
+            # Far behind (or a claim we cannot serve from the log): a snapshot, without listing every op.
+            x = node.state
+            node.send(src, "snapshot", vv_to_wire(mine), payload=encode(x), units=x.units())
+            self.behind[src] = set()
+            return
         lacking = {(r, s) for r, n in mine.items() for s in range(theirs.get(r, 0) + 1, n + 1)}
         before = self.behind.get(src, set())
         self.behind[src] = lacking

@@ -124,8 +124,9 @@ class ORMap(Causal):
         if sum(1 for d in theirs if d[0] == r) != made:
             return f"{made} new dots were made but the delta carries {sum(1 for d in theirs if d[0] == r)}"
         if before is not None:
+            gone = set(dots_of(before)).difference(now)  # C-level: the dots the mutation removed
             ctx = nd._ctx
-            if not all(d in now or ctx.contains(d) for d in dots_of(before)):
+            if gone and not all(ctx.contains(d) for d in gone):
                 return "a change (a removal) is missing from the returned delta"
         return ""
 

@@ -83,7 +83,7 @@ class ORMap(Causal):
         saved = None if sub is None else copy_store(sub)
         if sub is None:
             sub = ncls._kind()
-        saved_vv, saved_cloud = dict(ctx.vv), set(ctx.cloud)
+        saved_vr = ctx.vv.get(r)      # a nested mutator only adds this replica's new dots to the context
         made_before = ctx.max(r)
         nested = _view(ncls, sub, ctx, r)
         try:
@@ -93,9 +93,12 @@ class ORMap(Causal):
                 raise TypeError(f"ORMap.update: fn must call one {ncls.__name__} mutator and return its delta; "
                                 f"{problem}")
         except BaseException:
-            ctx.vv.clear()
-            ctx.vv.update(saved_vv)
-            ctx.cloud = saved_cloud
+            if saved_vr is None:
+                ctx.vv.pop(r, None)
+            else:
+                ctx.vv[r] = saved_vr
+            if ctx.cloud:
+                ctx.cloud = {d for d in ctx.cloud if d[0] != r or d[1] <= made_before}
             if saved is None:
                 store.pop(mk, None)
             else:
@@ -118,11 +121,14 @@ class ORMap(Causal):
         if type(nd) is not ncls or nd._replica is not None:
             return f"it returned {nd!r:.80}"
         now = dots_of(after)
-        theirs = dots_of(nd._store)
-        if not all(d in now for d in theirs):
-            return "the returned delta is not this map's (its dots are not in the nested value)"
-        if sum(1 for d in theirs if d[0] == r) != made:
-            return f"{made} new dots were made but the delta carries {sum(1 for d in theirs if d[0] == r)}"
+        own = 0
+        for d in dots_of(nd._store):
+            if d not in now:
+                return "the returned delta is not this map's (its dots are not in the nested value)"
+            if d[0] == r:
+                own += 1
+        if own != made:
+            return f"{made} new dots were made but the delta carries {own}"
         if before is not None:
             gone = set(dots_of(before)).difference(now)  # C-level: the dots the mutation removed
             ctx = nd._ctx

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ._base import _UNSET, CRDT, Causal, T, check_replica, element, thaw, value
 from .causal import HLC, CausalContext, Timestamp
@@ -41,7 +41,52 @@ def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> 
     return v
 
 
-class ORMap(Causal):
+class TypedKeyReads:
+    """Reads shared by the OR-maps whose entries are keyed ``(key, nested class name)`` (the delta-state
+    :class:`ORMap` and the op-based ``OpORMap``). Subclasses give ``_typed()`` (that dict) and
+    ``_shown()`` (key -> (class name, entry) for the entry shown per key) and ``_names`` (class names, sorted)."""
+
+    __slots__ = ()
+    _names: ClassVar[list[str]] = []
+
+    def _typed(self) -> Any:
+        raise NotImplementedError
+
+    def _shown(self) -> dict[Any, tuple[str, Any]]:
+        raise NotImplementedError
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            k = element(key)
+        except TypeError:
+            return False
+        typed = self._typed()
+        return any((k, name) in typed for name in self._names)
+
+    def keys(self) -> list[Any]:
+        """The present keys. O(entries)."""
+        return list(self._shown())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._shown())
+
+    def classes(self, key: Any) -> list[str]:
+        """The class names stored for ``key`` (more than one only if replicas disagreed on its class)."""
+        k = element(key)
+        typed = self._typed()
+        return [name for name in self._names if (k, name) in typed]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]  # type: ignore[index]
+        except (KeyError, TypeError):
+            return default
+
+
+class ORMap(TypedKeyReads, Causal):
     """Observed-remove map from keys to nested causal CRDTs, all sharing the map's causal context.
 
     ``update(key, cls, fn)`` hands ``fn`` the nested value (created empty if absent); ``remove(key)``
@@ -177,7 +222,7 @@ class ORMap(Causal):
         store.index.clear()
         return ORMap._delta(DotMap(), CausalContext._of_dots(gone))
 
-    def _entries(self) -> dict[Any, tuple[str, Any]]:
+    def _shown(self) -> dict[Any, tuple[str, Any]]:
         """key -> (class name, store): the entry shown for each key (class names sorted, first wins)."""
         out: dict[Any, tuple[str, Any]] = {}
         for (k, name), sub in self._store.items():
@@ -196,40 +241,14 @@ class ORMap(Causal):
                 return _view(NESTABLE[name], copy_store(sub), self._ctx.copy(), None)
         raise KeyError(key)
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except (KeyError, TypeError):
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        try:
-            k = element(key)
-        except TypeError:
-            return False
-        store = self._store
-        return any((k, name) in store for name in _NAMES)
-
-    def keys(self) -> list[Any]:
-        """The present keys. O(entries)."""
-        return list(self._entries())
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self._entries())
-
-    def classes(self, key: Any) -> list[str]:
-        """The class names stored for ``key`` (more than one only if replicas disagreed on its class)."""
-        k = element(key)
-        return [name for name in _NAMES if (k, name) in self._store]
+    def _typed(self) -> Any:
+        return self._store
 
     @property
     def value(self) -> dict[Any, Any]:
         """``{key: nested value}``. O(size)."""
         ctx = self._ctx
-        views = {k: _view(NESTABLE[name], sub, ctx, None) for k, (name, sub) in self._entries().items()}
+        views = {k: _view(NESTABLE[name], sub, ctx, None) for k, (name, sub) in self._shown().items()}
         return {k: v.value for k, v in views.items()}  # type: ignore[attr-defined]
 
     def _check_payload(self) -> None:
@@ -248,6 +267,7 @@ class ORMap(Causal):
 for _cls in (AWSet, RWSet, MVRegister, EWFlag, DWFlag, CCounter, ORMap):
     NESTABLE[_cls.__name__] = _cls
 _NAMES = sorted(NESTABLE)
+ORMap._names = _NAMES
 
 
 class LWWMap(CRDT):

@@ -9,7 +9,7 @@ from .._base import element
 from ..counters import CCounter, GCounter, PNCounter
 from ..errors import InvariantError, MalformedOp
 from ..kernel import DotMap
-from ..maps import ORMap
+from ..maps import ORMap, TypedKeyReads
 from ..registers import MVRegister
 from ..sets import AWSet
 from ._base import MAX_NESTING, OpCRDT, StandIns, check_element, sort_key
@@ -22,7 +22,7 @@ from .sets import OpAWSet
 __all__ = ["OpORMap"]
 
 
-class OpORMap(OpCRDT):
+class OpORMap(TypedKeyReads, OpCRDT):
     """Op-based observed-remove map from keys to nested op-based values.
 
     ``update(key, cls, fn)`` hands ``fn`` the nested value (empty if absent); ``fn`` calls one of its
@@ -173,33 +173,8 @@ class OpORMap(OpCRDT):
                 return sub._copy(None)
         raise KeyError(key)
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except (KeyError, TypeError):
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        try:
-            k = element(key)
-        except TypeError:
-            return False
-        return any((k, kind) in self._entries for kind in _NAMES)
-
-    def keys(self) -> list[Any]:
-        """The present keys. O(entries)."""
-        return list(self._shown())
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self._shown())
-
-    def classes(self, key: Any) -> list[str]:
-        """The kinds stored for ``key`` (more than one only if replicas disagreed on its class)."""
-        k = element(key)
-        return [kind for kind in _NAMES if (k, kind) in self._entries]
+    def _typed(self) -> Any:
+        return self._entries
 
     def _empty(self) -> bool:
         return not self._entries
@@ -252,6 +227,7 @@ KINDS: dict[str, type[OpCRDT]] = {
     "ORMap": OpORMap,
 }
 _NAMES = sorted(KINDS)
+OpORMap._names = _NAMES
 _COMPACTING = frozenset({"AWSet", "ORMap"})
 _ALIASES: dict[type, str] = {
     OpAWSet: "AWSet", AWSet: "AWSet",

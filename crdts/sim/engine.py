@@ -288,10 +288,11 @@ class Simulation:
         self.oracle.merge(delta)
 
     def quiescent_at(self) -> float:
-        """When the last write is made and the last fault heals (ms)."""
+        """When the last write is made and the last fault heals (ms): convergence is measured from here."""
         sc = self.sc
-        last_op = max(getattr(self, "_last_write", 0.0),
-                      (sc.ops - 1) / sc.rate * 1000.0) + sc.sync_interval if sc.ops else 0.0
+        last_op = getattr(self, "_last_write", None)
+        if last_op is None:  # before run(): the latest a write can be scheduled
+            last_op = ((sc.ops - 1) / sc.rate * 1000.0 + 500.0 / sc.rate) if sc.ops else 0.0
         faults = [p.end * 1000.0 for p in sc.partitions] + [c.end * 1000.0 for c in sc.crashes]
         return max([last_op, *faults])
 

@@ -165,6 +165,26 @@ class CRDT:
     __hash__ = None  # type: ignore[assignment]
 
 
+class KeyedStoreReads:
+    """``in``, ``len`` and iteration over the keys of a causal type's DotMap store (AWSet elements,
+    ConflictMap keys): the keys are canonical elements, so a lookup canonicalises first."""
+
+    __slots__ = ()
+    _store: Any
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return element(key) in self._store
+        except TypeError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._store))
+
+
 class Causal(CRDT):
     """Base of the causal types: a dot store over a causal context, joined by the kernel.
 

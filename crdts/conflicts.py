@@ -20,10 +20,10 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from ._base import _UNSET, Causal, T, check_replica, element, thaw, value
+from ._base import _UNSET, Causal, KeyedStoreReads, T, check_replica, element, thaw, value
 from .causal import HLC, CausalContext, Timestamp
 from .errors import InvariantError
-from .kernel import DotMap
+from .kernel import DotMap, candidate_keys
 from .registers import _check_ts, _clock_for
 
 __all__ = ["ConflictEvent", "ConflictMap", "ConflictRegister", "Sibling", "highest_value", "lww", "policy_of"]
@@ -133,6 +133,21 @@ def _events(key: Any, before: dict[Any, Any] | None, after: dict[Any, Any] | Non
     return out
 
 
+def _stamp(me: Any) -> tuple[int, int, str]:
+    """A fresh HLC reading for a write. An object bound by ``decode(..., replica=)`` has no clock yet: it
+    gets one that starts past every sibling it holds."""
+    if me._clock is None:
+        me._clock = _clock_for(me._replica, None)
+        for ts in me._timestamps():
+            me._clock.observe(ts)
+    return me._clock._tick()
+
+
+def _check_actor(actor: Any) -> None:
+    if actor is not None and type(actor) is not str:
+        raise TypeError(f"actor must be a str, got {actor!r}")
+
+
 def _copy_with_clock(me: Any, replica: Any) -> Any:
     """Causal.copy plus the clock (a new one when rebinding, past every sibling's timestamp) and policy;
     subscribers are not copied."""
@@ -196,15 +211,10 @@ class ConflictRegister(_Observable, Causal):
         return _copy_with_clock(self, replica)
 
     def _write(self, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictRegister:
-        if actor is not None and type(actor) is not str:
-            raise TypeError(f"actor must be a str, got {actor!r}")
+        _check_actor(actor)
         v = value(v)
         dot = self._new_dot(method)
-        if self._clock is None:  # bound by decode(..., replica=): start past every sibling seen
-            self._clock = _clock_for(self._replica, None)
-            for ts in self._timestamps():
-                self._clock.observe(ts)  # type: ignore[union-attr]
-        ts = tuple(self._clock.now())  # type: ignore[union-attr]
+        ts = _stamp(self)
         seen = set(self._store)
         seen.add(dot)
         self._store.clear()
@@ -257,7 +267,7 @@ class ConflictRegister(_Observable, Causal):
         _check_fun(self._store, "ConflictRegister")
 
 
-class ConflictMap(_Observable, Causal):
+class ConflictMap(KeyedStoreReads, _Observable, Causal):
     """An observed-remove map of conflict registers: per key, a winner by policy and visible siblings.
 
     State: a DotMap ``key -> DotFun`` of siblings sharing one causal context. ``set`` replaces the
@@ -295,16 +305,11 @@ class ConflictMap(_Observable, Causal):
         return c
 
     def _write(self, key: Any, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictMap:
-        if actor is not None and type(actor) is not str:
-            raise TypeError(f"actor must be a str, got {actor!r}")
+        _check_actor(actor)
         key = element(key)
         v = value(v)
         dot = self._new_dot(method)
-        if self._clock is None:  # bound by decode(..., replica=): start past every sibling seen
-            self._clock = _clock_for(self._replica, None)
-            for ts in self._timestamps():
-                self._clock.observe(ts)  # type: ignore[union-attr]
-        ts = tuple(self._clock.now())  # type: ignore[union-attr]
+        ts = _stamp(self)
         store = self._store
         index = store.index
         old = store.get(key, {})
@@ -369,18 +374,6 @@ class ConflictMap(_Observable, Causal):
             raise KeyError(key)
         return thaw(self._policy(_siblings(fun)))
 
-    def __contains__(self, key: object) -> bool:
-        try:
-            return element(key) in self._store
-        except TypeError:
-            return False
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(list(self._store))
-
     def keys(self) -> list[Any]:
         return list(self._store)
 
@@ -396,12 +389,7 @@ class ConflictMap(_Observable, Causal):
         store = self._store
         watching = bool(self._subs.on_change or self._subs.on_conflict)
         # Keys this merge can touch: those the other side names, and those holding dots it has seen.
-        touched = set(other._store)
-        index = store.index
-        for d in other._ctx.dots() if other._ctx.size() <= len(index) else list(index):
-            k = index.get(d)
-            if k is not None and (other._ctx.contains(d)):
-                touched.add(k)
+        touched = set(candidate_keys(store, other._store, other._ctx))
         before = {k: dict(store[k]) for k in touched if k in store} if watching else None
         super().merge(other)
         if self._clock is not None:

@@ -38,7 +38,8 @@ from .causal import CausalContext
 from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
-    "DotMap", "DotSetMap", "Store", "copy_store", "decompose", "difference", "dots_of", "empty_like", "join",
+    "DotMap", "DotSetMap", "Store", "candidate_keys", "copy_store", "decompose", "difference", "dots_of",
+    "empty_like", "join",
     "restrict", "same", "validate",
 ]
 
@@ -300,7 +301,7 @@ def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
                 added.append(d)
 
 
-def _candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext) -> Iterable[Any]:
+def candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext) -> Iterable[Any]:
     """Keys of ``s1`` that the join may change: those of ``s2`` and those holding dots that ``c2`` saw."""
     index = s1.index
     if not index:
@@ -332,7 +333,7 @@ def _join_map(s1: DotMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
     index = s1.index
     vv1, cloud1 = c1.vv, c1.cloud
     vv2, cloud2 = c2.vv, c2.cloud
-    for k in _candidate_keys(s1, s2, c2):
+    for k in candidate_keys(s1, s2, c2):
         sub1 = s1.get(k)
         sub2 = s2.get(k)
         if sub1 is None:
@@ -377,15 +378,6 @@ def _join_map(s1: DotMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
         removed.extend(r)
         if not sub1:
             del s1[k]
-
-
-def remove_all(s: Store) -> list[DotT]:
-    """Empty a store in place and return the dots it held (the context of a reset delta). O(size)."""
-    gone = list(dots_of(s))
-    s.clear()
-    if isinstance(s, DotMap):
-        s.index.clear()
-    return gone
 
 
 def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int:
@@ -445,10 +437,6 @@ def _check_setmap_fast(s: DotSetMap, ctx: CausalContext) -> bool:
         return False
     beyond = list(map(gt, counters, map(ctx.vv.get, reps, repeat(0))))
     return not any(beyond) or all(map(ctx.cloud.__contains__, compress(dots, beyond)))
-
-
-def iter_dots(s: Store) -> Iterator[DotT]:
-    yield from dots_of(s)
 
 
 # --- join decomposition (Enes et al., "Efficient Synchronization of State-based CRDTs") -------------

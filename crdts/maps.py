@@ -301,16 +301,7 @@ class LWWMap(CRDT):
             self._need_replica(method)
         if type(key) is not str:
             key = element(key)
-        # HLC.now() inlined on the hot path (same rules).
-        pt = clock.time_source()  # type: ignore[union-attr]
-        if type(pt) is not int or not 0 <= pt < 1 << 64:
-            clock.now()  # type: ignore[union-attr]  # raises the clock's own error
-        if pt > clock._wall:  # type: ignore[union-attr]
-            clock._wall = pt  # type: ignore[union-attr]
-            clock._logical = 0  # type: ignore[union-attr]
-        else:
-            clock._logical += 1  # type: ignore[union-attr]
-        entry = ((clock._wall, clock._logical, clock.replica), present, v)  # type: ignore[union-attr]
+        entry = (clock._tick(), present, v)  # type: ignore[union-attr]
         entries = self._entries
         old = entries.get(key)
         if old is None or not old[1]:

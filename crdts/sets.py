@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._base import _UNSET, CRDT, Causal, T, check_replica, element
+from ._base import _UNSET, CRDT, Causal, KeyedStoreReads, T, check_replica, element
 from .causal import CausalContext
 from .errors import InvariantError
 from .kernel import DotMap, DotSetMap
@@ -223,7 +223,7 @@ class TwoPSet(_SetReads, CRDT):
         return f"TwoPSet(replica={self._replica!r}, value={set(self.value)!r})"
 
 
-class AWSet(_SetReads, Causal):
+class AWSet(KeyedStoreReads, _SetReads, Causal):
     """Add-wins (observed-remove) set, without tombstones (ORSWOT as a delta-state dot map).
 
     Each present element holds the dots of the adds that made it present; ``remove`` drops the dots it
@@ -307,18 +307,6 @@ class AWSet(_SetReads, Causal):
     @property
     def value(self) -> frozenset[Any]:
         return frozenset(self._store)
-
-    def __contains__(self, e: object) -> bool:
-        try:
-            return element(e) in self._store
-        except TypeError:
-            return False
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(list(self._store))
 
     def _check_payload(self) -> None:
         store = self._store

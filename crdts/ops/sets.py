@@ -122,39 +122,32 @@ class OpAWSet(OpCRDT):
                 if not tags:
                     del self._tagged[e]
 
+    def _untag_through(self, o: str, cover: int) -> list[Any]:
+        """Drop ``o``'s add tags with seq <= ``cover`` (oldest first); return the elements they tagged."""
+        idx = self._by_origin.get(o)
+        tagged = self._tagged
+        out = []
+        while idx:
+            s = next(iter(idx))
+            if s > cover:
+                break
+            e = idx.pop(s)
+            tags = tagged[e]
+            tags.discard((o, s))
+            if not tags:
+                del tagged[e]
+            out.append(e)
+        return out
+
     def _reset(self, m: OpMessage) -> None:
         self._plain.clear()
         clock = m.clock()
-        tagged = self._tagged
-        for o, idx in self._by_origin.items():
-            cover = clock.get(o, 0)
-            while idx:
-                s = next(iter(idx))
-                if s > cover:
-                    break
-                e = idx.pop(s)
-                tags = tagged[e]
-                tags.discard((o, s))
-                if not tags:
-                    del tagged[e]
+        for o in list(self._by_origin):
+            self._untag_through(o, clock.get(o, 0))
 
     def _compact(self, stable: dict[str, int], changed: set[str]) -> None:
-        tagged, plain = self._tagged, self._plain
         for o in changed:
-            idx = self._by_origin.get(o)
-            if not idx:
-                continue
-            cover = stable.get(o, 0)
-            while idx:
-                s = next(iter(idx))
-                if s > cover:
-                    break
-                e = idx.pop(s)
-                tags = tagged[e]
-                tags.discard((o, s))
-                if not tags:
-                    del tagged[e]
-                plain.add(e)
+            self._plain.update(self._untag_through(o, stable.get(o, 0)))
 
     # -- reads ------------------------------------------------------------------------------------
 

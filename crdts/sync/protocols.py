@@ -187,11 +187,12 @@ class CausalProtocol(SyncProtocol):
         for j in sorted(self.resets):
             node.send(j, "reset")
         full_payload: bytes | None = None
+        oldest = min(self.buffer) if self.buffer else c   # once per round, not once per neighbour
         for j in node.neighbours:
             a = self.acks.get(j, 0)
             if a >= c:
                 continue
-            if not self.buffer or min(self.buffer) > a:
+            if oldest > a:
                 if full_payload is None:
                     full_payload = encode(x)
                 node.send(j, "full", c, payload=full_payload, units=x.units())

@@ -24,7 +24,6 @@ import importlib.util
 import json
 import math
 import os
-import random
 import sys
 import tempfile
 import time
@@ -48,7 +47,6 @@ __all__ = [
     "protocol_names",
     "region_names",
     "run_protocols",
-    "same_schedule",
     "scenario_from_args",
 ]
 
@@ -115,42 +113,6 @@ def protocol_names() -> list[str]:
     from .sync import PROTOCOLS
 
     return list(PROTOCOLS)
-
-
-class _SameSchedule:
-    """A workload whose n-th update of region i draws from its own generator seeded by (seed, i, n).
-
-    The simulator's generator also drives the network, whose use depends on the protocol; with this
-    wrapper every protocol sees exactly the same updates (which keys a GMap write picks, which element an
-    AWSet removes), not only the same update times.
-    """
-
-    def __init__(self, inner: Any, seed: int) -> None:
-        self.inner = inner
-        self.seed = seed
-        self.name = inner.name
-        self.cls = inner.cls
-        self.regions = inner.regions
-        self.ops = inner.ops
-
-    def make(self, index: int, replica: str, clock: Any = None) -> Any:
-        return self.inner.make(index, replica, clock=clock)
-
-    def update(self, index: int, n: int, rng: random.Random) -> Any:
-        return self.inner.update(index, n, random.Random(f"{self.seed}:{index}:{n}"))
-
-    def items(self, value: Any) -> set[Any]:
-        return self.inner.items(value)
-
-    def conflicts(self, state: Any) -> int:
-        return self.inner.conflicts(state)
-
-
-def same_schedule(scenario: Any) -> Any:
-    """A fresh workload for ``scenario`` whose updates do not depend on the protocol (see :class:`_SameSchedule`)."""
-    from .sim import make_workload
-
-    return _SameSchedule(make_workload(scenario.workload, scenario.regions, scenario.ops), scenario.seed)
 
 
 def _last_write_ms(sc: Any) -> float:
@@ -221,7 +183,8 @@ class Run:
 
 def run_protocols(scenario: Any, protocols: Sequence[str],
                   progress: Callable[[int, str, float], None] | None = None) -> list[Run]:
-    """Run ``scenario`` once per protocol, each on the same seeded schedule (see :func:`same_schedule`).
+    """Run ``scenario`` once per protocol, each on the same seeded schedule (the simulator draws
+    the writes from a generator of their own, so every protocol sees the same writes at the same times).
 
     ``progress(k, protocol, fraction)`` is called as the k-th run advances. A run that raises is reported
     as failed with the exception as its reason, so one broken protocol does not hide the others.
@@ -235,7 +198,7 @@ def run_protocols(scenario: Any, protocols: Sequence[str],
         t0 = time.perf_counter()
         sim: Any = None
         try:
-            sim = Simulation(sc, workload=same_schedule(sc))
+            sim = Simulation(sc)
             r = sim.run(progress=_bind(progress, k, name))
         except Exception as exc:  # reported, and the exit status says so
             runs.append(Run(name, None, False, f"error: {type(exc).__name__}: {exc}",

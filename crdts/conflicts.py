@@ -167,6 +167,18 @@ class _Observable:
     __slots__ = ()
     _subs: _Subscribers
 
+    @property
+    def is_resolution(self) -> bool:
+        """Whether this state (typically a delta) carries a sibling written by ``resolve``."""
+        return any(sib[3] for sib in self._siblings_raw())
+
+    def _siblings_raw(self) -> Any:
+        raise NotImplementedError
+
+    def _timestamps(self) -> Iterator[Any]:
+        for v in self._siblings_raw():
+            yield v[1]
+
     def subscribe(self, on_change: Callable[[ConflictEvent], Any] | None = None,
                   on_conflict: Callable[[ConflictEvent], Any] | None = None) -> None:
         """Be told, after each merge, which value or keys changed and which conflicts appeared or were
@@ -203,9 +215,9 @@ class ConflictRegister(_Observable, Causal):
         d._clock, d._policy, d._subs = None, lww, _Subscribers()
         return d
 
-    def _timestamps(self) -> Iterator[Any]:
-        for v in self._store.values():
-            yield v[1]
+    def _siblings_raw(self) -> Iterator[Any]:
+        return iter(self._store.values())
+
 
     def copy(self: T, replica: Any = _UNSET) -> T:
         return _copy_with_clock(self, replica)
@@ -294,10 +306,10 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         d._conflicted = {k for k, f in store.items() if len(f) > 1}
         return d
 
-    def _timestamps(self) -> Iterator[Any]:
+    def _siblings_raw(self) -> Iterator[Any]:
         for fun in self._store.values():
-            for v in fun.values():
-                yield v[1]
+            yield from fun.values()
+
 
     def copy(self: T, replica: Any = _UNSET) -> T:
         c: Any = _copy_with_clock(self, replica)

@@ -29,20 +29,6 @@ from .messages import Message, decode_message, encode_message
 __all__ = ["LocalTransport", "Node", "NodeStats", "PeerStats", "SendInfo", "Transport"]
 
 
-def _is_resolution(delta: Any) -> bool:
-    """Whether a delta carries a ``resolve`` (a sibling flagged as a resolution)."""
-    store = getattr(delta, "_store", None)
-    if not isinstance(store, dict):
-        return False
-    funs = store.values() if type(store) is not dict else [store]
-    for fun in funs:
-        if isinstance(fun, dict):
-            for v in fun.values():
-                if type(v) is tuple and len(v) == 4 and v[3] is True:
-                    return True
-    return False
-
-
 def _stamp(state: Any, clock: Callable[[], float]) -> list[Any]:
     """The HLC reading of the state's clock when it has one, else the node clock in seconds."""
     hlc = getattr(state, "_clock", None)
@@ -191,7 +177,7 @@ class Node:
         t = time.process_time()
         delta = fn(self.state)
         if self.audit is not None:
-            kind = "resolution" if _is_resolution(delta) else "write"
+            kind = "resolution" if getattr(delta, "is_resolution", False) else "write"
             self.audit.append(kind, region=self.name, ts=_stamp(self.state, self.clock), actor=actor, key=key,
                               detail={"type": type(self.state).__name__, "units": delta.units()})
         self.protocol.on_local(delta)

@@ -9,8 +9,8 @@ import math
 from typing import Any, ClassVar, TypeVar
 
 from . import kernel
-from .causal import CausalContext
-from .errors import InvariantError, ReplicaRequired
+from .causal import UINT_LIMIT, CausalContext
+from .errors import InvariantError, LimitExceeded, ReplicaClash, ReplicaRequired
 
 T = TypeVar("T", bound="CRDT")
 
@@ -21,8 +21,8 @@ MAX_VALUE_DEPTH = 64
 MAX_ELEMENT_DEPTH = 32
 #: Ints in elements and register values lie in -2**1024 .. 2**1024-1 (what the wire format carries).
 INT_BOUND = 1 << 1024
-#: Counters (GCounter/PNCounter entries, causal counter totals) stay below 2**64.
-COUNTER_BOUND = 1 << 64
+#: Counters (GCounter/PNCounter entries, causal counter totals) stay below 2**64 in magnitude.
+COUNTER_BOUND = UINT_LIMIT
 
 
 def _int(e: int, what: str) -> int:
@@ -106,6 +106,12 @@ def thaw(v: Any) -> Any:
     return v
 
 
+def check_own_entry(replica: str | None, ours: int, theirs: int) -> None:
+    """Refuse a merge that claims more events of this replica's own id than it made (see ReplicaClash)."""
+    if replica is not None and theirs > ours:
+        raise ReplicaClash(replica, ours, theirs)
+
+
 def check_replica(replica: Any) -> str | None:
     if replica is None or (type(replica) is str and replica):
         return replica
@@ -153,6 +159,11 @@ class CRDT:
     def units(self) -> int:  # pragma: no cover - every type overrides
         """The number of join-irreducibles (elements or entries) this state holds."""
         raise NotImplementedError
+
+    def new_origins(self, other: Any) -> set[str] | None:
+        """The replica ids that made the events of ``other`` this object has not seen; None for types whose
+        state does not say who wrote it (grow-only and two-phase sets). Used to check what a peer relays."""
+        return None
 
     def is_bottom(self) -> bool:  # pragma: no cover - every type overrides
         """True for the empty state."""
@@ -211,33 +222,70 @@ class Causal(CRDT):
         return d
 
     def _new_dot(self, method: str) -> tuple[str, int]:
-        """Allocate the next dot of this replica and record it in the context. O(1)."""
+        """Allocate the next dot of this replica and record it in the context. O(1).
+
+        A bound object's context never holds a dot of its own replica beyond its version vector entry
+        (binding and merges refuse one: :class:`~crdts.errors.ReplicaClash`), so the next dot is the entry + 1.
+        """
         r = self._replica
         if r is None:
             raise ReplicaRequired(type(self).__name__, method)
-        ctx = self._ctx
-        vv = ctx.vv
-        if ctx.cloud:
-            n = ctx.max(r) + 1
-            ctx.add((r, n))
-        else:
-            n = vv.get(r, 0) + 1
-            vv[r] = n
+        vv = self._ctx.vv
+        n = vv.get(r, 0) + 1
+        vv[r] = n
         return (r, n)
 
     def merge(self, other: Any) -> None:
         """Join ``other`` (a delta or a full state of the same class) into this object, in place.
 
         Validates first: a refused merge raises and changes nothing. Idempotent, commutative, associative.
+        Refused: a dot carrying two payloads (:class:`~crdts.errors.DoubleSpentDot`), events of this
+        replica's own id beyond its counter (:class:`~crdts.errors.ReplicaClash`), a causal context whose
+        scattered dots would exceed ``CausalContext.max_cloud`` (:class:`~crdts.errors.LimitExceeded`).
         Cost: O(size of other + dots of ours that other's context names).
         """
         if type(other) is not type(self):
             self._check_other(other)
         if other is self:
             return
+        self._check_merge(other)
         kernel.validate(self._store, other._store)
         kernel.join(self._store, self._ctx, other._store, other._ctx)
         self._ctx.join(other._ctx)
+
+    def _check_merge(self, other: Any) -> None:
+        """What a merge checks besides the stores (subclasses add theirs). Changes nothing. O(other's context)."""
+        octx = other._ctx
+        r = self._replica
+        if r is not None:
+            mine = self._ctx.vv.get(r, 0)
+            theirs = octx.vv.get(r, 0)
+            if theirs > mine:
+                raise ReplicaClash(r, mine, theirs)
+            if octx.cloud:
+                beyond = [d[1] for d in octx.cloud if d[0] == r and d[1] > mine]
+                if beyond:
+                    raise ReplicaClash(r, mine, max(beyond))
+        cloud = octx.cloud
+        if cloud:
+            cap = CausalContext.max_cloud
+            if len(cloud) + len(self._ctx.cloud) > cap:
+                joined = self._ctx.copy()
+                joined.join(octx)
+                if len(joined.cloud) > cap:
+                    raise LimitExceeded("scattered dots in the causal context", len(joined.cloud), cap)
+
+    def _check_binding(self, replica: str | None) -> None:
+        """Binding to ``replica`` must not reuse dots: refuse a state holding events of it beyond its entry."""
+        if replica is None:
+            return
+        ctx = self._ctx
+        n = ctx.vv.get(replica, 0)
+        beyond = [d[1] for d in ctx.cloud if d[0] == replica] if ctx.cloud else []
+        if beyond:
+            raise ReplicaClash(replica, n, max(beyond))
+        if n >= UINT_LIMIT - 1:
+            raise LimitExceeded(f"the event counter of replica {replica!r}", n + 1, UINT_LIMIT - 1)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -247,7 +295,12 @@ class Causal(CRDT):
     def copy(self: T, replica: Any = _UNSET) -> T:
         """An independent copy; ``replica=`` rebinds it (None makes it read-only). O(size)."""
         c = type(self).__new__(type(self))
-        c._replica = self._replica if replica is _UNSET else check_replica(replica)
+        if replica is _UNSET:
+            c._replica = self._replica
+        else:
+            c._replica = check_replica(replica)
+            if replica is not None and replica != self._replica:
+                self._check_binding(replica)  # type: ignore[attr-defined]
         c._store = kernel.copy_store(self._store)  # type: ignore[attr-defined]
         c._ctx = self._ctx.copy()  # type: ignore[attr-defined]
         return c
@@ -280,6 +333,11 @@ class Causal(CRDT):
     def units(self) -> int:
         """Size in join-irreducibles (live dots plus removed dots): the payload unit of the sync benchmarks."""
         return self._ctx.size()
+
+    def new_origins(self, other: Any) -> set[str] | None:
+        """Replicas with dots in ``other``'s context that this one lacks. O(other's context representation)."""
+        prefixes, dots = kernel._context_minus(other._ctx, self._ctx, 0)
+        return set(prefixes) | {d[0] for d in dots}
 
     def _check(self) -> None:
         if not isinstance(self._store, self._kind):

@@ -20,9 +20,20 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-__all__ = ["HLC", "CausalContext", "Dot", "Ordering", "Timestamp", "VersionVector"]
+__all__ = ["DEFAULT_MAX_DRIFT", "HLC", "UINT_LIMIT", "CausalContext", "Dot", "Ordering", "Timestamp",
+           "VersionVector"]
+
+#: Every counter the library handles (dot counters, version vector and context entries, grow-only counter
+#: entries, sequence numbers, the two parts of a timestamp) lies in ``0 .. UINT_LIMIT - 1``: the range of
+#: the wire format. It is also the bound a merge enforces: a merge refuses a value whose next write could
+#: not be encoded (a counter that a write would push to ``UINT_LIMIT``). Stated here once.
+UINT_LIMIT = 1 << 64
+
+#: The default maximum drift of a hybrid logical clock: one hour, in nanoseconds (the unit of the default
+#: time source, ``time.time_ns``). A remote timestamp further ahead of the local clock is refused.
+DEFAULT_MAX_DRIFT = 3600 * 10**9
 
 
 class Dot(NamedTuple):
@@ -175,6 +186,11 @@ class CausalContext:
 
     __slots__ = ("cloud", "vv")
 
+    #: The most scattered dots (the cloud) a replica's context may hold after a merge; a merge that would
+    #: exceed it is refused with :class:`~crdts.errors.LimitExceeded`. Honest replicas hold a few (dots
+    #: delivered out of order); a hostile peer could otherwise plant millions that never compact.
+    max_cloud: ClassVar[int] = 100_000
+
     def __init__(self, vv: Mapping[str, int] | None = None, cloud: Iterable[tuple[str, int]] = ()) -> None:
         self.vv: dict[str, int] = {}
         self.cloud: set[tuple[str, int]] = set()
@@ -229,27 +245,67 @@ class CausalContext:
         return Dot(replica, self.max(replica) + 1)
 
     def add(self, dot: tuple[str, int]) -> None:
-        """Record one dot, keeping the representation compact. O(1) amortised."""
+        """Record one dot, keeping the representation compact. O(1) amortised (O(dots it makes contiguous))."""
         r, n = dot
         vv = self.vv
         m = vv.get(r, 0)
         if n == m + 1:
             vv[r] = n
-            if self.cloud:
-                self.compact()
+            cloud = self.cloud
+            if cloud:
+                nxt = (r, n + 1)
+                while nxt in cloud:  # pull the run that now continues the version vector
+                    cloud.discard(nxt)
+                    n += 1
+                    nxt = (r, n + 1)
+                vv[r] = n
         elif n > m:
             self.cloud.add((r, n))
 
     def join(self, other: CausalContext) -> None:
-        """Union with ``other`` in place, then compact. O(len(other.vv) + clouds)."""
+        """Union with ``other`` in place, compacting only what the union touched.
+
+        O(len(other.vv) + len(other.cloud) + dots made contiguous), plus, for each replica whose entry
+        jumps by more than this cloud holds, one pass over this cloud: never O(a jump the other side
+        claims), and never a pass over the whole cloud for an ordinary delta.
+        """
         vv = self.vv
+        cloud = self.cloud
+        jumped: dict[str, int] = {}
         for r, n in other.vv.items():
-            if n > vv.get(r, 0):
+            m = vv.get(r, 0)
+            if n > m:
                 vv[r] = n
+                if cloud:
+                    jumped[r] = m
         if other.cloud:
-            self.cloud |= other.cloud
-        if self.cloud:
-            self.compact()
+            for d in other.cloud:
+                if d[1] > vv.get(d[0], 0):
+                    cloud.add(d)
+                    jumped.setdefault(d[0], vv.get(d[0], 0))
+        if cloud and jumped:
+            self._compact_replicas(jumped)
+
+    def _compact_replicas(self, old: dict[str, int]) -> None:
+        """Compact after the entries of ``old``'s replicas moved up from the values ``old`` gives."""
+        vv, cloud = self.vv, self.cloud
+        scan = [r for r, m in old.items() if vv.get(r, 0) - m > len(cloud)]
+        if scan:  # big jumps: one pass over the cloud drops what they cover
+            rs = set(scan)
+            for d in [d for d in cloud if d[0] in rs and d[1] <= vv[d[0]]]:
+                cloud.discard(d)
+        for r, m in old.items():
+            n = vv.get(r, 0)
+            if r not in scan:  # small jumps: look up the dots they cover
+                for i in range(m + 1, n + 1):
+                    cloud.discard((r, i))
+            nxt = (r, n + 1)
+            while nxt in cloud:
+                cloud.discard(nxt)
+                n += 1
+                nxt = (r, n + 1)
+            if n:
+                vv[r] = n
 
     def compact(self) -> None:
         """Move contiguous cloud dots into the version vector and drop covered ones. O(cloud log cloud)."""
@@ -292,11 +348,12 @@ class CausalContext:
     __hash__ = None  # type: ignore[assignment]
 
     def __le__(self, other: CausalContext) -> bool:
-        """Inclusion of dot sets."""
-        ovv = other.vv
-        if any(n > ovv.get(r, 0) and not all((r, i) in other.cloud for i in range(ovv.get(r, 0) + 1, n + 1))
-               for r, n in self.vv.items()):
-            return False
+        """Inclusion of dot sets. O(replicas + clouds): a range beyond ``other``'s entry must sit in its cloud."""
+        ovv, ocloud = other.vv, other.cloud
+        for r, n in self.vv.items():
+            m = ovv.get(r, 0)
+            if n > m and (n - m > len(ocloud) or not all((r, i) in ocloud for i in range(m + 1, n + 1))):
+                return False
         return all(other.contains(d) for d in self.cloud)
 
     def _check(self) -> None:
@@ -326,6 +383,15 @@ class Timestamp(NamedTuple):
     replica: str
 
 
+def _boot_ns() -> int:
+    """A monotonic clock that keeps counting through a suspend where the platform has one (Linux)."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+_MONOTONIC: Callable[[], int] = _boot_ns if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic_ns
+_AUTO: Any = object()
+
+
 class HLC:
     """A hybrid logical clock (Kulkarni et al. 2014) bound to one replica.
 
@@ -333,6 +399,20 @@ class HLC:
     remote timestamp, so any event after the observation is ordered after it, whatever the wall
     clocks say. The time source is injectable (``time_source`` returns an int, by default
     ``time.time_ns``).
+
+    **Drift guard.** ``max_drift`` (in the time source's unit; default :data:`DEFAULT_MAX_DRIFT`, one hour
+    in ns; ``None`` turns the guard off) bounds what one bad clock can do to everyone's:
+
+    * :meth:`check` refuses a remote timestamp further than ``max_drift`` ahead of this clock's physical
+      time (the types call it before a merge, so the merge is refused whole and changes nothing);
+      without it a single write stamped a century ahead would pin every clock that saw it, and every later
+      write everywhere would carry that wall time;
+    * a forward jump of the local time source by more than ``max_drift`` beyond what the monotonic
+      clock has measured since the last good reading is a glitch: the clock keeps counting from the last
+      good reading on the monotonic clock instead (``glitches`` counts these readings) until the time
+      source agrees again, or :meth:`resync` accepts its new reading (after a deliberate clock change).
+      This needs a monotonic clock in the same unit as the time source: by default it is on only for the
+      default time source (``monotonic=`` gives one for another source).
 
     >>> t = iter([100, 100, 90])
     >>> clock = HLC("a", time_source=lambda: next(t))
@@ -343,13 +423,45 @@ class HLC:
     Timestamp(wall=500, logical=8, replica='a')
     """
 
-    __slots__ = ("_logical", "_wall", "replica", "time_source")
+    __slots__ = ("_anchor", "_last", "_logical", "_wall", "glitches", "max_drift", "monotonic", "replica",
+                 "time_source")
 
-    def __init__(self, replica: str, time_source: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, replica: str, time_source: Callable[[], int] = time.time_ns, *,
+                 max_drift: int | None = DEFAULT_MAX_DRIFT, monotonic: Callable[[], int] | None = _AUTO) -> None:
         self.replica = _check_replica(replica)
         self.time_source = time_source
+        if max_drift is not None and (type(max_drift) is not int or max_drift < 0):
+            raise ValueError(f"max_drift is an int >= 0 (in the time source's unit) or None, got {max_drift!r}")
+        self.max_drift = max_drift
+        if monotonic is _AUTO:
+            monotonic = _MONOTONIC if time_source is time.time_ns else None
+        self.monotonic = monotonic
+        self._anchor: tuple[int, int] | None = None
+        self._last = 0         # the last physical reading
+        self.glitches = 0
         self._wall = 0
         self._logical = 0
+
+    def physical(self) -> int:
+        """The time source's reading, with a forward glitch beyond ``max_drift`` replaced (see the class)."""
+        pt = self.time_source()
+        if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
+            raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
+        mono = self.monotonic
+        if mono is not None and self.max_drift is not None:
+            m = mono()
+            a = self._anchor
+            if a is not None:
+                expected = a[0] + (m - a[1])
+                if pt > expected + self.max_drift:
+                    self.glitches += 1
+                    return min(max(expected, 0), UINT_LIMIT - 1)
+            self._anchor = (pt, m)
+        return pt
+
+    def resync(self) -> None:
+        """Accept the time source's next reading as it is (after a deliberate change of the system clock)."""
+        self._anchor = None
 
     def now(self) -> Timestamp:
         """A new timestamp, greater than every one this clock returned or observed. O(1)."""
@@ -357,9 +469,8 @@ class HLC:
 
     def _tick(self) -> tuple[int, int, str]:
         """:meth:`now` as a plain tuple (what the types store; cheaper on their hot paths)."""
-        pt = self.time_source()
-        if type(pt) is not int or not 0 <= pt < 1 << 64:
-            raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
+        pt = self.physical()
+        self._last = pt
         if pt > self._wall:
             self._wall = pt
             self._logical = 0
@@ -367,8 +478,28 @@ class HLC:
             self._logical += 1
         return (self._wall, self._logical, self.replica)
 
+    def check(self, ts: tuple[int, int, str]) -> None:
+        """Refuse a remote timestamp this clock must not observe; changes nothing. O(1).
+
+        Raises :class:`~crdts.errors.ClockDrift` when ``ts`` is more than ``max_drift`` ahead of this
+        clock's physical time, and :class:`~crdts.errors.LimitExceeded` when its logical part is so high
+        that the next local write could not be encoded.
+        """
+        from .errors import ClockDrift, LimitExceeded
+
+        if ts[1] >= UINT_LIMIT - 1:
+            raise LimitExceeded("a timestamp's logical counter", ts[1], UINT_LIMIT - 2)
+        drift = self.max_drift
+        if drift is not None and ts[0] - drift > self._last:
+            # Only a timestamp far ahead of the last reading costs a fresh one (and a reading is never
+            # taken otherwise: a deterministic time source sees the same calls with or without the guard).
+            pt = self.physical()
+            self._last = max(self._last, pt)
+            if ts[0] - pt > drift:
+                raise ClockDrift(ts, pt, drift)
+
     def observe(self, ts: tuple[int, int, str]) -> None:
-        """Move the clock past a remote timestamp (called on merge). O(1)."""
+        """Move the clock past a remote timestamp (called on merge, after :meth:`check`). O(1)."""
         wall, logical = ts[0], ts[1]
         if wall > self._wall:
             self._wall = wall

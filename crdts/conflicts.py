@@ -266,6 +266,11 @@ class ConflictRegister(_Observable, Causal):
         sibs = self.siblings
         return thaw(self._policy(sibs)) if sibs else None
 
+    def _check_merge(self, other: Any) -> None:
+        super()._check_merge(other)
+        if self._clock is not None and other._store:
+            self._clock.check(max(v[1] for v in other._store.values()))
+
     def merge(self, other: Any) -> None:
         before = dict(self._store) if (self._subs.on_change or self._subs.on_conflict) else None
         super().merge(other)
@@ -394,6 +399,11 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         """``{key: winner}`` under this map's policy. O(entries)."""
         pol = self._policy
         return {k: thaw(pol(_siblings(f))) for k, f in self._store.items()}
+
+    def _check_merge(self, other: Any) -> None:
+        super()._check_merge(other)
+        if self._clock is not None and other._store:
+            self._clock.check(max(v[1] for fun in other._store.values() for v in fun.values()))
 
     def merge(self, other: Any) -> None:
         if type(other) is not type(self):

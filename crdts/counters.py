@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import _UNSET, COUNTER_BOUND, CRDT, Causal, T, check_replica
+from ._base import _UNSET, COUNTER_BOUND, CRDT, Causal, T, check_own_entry, check_replica
 from .causal import CausalContext
 from .errors import InvariantError
 
@@ -77,9 +77,16 @@ class GCounter(CRDT):
         return dict(self._p)
 
     def merge(self, other: GCounter) -> None:
-        """Pointwise maximum, in place. O(len(other))."""
+        """Pointwise maximum, in place. O(len(other)).
+
+        Refuses (:class:`~crdts.errors.ReplicaClash`, nothing changes) a count of this replica's own id
+        above its own: another process increments as this replica, or it was restored from an old snapshot.
+        """
         self._check_other(other)
         p = self._p
+        r = self._replica
+        if r is not None and r in other._p:
+            check_own_entry(r, p.get(r, 0), other._p[r])
         for r, n in other._p.items():
             if n > p.get(r, 0):
                 p[r] = n
@@ -106,6 +113,10 @@ class GCounter(CRDT):
         self._check_other(other)
         op = other._p
         return self._of({r: n for r, n in self._p.items() if n > op.get(r, 0)})
+
+    def new_origins(self, other: GCounter) -> set[str] | None:
+        p = self._p
+        return {r for r, n in other._p.items() if n > p.get(r, 0)}
 
     def decompose(self) -> list[GCounter]:
         return [self._of({r: n}) for r, n in self._p.items()]
@@ -167,8 +178,13 @@ class PNCounter(CRDT):
         return sum(self._p.values()) - sum(self._n.values())
 
     def merge(self, other: PNCounter) -> None:
-        """Pointwise maximum of both parts, in place. O(len(other))."""
+        """Pointwise maximum of both parts, in place. O(len(other)). Refuses counts of this replica's own id
+        above its own, as :meth:`GCounter.merge` does."""
         self._check_other(other)
+        r = self._replica
+        if r is not None:
+            check_own_entry(r, self._p.get(r, 0), other._p.get(r, 0))
+            check_own_entry(r, self._n.get(r, 0), other._n.get(r, 0))
         for mine, theirs in ((self._p, other._p), (self._n, other._n)):
             for r, n in theirs.items():
                 if n > mine.get(r, 0):
@@ -191,6 +207,10 @@ class PNCounter(CRDT):
         d._replica = None
         d._p, d._n = p, n
         return d
+
+    def new_origins(self, other: PNCounter) -> set[str] | None:
+        p, n = self._p, self._n
+        return {r for r, c in other._p.items() if c > p.get(r, 0)} | {r for r, c in other._n.items() if c > n.get(r, 0)}
 
     def delta_for(self, other: PNCounter) -> PNCounter:
         """The entries where this counter is ahead of ``other``. O(replicas)."""

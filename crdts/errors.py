@@ -149,3 +149,56 @@ class CausalGap(CRDTError):
 
 
 __all__ += ["MalformedOp", "CausalGap"]
+
+
+class LimitExceeded(CRDTError):
+    """A merge or a message would take a replica past one of its limits: refused whole, nothing changed.
+
+    ``what`` names the limit (e.g. ``"scattered dots in the causal context"``), ``value`` what it would
+    have reached, ``limit`` the bound. Each limit is a setting; docs/security.md lists them and their defaults.
+    """
+
+    def __init__(self, what: str, value: int, limit: int) -> None:
+        self.what = what
+        self.value = value
+        self.limit = limit
+        super().__init__(f"{what} would reach {value}, over the limit of {limit}; the merge or message was refused")
+
+
+class ClockDrift(CRDTError):
+    """A remote timestamp is further ahead of the local clock than the clock's ``max_drift`` allows.
+
+    The merge that carried it is refused (nothing changes): observing it would pin this replica's clock,
+    and every clock that later hears from it, to a wall time far in the future.
+    """
+
+    def __init__(self, timestamp: Any, now: int, max_drift: int) -> None:
+        self.timestamp = timestamp
+        self.now = now
+        self.max_drift = max_drift
+        super().__init__(
+            f"timestamp {tuple(timestamp)!r} is {timestamp[0] - now} time units ahead of this replica's clock "
+            f"({now}), beyond the maximum drift of {max_drift}: the writer's clock (or this one) is wrong; "
+            f"fix the clock, or raise HLC(max_drift=...)")
+
+
+class ReplicaClash(CRDTError):
+    """Events under this replica's own id that it never made: it would reuse their dots and lose its next writes.
+
+    Either a second live process uses the same replica id, or this replica was restored from a snapshot
+    older than what its peers have seen from it. The merge is refused; the replica must continue as a new
+    incarnation (``Node`` does this by itself, see docs/security.md). ``replica`` is the id, ``ours`` the
+    last event this replica made, ``theirs`` the highest one the other side claims.
+    """
+
+    def __init__(self, replica: str, ours: int, theirs: int) -> None:
+        self.replica = replica
+        self.ours = ours
+        self.theirs = theirs
+        super().__init__(
+            f"the other side holds event {theirs} of replica {replica!r}, but this replica has made only {ours}: "
+            f"another process uses the id {replica!r}, or this replica was restored from an old snapshot; "
+            f"continue as a new incarnation (a new replica id) instead of reusing its counters")
+
+
+__all__ += ["ClockDrift", "LimitExceeded", "ReplicaClash"]

@@ -29,7 +29,7 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Iterator
+from collections.abc import Collection, Hashable, Iterable
 from itertools import chain, compress, repeat
 from operator import gt, itemgetter
 from typing import Any
@@ -467,34 +467,55 @@ def restrict(s: Store, keep: Collection[DotT]) -> Store:
     return out
 
 
-def _context_minus(ca: CausalContext, cb: CausalContext) -> Iterator[DotT]:
-    """The dots of ``ca`` that ``cb`` lacks. O(result + clouds)."""
+def _context_minus(ca: CausalContext, cb: CausalContext, budget: int) -> tuple[dict[str, int], set[DotT]]:
+    """A context holding at least the dots of ``ca`` that ``cb`` lacks, and no dot ``ca`` lacks.
+
+    Returned as ``(prefixes, dots)``: ``prefixes[r] = n`` stands for the dots 1..n of ``r`` (all in ``ca``).
+    A missing range ``cb`` has no prefix below is such a prefix (O(1), exact up to ``cb``'s scattered
+    dots); a range above ``cb``'s entry is listed dot by dot while ``budget`` lasts, and past it widened to
+    the whole prefix. So the cost is O(budget + replicas + ``ca``'s cloud), never O(a count ``ca`` claims).
+    """
     vvb, cloudb = cb.vv, cb.cloud
+    prefixes: dict[str, int] = {}
+    dots: set[DotT] = set()
     for r, n in ca.vv.items():
-        for i in range(vvb.get(r, 0) + 1, n + 1):
+        m = vvb.get(r, 0)
+        if n <= m:
+            continue
+        if m == 0 or n - m > budget:
+            prefixes[r] = n
+            continue
+        budget -= n - m
+        for i in range(m + 1, n + 1):
             d = (r, i)
             if d not in cloudb:
-                yield d
+                dots.add(d)
     for d in ca.cloud:
         if d[1] > vvb.get(d[0], 0) and d not in cloudb:
-            yield d
+            dots.add(d)
+    return prefixes, dots
 
 
 def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tuple[Store, CausalContext]:
-    """Δ(a, b): the smallest ``(store, context)`` whose join with ``b`` equals ``b ⊔ a``.
+    """Δ(a, b): a ``(store, context)`` whose join with ``b`` equals ``b ⊔ a``, and that is below ``a``.
 
     The join-irreducibles of a causal state are its live dots ``({d ↦ payload}, {d})`` and its removed
     dots ``(⊥, {d})``. A live dot is new to ``b`` unless ``b``'s context has it; a removed dot matters to
-    ``b`` unless ``b`` has seen it and no longer holds it. Cost: O(size of a's store + dots of a's context
-    that b lacks + min(dots of a's context, dots of b's store)); for a received delta that is O(delta).
+    ``b`` unless ``b`` has seen it and no longer holds it. The result is that optimal delta, except where
+    a long run of ``a``'s events lies above ``b``'s version vector entry: that run is sent as ``a``'s whole
+    prefix of the replica (with ``a``'s live dots in it), which is still correct (any context ``c ⊆ a``'s
+    with ``a``'s store restricted to it is below ``a``) and keeps the cost bounded by the message.
+    Cost: O(size of a's store + a's cloud + replicas + min(dots of a's context, dots of b's store)): for a
+    received delta, O(delta), whatever counts its context claims.
     """
     vvb, cloudb = cb.vv, cb.cloud
     dots_a = dots_of(sa)
     live_new = {d for d in dots_a if d[1] > vvb.get(d[0], 0) and d not in cloudb}
-    seen = set(live_new)
-    for d in _context_minus(ca, cb):
-        if d not in dots_a:
-            seen.add(d)
+    prefixes, seen = _context_minus(ca, cb, len(live_new) + len(ca.cloud) + 64)
+    seen |= live_new
+    keep: Collection[DotT] = live_new
+    if prefixes:  # a's live dots inside a prefix go with it (b may hold some: harmless, see above)
+        keep = live_new | {d for d in dots_a if d[0] in prefixes}
     dots_b = dots_of(sb)
     if ca.size() <= len(dots_b):  # type: ignore[arg-type]
         for d in ca.dots():
@@ -504,7 +525,10 @@ def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tu
         for d in dots_b:
             if ca.contains(d) and d not in dots_a:
                 seen.add(d)
-    return restrict(sa, live_new), CausalContext._of_dots(seen)
+    ctx = CausalContext._of_dots(seen)
+    if prefixes:
+        ctx.join(CausalContext(prefixes))
+    return restrict(sa, keep), ctx
 
 
 def decompose(s: Store, c: CausalContext) -> list[tuple[Store, CausalContext]]:

@@ -129,11 +129,11 @@ class ORMap(TypedKeyReads, Causal):
         if sub is None:
             sub = ncls._kind()
         saved_vr = ctx.vv.get(r)      # a nested mutator only adds this replica's new dots to the context
-        made_before = ctx.max(r)
+        made_before = saved_vr or 0   # (to its entry: no dot of ours lies beyond it, see Causal._new_dot)
         nested = _view(ncls, sub, ctx, r)
         try:
             nd = fn(nested)
-            problem = self._misfit(nd, ncls, nested._store, saved, ctx.max(r) - made_before, r)
+            problem = self._misfit(nd, ncls, nested._store, saved, ctx.vv.get(r, 0) - made_before, r)
             if problem:
                 raise TypeError(f"ORMap.update: fn must call one {ncls.__name__} mutator and return its delta; "
                                 f"{problem}")
@@ -142,8 +142,6 @@ class ORMap(TypedKeyReads, Causal):
                 ctx.vv.pop(r, None)
             else:
                 ctx.vv[r] = saved_vr
-            if ctx.cloud:
-                ctx.cloud = {d for d in ctx.cloud if d[0] != r or d[1] <= made_before}
             if saved is None:
                 store.pop(mk, None)
             else:
@@ -375,12 +373,12 @@ class LWWMap(CRDT):
             mine = entries.get(k)
             if mine is not None and mine[0] == e[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
                 raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
+        newest = max(e[0] for e in theirs.values()) if theirs else None
+        if newest is not None and self._clock is not None:
+            self._clock.check(newest)
         live = self._live
-        newest = None
         for k, e in theirs.items():
             ts = e[0]
-            if newest is None or ts > newest:
-                newest = ts
             mine = entries.get(k)
             if mine is None:
                 entries[k] = e
@@ -429,6 +427,10 @@ class LWWMap(CRDT):
             if o is None or e[0] > o[0]:
                 out[k] = e
         return self._of(out)
+
+    def new_origins(self, other: LWWMap) -> set[str] | None:
+        mine = self._entries
+        return {e[0][2] for k, e in other._entries.items() if k not in mine or e[0] > mine[k][0]}
 
     def decompose(self) -> list[LWWMap]:
         return [self._of({k: e}) for k, e in self._entries.items()]

@@ -82,6 +82,8 @@ class LWWRegister(CRDT):
         mine = self._ts
         if mine is not None and ts == mine and not same(other._value, self._value):
             raise ConflictingWrite(ts, self._value, other._value)
+        if self._clock is not None:
+            self._clock.check(ts)
         if mine is None or ts > mine:
             self._ts, self._value = ts, value(other._value)
         if self._clock is not None:
@@ -113,6 +115,10 @@ class LWWRegister(CRDT):
         if self._ts is not None and (other._ts is None or self._ts > other._ts):
             d._ts, d._value = self._ts, self._value
         return d
+
+    def new_origins(self, other: LWWRegister) -> set[str] | None:
+        ts = other._ts
+        return {ts[2]} if ts is not None and (self._ts is None or ts > self._ts) else set()
 
     def decompose(self) -> list[LWWRegister]:
         return [] if self._ts is None else [self.copy(replica=None)]

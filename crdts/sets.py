@@ -250,14 +250,9 @@ class AWSet(KeyedStoreReads, _SetReads, Causal):
             self._need_replica("add")
         if type(e) is not str:
             e = element(e)
-        ctx = self._ctx
-        vv = ctx.vv
-        if ctx.cloud:
-            n = ctx.max(r) + 1  # type: ignore[arg-type]
-            ctx.add((r, n))  # type: ignore[arg-type]
-        else:
-            n = vv.get(r, 0) + 1  # type: ignore[arg-type]
-            vv[r] = n  # type: ignore[index]
+        vv = self._ctx.vv  # no dot of ours lies beyond our entry (see Causal._new_dot)
+        n = vv.get(r, 0) + 1  # type: ignore[arg-type]
+        vv[r] = n  # type: ignore[index]
         dot = (r, n)
         store = self._store
         index = store.index

@@ -850,7 +850,7 @@ class Cluster:
         from a backup: the two forks will reuse the same dots and timestamps for different operations."""
         twin = Cluster(self.spec, self.replicas, check_mutators=self.check_mutators, check_local=self.check_local)
         for r, x in self.objects.items():
-            twin.objects[r].merge(x.copy(replica=None))
+            twin.objects[r] = x.copy()  # the replica's own state, restored as it is (same binding)
         twin.seen = {r: set(ids) for r, ids in self.seen.items()}
         twin.events = list(self.events)
         twin._seq = dict(self._seq)

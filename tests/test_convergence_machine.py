@@ -155,8 +155,17 @@ def make_machine(spec: TypeSpec) -> type[RuleBasedStateMachine]:
             if r in self.up:
                 return
             payload, ids = self.durable[r]
-            obj = spec.make(r)
-            obj.merge(from_wire(payload))
+            # The replica's own durable state, bound to it again (a merge into a fresh object would be
+            # refused: events of r that the fresh object did not make look like a second process with r's id).
+            obj = from_wire(payload).copy(replica=r)
+            fresh = spec.make(r)   # the decoded state knows neither the spec's clock nor its policy: keep them
+            if getattr(fresh, "_clock", None) is not None:
+                clock = fresh._clock
+                if obj._clock is not None:
+                    clock.observe(obj._clock.peek() + (r,))
+                obj._clock = clock
+            if hasattr(fresh, "_policy"):
+                obj._policy = fresh._policy
             obj._check()
             self.cluster.objects[r] = obj
             self.cluster.seen[r] = set(ids)

@@ -43,18 +43,19 @@ OpMessage(origin='a', seq=2, deps=(), op='y')
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from ..causal import Dot, VersionVector
-from ..errors import CausalGap, MalformedOp
+from ..causal import UINT_LIMIT, Dot, VersionVector
+from ..errors import CausalGap, MalformedOp, ReplicaClash
 
 __all__ = ["Ack", "Buffered", "CausalBroadcast", "OpMessage"]
 
-_U64 = 1 << 64
+_U64 = UINT_LIMIT
 Pairs = tuple[tuple[str, int], ...]
 
 
@@ -164,8 +165,8 @@ class CausalBroadcast:
     ``receive`` is O(replicas) per delivered message plus O(members) per advanced stable entry.
     """
 
-    __slots__ = ("_acks", "_buffer", "_delivered", "_deps", "_floor", "_keep_log", "_known", "_log",
-                 "_members", "_newly", "_stable", "_waiting", "duplicates", "replica")
+    __slots__ = ("_acks", "_apply", "_buffer", "_delivered", "_deps", "_floor", "_keep_log", "_known", "_log",
+                 "_members", "_newly", "_stable", "_waiting", "duplicates", "failed", "replica")
 
     def __init__(self, replica: str, members: Iterable[str], *, delivered: Any = None,
                  keep_log: bool = True) -> None:
@@ -192,6 +193,9 @@ class CausalBroadcast:
         self._acks: dict[str, dict[str, int]] = {}
         self._deps: Pairs | None = None
         self.duplicates = 0
+        self._apply: Callable[[OpMessage], Any] | None = None
+        #: messages whose ``apply`` raised, with the error: not delivered (see :meth:`receive`)
+        self.failed: list[tuple[OpMessage, Exception]] = []
         self._update_stable(set(self._delivered))
         self._newly.clear()
 
@@ -288,15 +292,30 @@ class CausalBroadcast:
             raise MalformedOp("origin", f"a member replica id ({sorted(self._members)})", o)
         if type(s) is not int or not 0 < s < _U64:
             raise MalformedOp("seq", "an int >= 1", s)
+        if o == self.replica and s > self._delivered.get(o, 0):
+            raise ReplicaClash(o, self._delivered.get(o, 0), s)
         _check_pairs(msg.deps, "deps", o)
 
-    def receive(self, msg: OpMessage, *, check: bool = True) -> tuple[OpMessage, ...]:
+    def is_new(self, msg: OpMessage) -> bool:
+        """Whether ``msg`` is neither delivered nor buffered here (a :meth:`receive` would not drop it). O(1)."""
+        return msg.seq > self._delivered.get(msg.origin, 0) and (msg.origin, msg.seq) not in self._buffer
+
+    def is_ready(self, msg: OpMessage) -> bool:
+        """Whether everything ``msg`` depends on is delivered (a :meth:`receive` would not buffer it). O(replicas)."""
+        return self._unmet(msg) is None
+
+    def receive(self, msg: OpMessage, *, check: bool = True,
+                apply: Callable[[OpMessage], Any] | None = None) -> tuple[OpMessage, ...]:
         """Take a message from the transport; return the messages it lets this replica deliver, in order.
 
         A duplicate returns ``()``; an early message is buffered and returns ``()``; a message that
         completes a causal prefix returns itself and every buffered message it releases. Raises
         :class:`~crdts.errors.MalformedOp` (and changes nothing) for a malformed message.
-        O(replicas) per delivered message.
+
+        ``apply`` is called with each message as it is delivered, before it counts as delivered: if it
+        raises, the message is *not* delivered (it is dropped, and what depends on it stays buffered until
+        a good copy arrives); the message and the error are added to :attr:`failed`. So a message counts
+        as delivered only once it was applied. O(replicas) per delivered message.
         """
         if check:
             self.check(msg)
@@ -313,10 +332,13 @@ class CausalBroadcast:
             return ()
         out: list[OpMessage] = []
         changed: set[str] = set()
-        self._deliver(msg, out, changed)
-        if self._waiting:
-            self._release(key, out, changed)
-        self._update_stable(changed)
+        self._apply = apply
+        try:
+            if self._deliver(msg, out, changed) and self._waiting:
+                self._release(key, out, changed)
+        finally:
+            self._apply = None
+            self._update_stable(changed)
         return tuple(out)
 
     def _release(self, key: tuple[str, int], out: list[OpMessage], changed: set[str]) -> None:
@@ -332,8 +354,8 @@ class CausalBroadcast:
                 u = self._unmet(b)
                 if u is None:
                     del buffer[k]
-                    self._deliver(b, out, changed)
-                    ready.append(k)
+                    if self._deliver(b, out, changed):
+                        ready.append(k)
                 else:
                     waiting.setdefault(u, []).append(k)
 
@@ -376,6 +398,24 @@ class CausalBroadcast:
                 raise CausalGap(r, h + 1, self._floor[r] + 1)
         return [m for (o, s), m in self._log.items() if s > have.get(o, 0)]
 
+    def shed_log(self, keep: int) -> int:
+        """Drop the oldest logged messages until at most ``keep`` remain; returns how many went.
+
+        A replica that later needs one of them gets :class:`~crdts.errors.CausalGap` from
+        :meth:`log_since` (and bootstraps from a snapshot). The log is in delivery order, so each origin
+        loses a prefix of its messages. O(dropped).
+        """
+        log = self._log
+        n = len(log) - keep
+        if n <= 0:
+            return 0
+        floor = self._floor
+        for key in list(itertools.islice(log, n)):
+            del log[key]
+            if key[1] > floor.get(key[0], 0):
+                floor[key[0]] = key[1]
+        return n
+
     # -- membership ----------------------------------------------------------------------------
 
     def add_member(self, replica: str, delivered: Any = None) -> None:
@@ -417,7 +457,14 @@ class CausalBroadcast:
                 return (r, n)
         return None
 
-    def _deliver(self, m: OpMessage, out: list[OpMessage], changed: set[str]) -> None:
+    def _deliver(self, m: OpMessage, out: list[OpMessage], changed: set[str]) -> bool:
+        apply = self._apply
+        if apply is not None:
+            try:
+                apply(m)
+            except Exception as exc:
+                self.failed.append((m, exc))
+                return False
         o, s = m.origin, m.seq
         d = self._delivered
         d[o] = s
@@ -440,6 +487,7 @@ class CausalBroadcast:
             del self._acks[o]
             self._learn(o, pend, changed)
         out.append(m)
+        return True
 
     def _learn(self, o: str, vv: dict[str, int], changed: set[str]) -> None:
         kn = self._known[o]
@@ -466,8 +514,13 @@ class CausalBroadcast:
                 self._newly.add(r)
                 if self._floor.get(r, 0) < v:
                     log = self._log
-                    for c in range(max(old, self._floor.get(r, 0)) + 1, v + 1):
-                        log.pop((r, c), None)
+                    lo = max(old, self._floor.get(r, 0)) + 1
+                    if v + 1 - lo <= len(log):
+                        for c in range(lo, v + 1):
+                            log.pop((r, c), None)
+                    else:  # a long range (a large claim): walk the log instead
+                        for key in [k for k in log if k[0] == r and lo <= k[1] <= v]:
+                            del log[key]
                     self._floor[r] = v
 
     def take_stable(self) -> set[str] | None:

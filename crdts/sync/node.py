@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -22,11 +23,12 @@ from typing import Any, Protocol
 import attrs
 
 from .._base import CRDT
-from ..errors import CRDTError, DecodeError
+from ..errors import ClockDrift, ConflictingWrite, CRDTError, DecodeError, DoubleSpentDot, LimitExceeded, ReplicaClash
 from .audit import AuditLog
 from .messages import Message, decode_message, encode_message
+from .trust import Authorizer, Grant, SyncLimits, Unauthorized
 
-__all__ = ["LocalTransport", "Node", "NodeStats", "PeerStats", "SendInfo", "Transport"]
+__all__ = ["Event", "LocalTransport", "Node", "NodeStats", "PeerStats", "SendInfo", "Transport"]
 
 
 def _stamp(state: Any, clock: Callable[[], float]) -> list[Any]:
@@ -82,12 +84,39 @@ class NodeStats:
     cpu_seconds: float = 0.0
     by_kind: dict[str, int] = attrs.field(factory=dict)
     peers: dict[str, PeerStats] = attrs.field(factory=dict)
+    #: why messages were refused: reason -> count (they add up to ``rejected``)
+    rejected_by: dict[str, int] = attrs.field(factory=dict)
+    #: which limit was reached, and how often (see :class:`~crdts.sync.trust.SyncLimits`)
+    limits_hit: dict[str, int] = attrs.field(factory=dict)
+    #: new incarnations this node started (see :meth:`Node.reincarnate`)
+    incarnations: int = 0
 
     def peer(self, name: str) -> PeerStats:
         p = self.peers.get(name)
         if p is None:
             p = self.peers[name] = PeerStats()
         return p
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        self.rejected_by[reason] = self.rejected_by.get(reason, 0) + 1
+
+    def limit(self, name: str) -> None:
+        self.limits_hit[name] = self.limits_hit.get(name, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen(slots=True)
+class Event:
+    """Something an operator should hear of: a refused message (``kind="rejected"``, with the ``reason``),
+    a clash of replica ids, a limit reached, a new incarnation. ``detail`` says what happened."""
+
+    kind: str
+    reason: str
+    peer: str | None
+    detail: str
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -118,6 +147,22 @@ class LocalTransport:
         return n
 
 
+
+#: Exceptions a message can raise in a protocol, and the reason they are counted under.
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (Unauthorized, "unauthorized"),
+    (ReplicaClash, "clash"),
+    (DoubleSpentDot, "clash"),
+    (ConflictingWrite, "clash"),
+    (ClockDrift, "clock"),
+    (LimitExceeded, "limit"),
+    (DecodeError, "malformed"),
+    (CRDTError, "invalid"),
+    (TypeError, "malformed"),
+    (ValueError, "malformed"),
+)
+
+
 class Node:
     """A replica: owns one CRDT object, runs one protocol, talks to its neighbours through a transport.
 
@@ -126,12 +171,24 @@ class Node:
     :meth:`crash`/:meth:`restart`, as Algorithm 2 of the delta-CRDT paper requires; with
     ``durable=False`` a restart loses the state and comes back as a new incarnation (a new replica id,
     ``name~N``), so no dot is ever reused.
+
+    **Trust.** Only messages from ``neighbours`` are accepted; with an ``authorizer`` the sender's
+    authenticated identity (``receive(..., identity=)``, by default the sender's name) must also have a
+    :class:`~crdts.sync.trust.Grant`. Everything a message claims is checked before anything changes;
+    a refused message is counted in ``stats.rejected`` (by reason in ``stats.rejected_by``), reported as an
+    :class:`Event` and never answered. ``limits`` caps what peers can make the node hold.
+
+    **Threads.** Every public method takes the node's lock: a node may be shared by threads (writers,
+    a network loop, a ticker). The CRDT object it owns is not thread-safe on its own: touch it only
+    through :meth:`update` (or hold :attr:`lock`).
     """
 
     def __init__(self, name: str, crdt: type[CRDT] | CRDT, protocol: str = "bprr",
                  neighbours: Iterable[str] = (), transport: Transport | None = None, *,
                  durable: bool = True, options: dict[str, Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic, audit: AuditLog | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, audit: AuditLog | None = None,
+                 authorizer: Authorizer | None = None, limits: SyncLimits | None = None,
+                 on_event: Callable[[Event], Any] | None = None) -> None:
         from .protocols import PROTOCOLS
 
         if protocol not in PROTOCOLS:
@@ -148,20 +205,31 @@ class Node:
             self.state = crdt
         self.neighbours = list(neighbours)
         self.transport = transport
-        if transport is not None and hasattr(transport, "register"):
-            transport.register(self)
         self.durable = durable
         self.up = True
         self.stats = NodeStats()
         self.clock = clock
         self.audit = audit
+        self.authorizer = authorizer
+        self.limits = limits or SyncLimits()
+        self.on_event = on_event
+        self.events: deque[Event] = deque(maxlen=256)
+        self.lock = threading.RLock()
+        self.grant: Grant | None = None       # the grant of the peer whose message is being handled
         self._watch_conflicts()
         self.protocol_name = protocol
-        self.protocol = PROTOCOLS[protocol](self, **(options or {}))
+        cls = PROTOCOLS[protocol]
+        try:
+            self.protocol = cls(self, **(options or {}))
+        except TypeError as exc:
+            raise TypeError(f"protocol {protocol!r} does not take the options {sorted(options or {})}: {exc}") \
+                from None
+        if transport is not None and hasattr(transport, "register"):
+            transport.register(self)
 
     @property
     def replica(self) -> str:
-        """The replica id the state currently mutates as (changes on a non-durable restart)."""
+        """The replica id the state currently mutates as (changes on a new incarnation)."""
         return self.state.replica
 
     # --- the application side -------------------------------------------------------------------
@@ -169,20 +237,40 @@ class Node:
     def update(self, fn: Callable[[Any], Any], actor: str | None = None, key: Any = None) -> Any:
         """Run one mutator on the state (``fn(state)`` returns its delta) and hand the delta to the protocol.
 
-        With an audit log, the write is recorded (durably) before this returns: ``actor`` and ``key`` go
-        into the record.
+        Atomic: with an audit log, the write is recorded (durably) before this returns, and if the record
+        cannot be written (disk full, I/O error) the state is put back as it was and the error raised, so
+        the state, the audit trail and the protocol all see the write or none does. ``actor`` and ``key``
+        go into the record. Cost: the mutator's, plus (with an audit log) a copy of the state for the
+        rollback.
         """
-        if not self.up:
-            raise CRDTError(f"node {self.name!r} is down")
-        t = time.process_time()
-        delta = fn(self.state)
-        if self.audit is not None:
-            kind = "resolution" if getattr(delta, "is_resolution", False) else "write"
-            self.audit.append(kind, region=self.name, ts=_stamp(self.state, self.clock), actor=actor, key=key,
-                              detail={"type": type(self.state).__name__, "units": delta.units()})
-        self.protocol.on_local(delta)
-        self.stats.cpu_seconds += time.process_time() - t
-        return delta
+        with self.lock:
+            if not self.up:
+                raise CRDTError(f"node {self.name!r} is down")
+            t = time.process_time()
+            saved = self.state.copy() if self.audit is not None else None
+            try:
+                delta = fn(self.state)
+                if not isinstance(delta, CRDT) or type(delta) is not type(self.state):
+                    raise TypeError(f"Node.update: fn must call a mutator of the {type(self.state).__name__} it is "
+                                    f"given and return its delta, got {delta!r:.80}")
+                if self.audit is not None:
+                    kind = "resolution" if getattr(delta, "is_resolution", False) else "write"
+                    self.audit.append(kind, region=self.name, ts=_stamp(self.state, self.clock), actor=actor,
+                                      key=key, detail={"type": type(self.state).__name__, "units": delta.units()})
+            except BaseException:
+                if saved is not None:
+                    self._restore_state(saved)
+                raise
+            self.protocol.on_local(delta)
+            self.stats.cpu_seconds += time.process_time() - t
+            return delta
+
+    def _restore_state(self, saved: Any) -> None:
+        """Put back a copy of the state taken before a failed update (keeping the object's subscribers)."""
+        subs = getattr(self.state, "_subs", None)
+        self.state = saved
+        if subs is not None:
+            saved._subs = subs
 
     def _watch_conflicts(self) -> None:
         sub = getattr(self.state, "subscribe", None)
@@ -201,74 +289,179 @@ class Node:
 
     def metrics(self) -> dict[str, Any]:
         """A snapshot: totals, buffer and state sizes, and per peer the replication lag and traffic."""
-        st = self.stats
-        peers: dict[str, Any] = {}
-        for j in sorted(set(self.neighbours) | set(st.peers)):
-            p = st.peer(j)
-            lag = self.protocol.peer_lag(j) if self.up else None
-            peers[j] = {"lag_ops": None if lag is None else lag[0],
-                        "lag_seconds": None if lag is None else lag[1],
-                        **attrs.asdict(p)}
-        return {
-            "node": self.name, "replica": self.replica, "protocol": self.protocol_name, "up": self.up,
-            "state_units": self.state.units(), "buffer_units": self.protocol.buffer_units(),
-            "conflicts": st.conflicts, "messages_sent": st.messages_sent, "bytes_sent": st.bytes_sent,
-            "messages_received": st.messages_received, "bytes_received": st.bytes_received,
-            "full_states_sent": st.full_states_sent, "rejected": st.rejected, "peers": peers,
-        }
+        with self.lock:
+            st = self.stats
+            peers: dict[str, Any] = {}
+            for j in sorted(set(self.neighbours) | set(st.peers)):
+                p = st.peer(j)
+                lag = self.protocol.peer_lag(j) if self.up else None
+                peers[j] = {"lag_ops": None if lag is None else lag[0],
+                            "lag_seconds": None if lag is None else lag[1],
+                            **attrs.asdict(p)}
+            return {
+                "node": self.name, "replica": self.replica, "protocol": self.protocol_name, "up": self.up,
+                "state_units": self.state.units(), "buffer_units": self.protocol.buffer_units(),
+                "conflicts": st.conflicts, "messages_sent": st.messages_sent, "bytes_sent": st.bytes_sent,
+                "messages_received": st.messages_received, "bytes_received": st.bytes_received,
+                "full_states_sent": st.full_states_sent, "rejected": st.rejected,
+                "rejected_by": dict(st.rejected_by), "limits_hit": dict(st.limits_hit),
+                "incarnation": self.incarnation, "peers": peers,
+            }
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def event(self, kind: str, reason: str, peer: str | None, detail: str) -> None:
+        """Record an :class:`Event` (the last 256 are kept in ``events``) and pass it to ``on_event``."""
+        ev = Event(kind, reason, peer, detail)
+        self.events.append(ev)
+        if self.on_event is not None:
+            try:
+                self.on_event(ev)
+            except Exception:  # an operator's hook must not break replication
+                import logging
+
+                logging.getLogger("crdts").exception("on_event hook failed for %r", ev)
+
+    def _reject(self, peer: str | None, reason: str, detail: str) -> None:
+        self.stats.reject(reason)
+        self.event("rejected", reason, peer, detail)
+
+    def hit_limit(self, name: str, peer: str | None, detail: str) -> None:
+        """Count that a limit was reached (protocols call this) and report it."""
+        self.stats.limit(name)
+        self.event("limit", name, peer, detail)
 
     # --- the network side -----------------------------------------------------------------------
 
-    def receive(self, src: str, data: bytes) -> None:
-        """Handle one message. Malformed input is counted in ``stats.rejected`` and changes nothing."""
-        if not self.up:
+    def receive(self, src: str, data: bytes, identity: str | None = None) -> None:
+        """Handle one message from neighbour ``src``; ``identity`` is what the transport authenticated
+        (defaults to ``src``). A message that is malformed, from a stranger, or claims what the sender
+        may not claim is refused whole: counted, reported, never answered, and nothing changes."""
+        with self.lock:
+            if not self.up:
+                return
+            t = time.process_time()
+            try:
+                self._receive(src, data, src if identity is None else identity)
+            finally:
+                self.grant = None
+                self.stats.cpu_seconds += time.process_time() - t
+
+    def _receive(self, src: str, data: bytes, identity: str) -> None:
+        st = self.stats
+        st.messages_received += 1
+        size = len(data) if isinstance(data, (bytes, bytearray, memoryview)) else 0
+        st.bytes_received += size
+        if src not in self.neighbours:
+            self._reject(src, "stranger", "a message from a peer that is not a neighbour")
             return
-        t = time.process_time()
-        self.stats.messages_received += 1
-        self.stats.bytes_received += len(data)
-        p = self.stats.peer(src)
+        grant = None
+        if self.authorizer is not None:
+            grant = self.authorizer.grant(identity)
+            if grant is None:
+                self._reject(src, "unauthorized", f"identity {identity!r} has no grant")
+                return
+        p = st.peer(src)
         p.messages_received += 1
-        p.bytes_received += len(data)
+        p.bytes_received += size
+        if size > self.limits.max_message_bytes:
+            self.hit_limit("message_bytes", src, f"a message of {size} bytes")
+            self._reject(src, "too_large", f"{size} bytes, over max_message_bytes={self.limits.max_message_bytes}")
+            return
         try:
-            msg = decode_message(data)
+            msg = decode_message(data, self.limits.max_message_bytes)
+        except DecodeError as exc:
+            self._reject(src, "malformed", str(exc))
+            return
+        if msg.kind not in self.protocol.kinds:
+            self._reject(src, "kind", f"{self.protocol_name!r} does not speak {msg.kind!r}")
+            return
+        self.grant = grant
+        try:
             self.protocol.on_message(src, msg)
-        except (DecodeError, TypeError, ValueError, CRDTError):
-            self.stats.rejected += 1
-        finally:
-            self.stats.cpu_seconds += time.process_time() - t
+        except Exception as exc:
+            reason = next((r for cls, r in _REASONS if isinstance(exc, cls)), None)
+            if reason is None:
+                raise
+            self._reject(src, reason, f"{msg.kind}: {exc}")
+            if isinstance(exc, ReplicaClash) and exc.replica == self.replica:
+                self.event("clash", "own-id", src, str(exc))
 
     def tick(self) -> None:
         """One anti-entropy round: the protocol sends what its neighbours need."""
-        if not self.up:
-            return
-        t = time.process_time()
-        self.protocol.on_tick()
-        self.stats.cpu_seconds += time.process_time() - t
+        with self.lock:
+            if not self.up:
+                return
+            t = time.process_time()
+            self.protocol.on_tick()
+            self.stats.cpu_seconds += time.process_time() - t
 
     def crash(self) -> None:
         """Stop: volatile protocol state is lost; the state survives only if the node is durable."""
-        self.up = False
-        self.protocol.on_crash()
+        with self.lock:
+            self.up = False
+            self.protocol.on_crash()
 
     def restart(self) -> None:
         """Come back up, from durable state or (non-durable) as a fresh incarnation."""
-        if self.up:
-            return
-        self.up = True
-        if not self.durable:
-            self.incarnation += 1
-            self.state = self._factory(f"{self.name}~{self.incarnation}")
-            self._watch_conflicts()
-        if self.audit is not None:
-            self.audit.reopen()
-        self.protocol.on_restart()
+        with self.lock:
+            if self.up:
+                return
+            self.up = True
+            if not self.durable:
+                self._new_incarnation(self._factory(self._next_replica()))
+            if self.audit is not None:
+                self.audit.reopen()
+            self.protocol.on_restart()
+
+    def _next_replica(self) -> str:
+        self.incarnation += 1
+        return f"{self.name}~{self.incarnation}"
+
+    def _new_incarnation(self, state: Any) -> None:
+        self.state = state
+        self.stats.incarnations += 1
+        self._watch_conflicts()
+
+    def reincarnate(self) -> str:
+        """Continue under a new replica id (``name~N``), keeping the state: every write from now on has dots
+        no earlier process made. Call it when the state may be behind what peers have seen from this
+        replica (restored from a snapshot, or the same id found live elsewhere). Returns the new id."""
+        with self.lock:
+            replica = self._next_replica()
+            self._new_incarnation(self.state.copy(replica=replica))
+            self.protocol.on_reincarnate()
+            self.event("incarnation", "reincarnate", None, f"continuing as {replica!r}")
+            return replica
+
+    def restore(self, state: Any, *, current: bool = False) -> None:
+        """Replace the state with ``state`` (e.g. decoded from a backup). Unless ``current`` says it holds
+        every write this replica ever made (its latest durable copy), the node continues as a new
+        incarnation, so a write made after the backup was taken is never overwritten by a reused dot."""
+        with self.lock:
+            if type(state) is not type(self.state):
+                raise TypeError(f"restore needs a {type(self.state).__name__}, got {type(state).__name__}")
+            if current:
+                self._new_incarnation(state.copy(replica=self.replica))
+                self.stats.incarnations -= 1
+                self.protocol.on_restart()
+            else:
+                replica = self._next_replica()
+                self._new_incarnation(state.copy(replica=replica))
+                self.protocol.on_reincarnate()
+                self.event("incarnation", "restore", None, f"restored from a snapshot as {replica!r}")
 
     # --- helpers for protocols ------------------------------------------------------------------
 
     def send(self, dst: str, kind: str, *meta: Any, payload: bytes | None = None, units: int = 0,
-             payload_bytes: int | None = None) -> None:
-        """Encode and send one message. ``payload_bytes`` counts CRDT bytes carried inside ``meta`` (logs)."""
+             payload_bytes: int | None = None) -> bool:
+        """Encode and send one message. ``payload_bytes`` counts CRDT bytes carried inside ``meta`` (logs).
+        A message over ``limits.max_message_bytes`` is not sent (its receiver would refuse it): counted
+        under ``limits_hit["send_bytes"]``; returns False."""
         data = encode_message(kind, *meta, payload=payload)
+        if len(data) > self.limits.max_message_bytes:
+            self.hit_limit("send_bytes", dst, f"a {kind!r} message of {len(data)} bytes was not sent")
+            return False
         pb = (0 if payload is None else len(payload)) if payload_bytes is None else payload_bytes
         st = self.stats
         st.messages_sent += 1
@@ -285,14 +478,41 @@ class Node:
             p.full_states_sent += 1
         if self.transport is not None:
             self.transport.send(self.name, dst, data, SendInfo(kind, pb, len(data) - pb, units))
+        return True
 
     def decode_payload(self, msg: Message) -> Any:
+        return self.decode_bytes(msg.payload)
+
+    def decode_bytes(self, data: Any) -> Any:
+        """Decode a CRDT payload of this node's type (with the node's codec limits); DecodeError otherwise."""
         from ..codec import decode
 
-        obj = decode(msg.payload)
+        obj = decode(data, limits=self.limits.codec)
         if type(obj) is not type(self.state):
             raise DecodeError(f"expected a {type(self.state).__name__} payload, got {type(obj).__name__}")
         return obj
+
+    def admit(self, src: str, d: Any) -> None:
+        """Check what a peer sends against its grant before it is merged: without ``relay``, every event in
+        ``d`` that this node has not seen must be one the peer may originate. Raises Unauthorized."""
+        grant = self.grant
+        if grant is None or grant.relay:
+            return
+        new = self.state.new_origins(d)
+        if new:
+            bad = sorted(r for r in new if not grant.may_originate(r))
+            if bad:
+                raise Unauthorized(src, f"relay writes of {bad} (its grant does not allow relaying)")
+
+    def may_claim(self, src: str, origin: str) -> bool:
+        """Whether ``src``'s claims about ``origin``'s history (in digests and snapshots) are believed:
+        always about itself; about others only if its grant trusts its snapshots (or there is no authorizer)."""
+        if origin == src or origin.partition("~")[0] == src:
+            return True
+        grant = self.grant
+        if self.authorizer is None:
+            return True
+        return grant is not None and (grant.may_originate(origin) or grant.snapshots)
 
     def memory_units(self) -> tuple[int, int]:
         """(state units, protocol buffer units): the memory measure of the sync benchmarks."""

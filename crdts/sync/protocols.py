@@ -28,9 +28,16 @@ __all__ = ["PROTOCOLS", "BPRRProtocol", "CausalProtocol", "DeltaProtocol", "Dige
 
 
 class SyncProtocol:
-    """Base: the hooks a node calls. ``node.state`` is X; ``node.send`` emits a message."""
+    """Base: the hooks a node calls. ``node.state`` is X; ``node.send`` emits a message.
+
+    ``kinds`` names the messages the protocol speaks; the node refuses (and counts) any other kind.
+    ``on_message`` may raise a ``CRDTError`` (or ``DecodeError``, ``TypeError``, ``ValueError``): the node
+    counts the message as rejected; whatever the protocol did before raising must be complete and
+    consistent on its own (a merge is all or nothing; nothing is acknowledged before it is merged).
+    """
 
     name = "?"
+    kinds: frozenset[str] = frozenset()
 
     def __init__(self, node: Any) -> None:
         self.node = node
@@ -50,6 +57,12 @@ class SyncProtocol:
     def on_restart(self) -> None:
         """Back from a crash (``node.state`` is the durable or a fresh state)."""
 
+    def on_reincarnate(self) -> None:
+        """The node continues under a new replica id (``node.replica``), with its state: drop what was tied
+        to the old id, as a restart that lost the state would."""
+        self.on_crash()
+        self.on_restart()
+
     def buffer_units(self) -> int:
         """Units held besides the state (delta buffers, logs)."""
         return 0
@@ -59,18 +72,31 @@ class SyncProtocol:
         when the protocol keeps no per-peer knowledge (``state``, ``delta``)."""
         return None
 
-    def _merge(self, obj: Any) -> None:
+    def _merge(self, src: str, obj: Any) -> None:
+        """Admit ``obj`` from ``src`` (its grant) and merge it whole into X (validated: all or nothing)."""
+        self.node.admit(src, obj)
         self.node.state.merge(obj)
+
+    def _receive_delta(self, src: str, d: Any) -> Any:
+        """Merge a received delta (or state) ``d`` and return Δ(d, X): the part of it X lacked.
+
+        The whole of ``d`` is validated against X before anything changes, so a dot that ``d`` carries with a
+        different payload than X (a forged delta, or two processes sharing a replica id) is refused as a
+        direct merge would refuse it, even where Δ alone would have filtered it out.
+        """
+        delta = d.delta_for(self.node.state)
+        self._merge(src, d)
+        return delta
 
 
 class StateProtocol(SyncProtocol):
     """Full-state gossip: every round, X goes to every neighbour."""
 
     name = "state"
+    kinds = frozenset({"state"})
 
     def on_message(self, src: str, msg: Message) -> None:
-        if msg.kind == "state":
-            self._merge(self.node.decode_payload(msg))
+        self._merge(src, self.node.decode_payload(msg))
 
     def on_tick(self) -> None:
         x = self.node.state
@@ -89,6 +115,7 @@ class DeltaProtocol(SyncProtocol):
     """
 
     name = "delta"
+    kinds = frozenset({"delta", "state"})
 
     def __init__(self, node: Any, full_every: int = 10) -> None:
         super().__init__(node)
@@ -105,11 +132,9 @@ class DeltaProtocol(SyncProtocol):
         self._add(delta)
 
     def on_message(self, src: str, msg: Message) -> None:
-        if msg.kind in ("delta", "state"):
-            d = self.node.decode_payload(msg)
-            if not d.delta_for(self.node.state).is_bottom():   # d ⋢ X: join it, and pass the whole group on
-                self._merge(d)
-                self._add(d)
+        d = self.node.decode_payload(msg)
+        if not self._receive_delta(src, d).is_bottom():   # d ⋢ X: joined; pass the whole group on
+            self._add(d)
 
     def on_tick(self) -> None:
         self.rounds += 1
@@ -143,6 +168,7 @@ class CausalProtocol(SyncProtocol):
     """
 
     name = "causal"
+    kinds = frozenset({"seq", "full", "ack", "reset"})
     bp = False
     rr = False
 
@@ -154,8 +180,16 @@ class CausalProtocol(SyncProtocol):
         self.resets: set[str] = set()                # neighbours not yet told that we lost our state
 
     def _buffer(self, origin: str, d: Any) -> None:
-        self.buffer[self.c] = (origin, d, self.node.clock())
+        buf = self.buffer
+        buf[self.c] = (origin, d, self.node.clock())
         self.c += 1
+        cap = self.node.limits.max_buffer
+        if len(buf) > cap:
+            # A neighbour that never acknowledges must not make us hold every delta since: drop the oldest;
+            # whoever still needed them gets a full state instead (the round sees the gap).
+            for seq in sorted(buf)[:len(buf) - cap]:
+                del buf[seq]
+            self.node.hit_limit("buffer", None, f"more than {cap} unacknowledged delta-intervals")
 
     def on_local(self, delta: Any) -> None:
         if not delta.is_bottom():
@@ -165,17 +199,19 @@ class CausalProtocol(SyncProtocol):
         kind = msg.kind
         if kind in ("seq", "full"):
             d = self.node.decode_payload(msg)
-            x = self.node.state
-            delta = d.delta_for(x)            # the part of d that X lacks (⊥ iff d ⊑ X)
+            delta = self._receive_delta(src, d)   # the part of d that X lacked (⊥ iff d ⊑ X); d is merged whole
             if not delta.is_bottom():
-                x.merge(delta)
                 self._buffer(src, delta if self.rr else d)
-            self.node.send(src, "ack", msg.meta[0])
+            self.node.send(src, "ack", msg.meta[0])   # only what is merged is acknowledged
             if kind == "full":
                 self.resets.discard(src)
         elif kind == "ack":
             n = msg.meta[0]
-            if self.acks.get(src, 0) < n <= self.c:   # an ack beyond c is forged or corrupt: ignored
+            if n > self.c:   # an ack of a counter we never sent is forged or corrupt
+                from ..errors import InvariantError
+
+                raise InvariantError(f"ack of interval {n}, but only {self.c} were sent")
+            if self.acks.get(src, 0) < n:
                 self.acks[src] = n
         elif kind == "reset":
             self.acks[src] = 0
@@ -259,6 +295,7 @@ class DigestProtocol(SyncProtocol):
     """
 
     name = "digest"
+    kinds = frozenset({"digest", "log", "snapshot"})
 
     def __init__(self, node: Any) -> None:
         super().__init__(node)
@@ -268,6 +305,7 @@ class DigestProtocol(SyncProtocol):
         self.known: dict[str, int] = {}                  # origin -> highest contiguous seq held (in X)
         self.floor: dict[str, int] = {}                  # origin -> lowest seq still in the log
         self.peer_known: dict[str, dict[str, int]] = {}  # neighbour -> its last digest
+        self.pending = 0                                  # log entries held beyond a gap (max_pending)
 
     def _origin(self) -> str:
         return str(self.node.replica)
@@ -277,10 +315,34 @@ class DigestProtocol(SyncProtocol):
         entries[seq] = (data, units)
         self.held_at[(origin, seq)] = self.node.clock()
         self.floor.setdefault(origin, seq)
-        k = self.known.get(origin, 0)
+        k = old = self.known.get(origin, 0)
+        if seq > k + 1:
+            self.pending += 1      # held beyond a gap: counts against max_pending until the gap closes
+            return
         while k + 1 in entries:
             k += 1
+        self.pending -= k - old - 1   # the entries the gap held back are contiguous now
         self.known[origin] = k
+        self._cap_log()
+
+    def _cap_log(self) -> None:
+        cap = self.node.limits.max_log
+        total = len(self.held_at)
+        if total <= cap:
+            return
+        # Keep the newest; a peer that still needs a dropped entry gets a snapshot (the floor moves up).
+        drop = sorted(self.held_at, key=self.held_at.__getitem__)[:total - cap]
+        for o, s in drop:
+            entries = self.log.get(o, {})
+            entries.pop(s, None)
+            del self.held_at[(o, s)]
+            if s <= self.known.get(o, 0):
+                self.floor[o] = max(self.floor.get(o, 1), s + 1)
+        self._recount_pending()
+        self.node.hit_limit("log", None, f"more than {cap} log entries held")
+
+    def _recount_pending(self) -> None:
+        self.pending = sum(1 for o, entries in self.log.items() for s in entries if s > self.known.get(o, 0))
 
     def on_local(self, delta: Any) -> None:
         if delta.is_bottom():
@@ -312,22 +374,27 @@ class DigestProtocol(SyncProtocol):
             if out:
                 node.send(src, "log", out, units=units, payload_bytes=size)
         elif msg.kind == "log":
-            from ..codec import decode
-
+            me = self._origin()
             for origin, s, data in msg.meta[0]:
                 if s <= self.known.get(origin, 0) or s in self.log.get(origin, {}):
                     continue
-                d = decode(data)
-                if type(d) is not type(node.state):
+                if origin == me:   # entries of our own origin beyond what we issued: another process has our id
+                    from ..errors import ReplicaClash
+
+                    raise ReplicaClash(me, self.seq, s)
+                if s > self.known.get(origin, 0) + 1 and self.pending >= node.limits.max_pending:
+                    node.hit_limit("pending", src, f"log entry {origin}:{s} beyond a gap not held")
                     continue
-                self._merge(d)
+                d = node.decode_bytes(data)
+                self._merge(src, d)
                 self._hold(origin, s, data, d.units())
         elif msg.kind == "snapshot":
-            self._merge(node.decode_payload(msg))
+            self._merge(src, node.decode_payload(msg))
             me = self._origin()
             for o, s in msg.meta[0].items():
-                if o == me:
+                if o == me or not node.may_claim(src, o):
                     continue              # nobody knows our own writes better than we do
+                s = self._believable(src, o, s)
                 if s > self.known.get(o, 0):
                     entries = self.log.get(o, {})
                     for old in [q for q in entries if q <= s]:
@@ -337,6 +404,16 @@ class DigestProtocol(SyncProtocol):
                     while s + 1 in entries:   # entries already held beyond the snapshot stay usable
                         s += 1
                     self.known[o] = s
+                    self._recount_pending()
+
+    def _believable(self, src: str, origin: str, claim: int) -> int:
+        """A claim about ``origin``'s history, capped by what ``origin`` itself last said (when it is a
+        neighbour): a peer cannot make us believe ``origin`` wrote more than ``origin`` says, which would
+        shadow its real writes. Believing less only costs a retransmission."""
+        if origin == src or origin not in self.node.neighbours:
+            return claim
+        own = self.peer_known.get(origin, {}).get(origin)
+        return claim if own is None else min(claim, own)
 
     def on_tick(self) -> None:
         digest = vv_to_wire(self.known)
@@ -348,12 +425,16 @@ class DigestProtocol(SyncProtocol):
         nbrs = self.node.neighbours
         if not nbrs or any(j not in self.peer_known for j in nbrs):
             return
+        dropped = False
         for o, entries in self.log.items():
             low = min(self.peer_known[j].get(o, 0) for j in nbrs)
             for s in [s for s in entries if s <= low]:
                 del entries[s]
                 self.held_at.pop((o, s), None)
+                dropped = True
             self.floor[o] = max(self.floor.get(o, 1), low + 1)
+        if dropped and self.pending:
+            self._recount_pending()
 
     def on_crash(self) -> None:
         self.peer_known.clear()
@@ -366,6 +447,12 @@ class DigestProtocol(SyncProtocol):
             self.known.clear()
             self.floor.clear()
             self.seq = 0
+        self.pending = 0
+
+    def on_reincarnate(self) -> None:
+        # A new origin id: its own sequence starts again; what X holds of others stays known.
+        self.peer_known.clear()
+        self.seq = 0
 
     def buffer_units(self) -> int:
         return sum(u for e in self.log.values() for _, u in e.values())
@@ -401,6 +488,7 @@ class OpProtocol(SyncProtocol):
     """
 
     name = "op"
+    kinds = frozenset({"ops", "opsync", "snapshot"})
 
     def __init__(self, node: Any, members: list[str] | None = None) -> None:
         super().__init__(node)
@@ -408,17 +496,25 @@ class OpProtocol(SyncProtocol):
         self._new_broadcast({})
         self.behind: dict[str, set[tuple[str, int]]] = {}   # neighbour -> ops it lacked at its last opsync
         self.seen_at: dict[tuple[str, int], float] = {}     # op -> when it was made or delivered here
+        self._ready: dict[tuple[str, int], Any] = {}        # decoded ops not yet delivered (apply takes them)
+        self._applied: list[int] = []                       # units of the ops applied by the last receive
 
     def _new_broadcast(self, delivered: dict[str, int]) -> None:
         from ..ops.broadcast import CausalBroadcast
 
         me = self.node.replica
         self.bc = CausalBroadcast(me, {*self._members, me}, delivered=delivered)
+        self._ready = {}
 
-    def _admit(self, replica: str, delivered: dict[str, int] | None = None) -> None:
+    def _admit(self, src: str, replica: str, delivered: dict[str, int] | None = None) -> None:
         bc = self.bc
         if replica in bc.members:
             return
+        if len(bc.members) >= self.node.limits.max_members:
+            from ..errors import LimitExceeded
+
+            self.node.hit_limit("members", src, f"replica {replica!r} not admitted")
+            raise LimitExceeded("members of the op group", len(bc.members) + 1, self.node.limits.max_members)
         base, inc = _base_name(replica)
         for m in list(bc.members):
             b, i = _base_name(m)
@@ -428,6 +524,8 @@ class OpProtocol(SyncProtocol):
         for r, n in (delivered or {}).items():
             floor[r] = max(floor.get(r, 0), n)
         bc.add_member(replica, floor)
+        if replica not in self._members:
+            self._members.append(replica)
 
     def on_local(self, delta: Any) -> None:
         if delta.is_bottom():
@@ -437,49 +535,93 @@ class OpProtocol(SyncProtocol):
         entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
         for j in self.node.neighbours:
             self.node.send(j, "ops", [entry], units=delta.units(), payload_bytes=len(m.op))
+        self._cap_log()
+
+    def _cap_log(self) -> None:
+        dropped = self.bc.shed_log(self.node.limits.max_log)
+        if dropped:
+            self.node.hit_limit("log", None, f"{dropped} operations dropped from the catch-up log")
 
     def on_message(self, src: str, msg: Message) -> None:
         from ..ops.broadcast import Ack, OpMessage
 
         node = self.node
+        bc = self.bc
         if msg.kind == "ops":
+            me = bc.replica
             for origin, seq, deps, data in msg.meta[0]:
-                self._admit(origin)
+                m = OpMessage(origin, seq, tuple(sorted(deps.items())), data)
+                if origin == me and seq > bc.delivered.get(me):
+                    from ..errors import ReplicaClash
+
+                    raise ReplicaClash(me, bc.delivered.get(me), seq)
+                self._admit(src, origin)
                 for r in deps:
-                    self._admit(r)
-                for m in self.bc.receive(OpMessage(origin, seq, tuple(sorted(deps.items())), data)):
-                    self.seen_at[(m.origin, m.seq)] = node.clock()
-                    d = self._decode(m.op)
-                    self._merge(d)
-                    entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
+                    self._admit(src, r)
+                if not bc.is_new(m):
+                    bc.receive(m)        # a duplicate: counted, dropped
+                    continue
+                if not bc.is_ready(m) and bc.metadata()["buffered"] >= node.limits.max_pending:
+                    node.hit_limit("pending", src, f"early operation {origin}:{seq} not buffered")
+                    continue
+                d = node.decode_bytes(data)    # an undecodable op is refused before the broadcast sees it
+                node.admit(src, d)
+                self._ready[(origin, seq)] = d
+                self._applied = []
+                for dm in bc.receive(m, apply=self._apply):
+                    units = self._applied.pop(0)
+                    self.seen_at[(dm.origin, dm.seq)] = node.clock()
+                    entry = [dm.origin, dm.seq, vv_to_wire(dict(dm.deps)), dm.op]
                     for j in node.neighbours:
                         if j != src:
-                            node.send(j, "ops", [entry], units=d.units(), payload_bytes=len(m.op))
+                            node.send(j, "ops", [entry], units=units, payload_bytes=len(dm.op))
+                if bc.failed:
+                    failed, exc = bc.failed[0]
+                    bc.failed.clear()
+                    self._ready.pop((failed.origin, failed.seq), None)
+                    raise exc
+            self._cap_log()
         elif msg.kind == "opsync":
             replica, theirs = msg.meta
-            self._admit(replica, theirs)
-            self.bc.receive_ack(Ack(replica, tuple(sorted(theirs.items()))))
+            if _base_name(replica)[0] != src and not (node.grant is not None and node.grant.may_originate(replica)):
+                from .trust import Unauthorized
+
+                raise Unauthorized(src, f"acknowledge for replica {replica!r}")
+            self._admit(src, replica, theirs)
+            bc.receive_ack(Ack(replica, tuple(sorted(theirs.items()))))
+            self._cap_log()
             self._repair(src, theirs)
         elif msg.kind == "snapshot":
-            snap = node.decode_payload(msg)
-            self._merge(snap)
             vv = msg.meta[0]
-            mine = self.bc.delivered.to_dict()
-            if any(n > mine.get(r, 0) for r, n in vv.items()):
-                for r, n in vv.items():
+            me = bc.replica
+            mine = bc.delivered.to_dict()
+            if vv.get(me, 0) > mine.get(me, 0):
+                from ..errors import ReplicaClash
+
+                raise ReplicaClash(me, mine.get(me, 0), vv[me])
+            snap = node.decode_payload(msg)
+            self._merge(src, snap)
+            claims = {r: n for r, n in vv.items() if node.may_claim(src, r)}
+            if any(n > mine.get(r, 0) for r, n in claims.items()):
+                for r, n in claims.items():
                     mine[r] = max(mine.get(r, 0), n)
+                if len([r for r in mine if r not in self._members]) + len(self._members) > node.limits.max_members:
+                    from ..errors import LimitExceeded
+
+                    raise LimitExceeded("members of the op group", len(mine), node.limits.max_members)
                 for r in mine:
                     if r not in self._members:
                         self._members.append(r)
                 self._new_broadcast(mine)
 
-    def _decode(self, data: bytes) -> Any:
-        from ..codec import decode
-
-        d = decode(data)
-        if type(d) is not type(self.node.state):
-            raise TypeError(f"expected a {type(self.node.state).__name__} operation, got {type(d).__name__}")
-        return d
+    def _apply(self, m: Any) -> None:
+        """Apply one operation as it is delivered (raises: not delivered, see CausalBroadcast.receive);
+        its size in units goes to ``_applied`` for the accounting of its forwarding."""
+        d = self._ready.pop((m.origin, m.seq), None)
+        if d is None:
+            d = self.node.decode_bytes(m.op)
+        self.node.state.merge(d)
+        self._applied.append(int(d.units()))
 
     def _repair(self, src: str, theirs: dict[str, int]) -> None:
         from ..errors import CausalGap
@@ -508,7 +650,7 @@ class OpProtocol(SyncProtocol):
             return
         if msgs:
             entries = [[m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op] for m in msgs]
-            units = sum(self._decode(m.op).units() for m in msgs)
+            units = sum(node.decode_bytes(m.op).units() for m in msgs)
             node.send(src, "ops", entries, units=units, payload_bytes=sum(len(m.op) for m in msgs))
 
     def on_tick(self) -> None:
@@ -527,6 +669,13 @@ class OpProtocol(SyncProtocol):
         # The delivered vector is durable with X; the log and the buffer are not.
         delivered = {} if not self.node.durable else self.bc.delivered.to_dict()
         self._new_broadcast(delivered)
+
+    def on_reincarnate(self) -> None:
+        old = self.bc.replica
+        self._members = [r for r in self._members if r != old]
+        self.behind.clear()
+        self.seen_at.clear()
+        self._new_broadcast(self.bc.delivered.to_dict())
 
     def buffer_units(self) -> int:
         meta = self.bc.metadata()

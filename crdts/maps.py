@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
@@ -428,7 +429,7 @@ class LWWMap(CRDT):
                 out[k] = e
         return self._of(out)
 
-    def new_origins(self, other: LWWMap) -> set[str] | None:
+    def new_origins(self, other: LWWMap) -> builtins.set[str] | None:
         mine = self._entries
         return {e[0][2] for k, e in other._entries.items() if k not in mine or e[0] > mine[k][0]}
 

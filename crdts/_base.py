@@ -290,7 +290,7 @@ class Causal(CRDT):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._store == other._store and self._ctx == other._ctx
+        return kernel.same_store(self._store, other._store) and self._ctx == other._ctx
 
     def copy(self: T, replica: Any = _UNSET) -> T:
         """An independent copy; ``replica=`` rebinds it (None makes it read-only). O(size)."""

@@ -29,8 +29,9 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from itertools import chain, compress, repeat
+from math import copysign as _copysign
 from operator import gt, itemgetter
 from typing import Any
 
@@ -40,7 +41,7 @@ from .errors import DoubleSpentDot, InvariantError
 __all__ = [
     "DotMap", "DotSetMap", "Store", "candidate_keys", "copy_store", "decompose", "difference", "dots_of",
     "empty_like", "join",
-    "restrict", "same", "validate",
+    "restrict", "same", "same_store", "same_values", "validate",
 ]
 
 DotT = tuple[str, int]
@@ -94,16 +95,83 @@ class DotSetMap(DotMap):
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equality that also requires equal types, all the way down (``[1] != [True]`` here, unlike ``==``):
-    what the wire format distinguishes, two replicas must not merge as one."""
-    if type(a) is not type(b):
-        return False
+    """Equality that also requires equal types, all the way down (``[1] != [True]`` here, unlike ``==``),
+    and floats equal in value and in the sign of zero (``0.0`` is not ``-0.0``): exactly what the wire
+    format distinguishes, so two replicas must not merge as one unless they encode alike."""
+    if a is b:
+        return True
     t = type(a)
+    if t is not type(b):
+        return False
+    if t is float:
+        return a == b and (a != 0.0 or _copysign(1.0, a) == _copysign(1.0, b))
+    if t is str or t is int or t is bytes:
+        return a == b
     if t is list or t is tuple:
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(map(same, a, b))
     if t is dict:
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):  # subclasses, e.g. named tuples
+        return len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return bool(a == b)
+
+
+#: Value types among which ``==`` already is :func:`same` (no bool, float or container, which ``==`` confuses
+#: with other types or signs) ...
+_EQ_EXACT = frozenset({str, bytes, int, type(None)})
+#: ... and among which it is, but for zeros (``0.0 == -0.0``): no int or bool beside the floats.
+_EQ_EXACT_BUT_ZERO = frozenset({str, bytes, float, type(None)})
+
+
+def _eq_decides(v1: Iterable[Any], v2: Iterable[Any]) -> bool:
+    """Whether ``==`` between values of ``v1`` and values of ``v2`` (two sides of an equality, paired in any
+    order) already decides :func:`same`: every value is a str, bytes, int or None, or every value is a str,
+    bytes, float or None and ``v1`` holds no zero. C-speed; False only means "look closer"."""
+    vs = list(v1)
+    types = set(map(type, vs))
+    types.update(map(type, v2))
+    return types <= _EQ_EXACT or (types <= _EQ_EXACT_BUT_ZERO and 0.0 not in vs)
+
+
+def same_values(f1: dict[Any, Any], f2: dict[Any, Any], part: Callable[[Any], Any] | None = None) -> bool:
+    """Given ``f1 == f2`` (two dicts with one key set), whether their values are also :func:`same`, key by
+    key (of ``part(value)`` if given). O(len(f1)); C-speed when the values are scalars that ``==`` cannot
+    confuse (see :func:`_eq_decides`)."""
+    if part is None:
+        if _eq_decides(f1.values(), f2.values()):
+            return True
+        return all(same(v, f2[k]) for k, v in f1.items())
+    if _eq_decides(map(part, f1.values()), map(part, f2.values())):
+        return True
+    return all(same(part(v), part(f2[k])) for k, v in f1.items())
+
+
+def same_store(s1: Store, s2: Store) -> bool:
+    """Equality of two dot stores that is exact for DotFun values (:func:`same`: type- and sign-strict, as the
+    bytes are), recursing through DotMaps; plain ``==`` would take ``{d: 0.0}`` for ``{d: -0.0}``.
+    O(size): one dict/set comparison, then a pass over the DotFuns only if that found them equal."""
+    if s1 != s2:
+        return False
+    return _same_store_values(s1, s2)
+
+
+def _same_store_values(s1: Store, s2: Store) -> bool:
+    t = type(s1)
+    if t is dict:
+        return same_values(s1, s2)
+    if t is set or t is frozenset or t is DotSetMap:  # dots only: == was exact
+        return True
+    subs = s1.values()
+    kinds = set(map(type, subs))
+    if kinds == {dict}:  # a DotMap of DotFuns (registers, counters): all their values in one pass first
+        values = dict.values
+        if _eq_decides(chain.from_iterable(map(values, subs)), chain.from_iterable(map(values, s2.values()))):
+            return True
+    elif kinds <= {set, frozenset}:
+        return True
+    return all(type(sub) is set or _same_store_values(sub, s2[k]) for k, sub in s1.items())
 
 
 def dots_of(s: Store) -> Iterable[DotT]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any, ClassVar, TypeVar
 
 from ._base import _UNSET, CRDT, Causal, T, check_replica, element, thaw, value
@@ -11,13 +12,15 @@ from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, copy_store, dots_of, same
+from .kernel import DotMap, copy_store, dots_of, same, same_values
 from .registers import MVRegister, _check_ts, _clock_for
 from .sets import AWSet, RWSet
 
 __all__ = ["LWWMap", "ORMap"]
 
 N = TypeVar("N", bound=Causal)
+
+_VALUE = itemgetter(2)  # the value of an LWWMap entry (timestamp, present, value)
 
 #: The causal types an ORMap can hold, by the name stored beside each key.
 NESTABLE: dict[str, type[Causal]] = {}
@@ -395,7 +398,8 @@ class LWWMap(CRDT):
     def __eq__(self, other: object) -> bool:
         if type(other) is not LWWMap:
             return NotImplemented
-        return self._entries == other._entries
+        mine, theirs = self._entries, other._entries
+        return mine == theirs and same_values(mine, theirs, _VALUE)
 
     def copy(self: T, replica: Any = _UNSET) -> T:
         c = LWWMap.__new__(LWWMap)

@@ -92,7 +92,7 @@ class LWWRegister(CRDT):
     def __eq__(self, other: object) -> bool:
         if type(other) is not LWWRegister:
             return NotImplemented
-        return self._ts == other._ts and self._value == other._value
+        return self._ts == other._ts and same(self._value, other._value)
 
     def copy(self: T, replica: Any = _UNSET) -> T:
         c = LWWRegister.__new__(LWWRegister)

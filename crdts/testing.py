@@ -84,6 +84,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 import attrs
 
 import crdts
+from crdts.kernel import same
 
 __all__ = [
     "LAWS",
@@ -271,8 +272,9 @@ def amounts() -> st.SearchStrategy[int]:
 
 
 def register_values() -> st.SearchStrategy[Any]:
-    """Register values: a few scalars, and small lists and dicts (str keys) of them."""
-    scalars = st.sampled_from([None, 0, 1, True, 2.5, "x", "y", b"z", ("t", 1)])
+    """Register values: a few scalars, and small lists and dicts (str keys) of them. The scalars include
+    values that ``==`` cannot tell apart but the wire format can: 0, 0.0 and -0.0; 1, True and 1.0."""
+    scalars = st.sampled_from([None, 0, 1, True, 2.5, "x", "y", b"z", ("t", 1), 0.0, -0.0, 1.0])
     return st.one_of(
         scalars,
         scalars,
@@ -912,21 +914,14 @@ class Cluster:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equality of plain values, strict about types where crdts keeps them.
+    """Equality of plain values, strict about types where crdts keeps them (:func:`crdts.kernel.same`).
 
     Set members and dict keys compare with ``==`` (crdts canonicalises them: 1, 1.0 and True are one
-    element). Everything else, register values above all, must also have the same type: a register
-    assigned ``True`` must not read ``1``, nor ``("t", 1)`` read ``["t", 1]``.
+    element). Everything else, register values above all, must also have the same type and floats the
+    same sign of zero: a register assigned ``True`` must not read ``1``, ``("t", 1)`` not ``["t", 1]``,
+    ``-0.0`` not ``0.0``.
     """
-    if isinstance(a, (frozenset, set)) or isinstance(b, (frozenset, set)):
-        return type(a) is type(b) and a == b
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+    return same(a, b)
 
 
 def _check_mutation(spec: TypeSpec, op: Op, before: Any, after: Any, delta: Any) -> None:

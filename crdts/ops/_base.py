@@ -12,6 +12,7 @@ from typing import Any, ClassVar, TypeVar
 from .._base import element, value
 from ..causal import CausalContext, VersionVector
 from ..errors import MalformedOp, ReplicaRequired
+from ..kernel import same
 from .broadcast import Ack, CausalBroadcast, OpMessage
 
 T = TypeVar("T", bound="OpCRDT")
@@ -317,13 +318,14 @@ class OpCRDT:
         return c
 
     def __eq__(self, other: object) -> bool:
-        """Same class, same delivered operations, same value (compaction timing does not matter)."""
+        """Same class, same delivered operations, same value (compaction timing does not matter), compared
+        as the wire format does (:func:`crdts.kernel.same`: ``0.0`` is not ``-0.0``, ``1`` is not ``True``)."""
         if type(other) is not type(self):
             return NotImplemented
         if self._tcb is not None and other._tcb is not None \
                 and self._tcb._delivered != other._tcb._delivered:
             return False
-        return bool(self.value == other.value)
+        return same(self.value, other.value)
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from ..causal import Timestamp
+from ..kernel import same
 
 __all__ = ["Add", "Assign", "Clear", "Decrement", "Increment", "Operation", "Remove", "Update"]
 
@@ -45,12 +46,28 @@ class Decrement:
     total: int | None = None
 
 
+class _Exact:
+    """The comparison key of a register value: equal iff :func:`crdts.kernel.same` (type- and sign-strict);
+    hashed as the value."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Exact and same(self.v, other.v)
+
+    def __hash__(self) -> int:
+        return hash(self.v)
+
+
 @attrs.frozen(slots=True)
 class Assign:
     """Write a register. ``timestamp`` is the hybrid-logical-clock reading of a last-writer-wins
     write; a multi-value register's assign has none (its causal timestamp is the message's)."""
 
-    value: Any
+    value: Any = attrs.field(eq=_Exact)  # compared as the bytes are: Assign(0.0) != Assign(-0.0)
     timestamp: Timestamp | None = None
 
 

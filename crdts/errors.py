@@ -202,3 +202,28 @@ class ReplicaClash(CRDTError):
 
 
 __all__ += ["ClockDrift", "LimitExceeded", "ReplicaClash"]
+
+
+class AuditLogError(CRDTError):
+    """An audit log file cannot be used: ``path`` names the file, ``reason`` says what is wrong with it."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"audit log {path!r}: {reason}")
+
+
+class NotAnAuditLog(AuditLogError):
+    """The file is not an audit log this library can read: foreign content, or an unknown format version.
+
+    Nothing in the file was changed. ``version`` is the format version its header names (``None`` when
+    there is no audit log header at all).
+    """
+
+    def __init__(self, path: str, reason: str, version: int | None = None) -> None:
+        self.version = version
+        super().__init__(path, f"{reason}; the file was left unchanged. Point AuditLog at a new or empty file, "
+                               f"or move this one aside")
+
+
+__all__ += ["AuditLogError", "NotAnAuditLog"]

@@ -504,6 +504,13 @@ class Node:
             if bad:
                 raise Unauthorized(src, f"relay writes of {bad} (its grant does not allow relaying)")
 
+    def check_origin(self, src: str, origin: str) -> None:
+        """Refuse an entry attributed to ``origin`` (a log entry, an operation) from a peer whose grant does
+        not let it relay others' writes and does not cover ``origin``. Raises Unauthorized."""
+        grant = self.grant
+        if grant is not None and not grant.relay and not grant.may_originate(origin):
+            raise Unauthorized(src, f"relay writes of {origin!r} (its grant does not allow relaying)")
+
     def may_claim(self, src: str, origin: str) -> bool:
         """Whether ``src``'s claims about ``origin``'s history (in digests and snapshots) are believed:
         always about itself; about others only if its grant trusts its snapshots (or there is no authorizer)."""

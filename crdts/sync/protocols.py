@@ -264,6 +264,12 @@ class CausalProtocol(SyncProtocol):
             # Our neighbours think we hold what they sent us: ask them (until they answer with a full state).
             self.resets = set(self.node.neighbours)
 
+    def on_reincarnate(self) -> None:
+        # The state may be behind what the neighbours think we hold: ask them for full states. c stays.
+        self.buffer.clear()
+        self.acks.clear()
+        self.resets = set(self.node.neighbours)
+
     def buffer_units(self) -> int:
         return sum(int(e[1].units()) for e in self.buffer.values())
 
@@ -376,6 +382,7 @@ class DigestProtocol(SyncProtocol):
         elif msg.kind == "log":
             me = self._origin()
             for origin, s, data in msg.meta[0]:
+                node.check_origin(src, origin)
                 if s <= self.known.get(origin, 0) or s in self.log.get(origin, {}):
                     continue
                 if origin == me:   # entries of our own origin beyond what we issued: another process has our id
@@ -450,9 +457,11 @@ class DigestProtocol(SyncProtocol):
         self.pending = 0
 
     def on_reincarnate(self) -> None:
-        # A new origin id: its own sequence starts again; what X holds of others stays known.
-        self.peer_known.clear()
-        self.seq = 0
+        # A new origin id (its sequence starts again), and a state that may be behind what we claimed to
+        # hold: claim nothing, so the neighbours send what we lack (entries, or a snapshot).
+        for part in (self.peer_known, self.log, self.held_at, self.known, self.floor):
+            part.clear()
+        self.seq = self.pending = 0
 
     def buffer_units(self) -> int:
         return sum(u for e in self.log.values() for _, u in e.values())
@@ -550,6 +559,7 @@ class OpProtocol(SyncProtocol):
         if msg.kind == "ops":
             me = bc.replica
             for origin, seq, deps, data in msg.meta[0]:
+                node.check_origin(src, origin)
                 m = OpMessage(origin, seq, tuple(sorted(deps.items())), data)
                 if origin == me and seq > bc.delivered.get(me):
                     from ..errors import ReplicaClash
@@ -671,11 +681,13 @@ class OpProtocol(SyncProtocol):
         self._new_broadcast(delivered)
 
     def on_reincarnate(self) -> None:
+        # The old id leaves the group; the state may be behind what we said we delivered: start from
+        # nothing delivered, so the neighbours resend (from their logs, or a snapshot).
         old = self.bc.replica
         self._members = [r for r in self._members if r != old]
         self.behind.clear()
         self.seen_at.clear()
-        self._new_broadcast(self.bc.delivered.to_dict())
+        self._new_broadcast({})
 
     def buffer_units(self) -> int:
         meta = self.bc.metadata()

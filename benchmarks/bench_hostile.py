@@ -6,6 +6,7 @@ Run from the repository root (it benchmarks the ``crdts`` of this checkout)::
     python benchmarks/bench_hostile.py             # N = 20,000, best of 5 (about 1-2 min on 2 cores)
     python benchmarks/bench_hostile.py --quick     # a smoke run (a few seconds)
     python benchmarks/bench_hostile.py --protocols bprr,op --json /tmp/hostile.json
+    python benchmarks/bench_hostile.py --from-json benchmarks/results/hostile.json   # the docs tables, no run
 
 The requirement it checks: a node's cost (CPU time and memory) of receiving a hostile message is at most
 10x the cost of receiving an honest one-op delta, and does not depend on the numbers the message claims.
@@ -27,16 +28,23 @@ with their size (a planted dot cloud), the yardstick is an honest delta of about
 Method: for every (class, receiver, protocol, claim), each of ``--repeats`` repetitions builds a fresh
 receiver (untimed), pre-encodes its K messages (untimed), then times ``node.receive`` of the K messages
 with ``time.process_time_ns`` (``--clock wall``: ``perf_counter_ns``), the cyclic GC paused as ``timeit``
-does; the figure is the best repetition divided by K. Memory is a separate pass on a fresh receiver under
-``tracemalloc``: for each message, the peak of traced memory during ``receive`` minus the traced memory
-just before it (the message's bytes exist before and are not counted); the figure is the median over the
-messages (``mem_max_kib`` keeps the largest). After each timed batch the node's ``stats.rejected_by``
-must be exactly K of the reason the class is refused for (or nothing, for a class the node accepts), so a
-row cannot time another path than it names. Claims are ``+10^3`` (10**3 beyond what the receiver holds for
-that replica) and ``2^63``; a class's independence ratio is the slower of the two over the faster.
+does; the figure is the best repetition divided by K. K is as many messages as take about 20 ms (found by
+a first batch of 10), at least 5 and at most ``--k``; the classes whose messages are large (``cloud``,
+``cloud_over``, ``bulk``, ``*_behind``) take one message per repetition and two more repetitions. Memory
+is a separate pass on a fresh receiver under ``tracemalloc``: for each message, the peak of traced memory
+during ``receive`` minus the traced memory just before it (the message's bytes exist before and are not
+counted); the figure is the median over the messages (``mem_max_kib`` keeps the largest; ``kept_kib`` is
+what is still allocated after the receive, before any cyclic collection). After each timed batch the
+node's ``stats.rejected_by`` must be exactly K of the reason the class is refused for (or nothing, for a
+class the node accepts), so a row cannot time another path than it names. Claims are ``+10^3`` (10**3
+beyond what the receiver holds for that replica) and ``2^63`` (for ``clock``: 100 years ahead of now, and
+a wall clock of 2**63 ns); a class's independence ratio is the slower of the two over the faster. The
 ``behind`` rows (a digest or opsync claiming less than the receiver holds, which a lagging peer sends and
 which is answered with a snapshot of the state) are reported for information: that cost is the catch-up
-path, proportional to the state, not to any number in the message.
+path, proportional to the state, not to any number in the message. After an accepted cloud, the next 100
+and 1000 local writes (``Node.update``) and honest receives are timed beside the same without the cloud.
+
+The exit code is 1 when a target fails (the verdicts are computed from this run's numbers).
 """
 
 from __future__ import annotations
@@ -76,16 +84,18 @@ DEFAULT_JSON = ROOT / "benchmarks" / "results" / "hostile.json"
 ALL_PROTOCOLS = ("state", "delta", "causal", "bprr", "digest", "op")
 CLAIMS = ("+10^3", "2^63")
 CENTURY_NS = 100 * 365 * 86400 * 10**9
+AFTER_OPS = (100, 1000)   # later writes / honest receives timed beside a planted cloud
 
 TARGETS = {
     "cpu_ratio": (10.0, "receive CPU of a hostile message / of an honest one-op delta (worst class)"),
     "mem_ratio": (10.0, "receive peak memory of a hostile message / of an honest one-op delta (worst class)"),
     "claim_cpu_ratio": (1.5, "receive CPU at one claimed number / at the other, +10^3 vs 2^63 (worst class)"),
     "claim_mem_ratio": (1.5, "receive peak memory at one claimed number / at the other (worst class)"),
-    "cloud_after_ratio": (1.5, "100 later writes or honest receives beside a planted cloud / without it (worst)"),
+    "cloud_after_ratio": (1.5, "the next 100 (1000) writes or honest receives beside a planted cloud / without it"),
 }
 
 CLOCK: Callable[[], int] = process_time_ns
+BATCH_NS = 20_000_000   # a timed batch holds about this much work (fewer messages for the costly classes)
 
 
 class Sink:
@@ -439,8 +449,11 @@ def check_counted(node: Node, reason: str | None, k: int, label: str) -> dict[st
 
 
 def time_case(w: World, case: Case, typ: str, proto: str, claim: str | None, k: int, repeats: int,
-              keep_gc: bool, label: str) -> tuple[float, int]:
-    """Best per-message time in µs over the repetitions, and the message size."""
+              keep_gc: bool, label: str, calibrate: bool = True) -> tuple[float, int, int]:
+    """Best per-message time in µs over the repetitions, the message size, and the messages per batch."""
+    if calibrate and k > 1:   # as many messages as fill about BATCH_NS (at least 5, at most k)
+        t, _, _ = time_case(w, case, typ, proto, claim, min(k, 10), 1, keep_gc, label, calibrate=False)
+        k = max(5, min(k, round(BATCH_NS / 1e3 / t)))
     best = None
     size = 0
     for _ in range(repeats):
@@ -463,7 +476,7 @@ def time_case(w: World, case: Case, typ: str, proto: str, claim: str | None, k: 
         check_counted(node, case.reason, len(msgs), label)
         best = dt if best is None else min(best, dt)
     assert best is not None
-    return best / k / 1e3, size
+    return best / k / 1e3, size, k
 
 
 def memory_case(w: World, case: Case, typ: str, proto: str, claim: str | None, m: int,
@@ -491,7 +504,7 @@ def memory_case(w: World, case: Case, typ: str, proto: str, claim: str | None, m
             "kept_kib": statistics.median(kept) / 1024}
 
 
-def cloud_after(w: World, proto: str, repeats: int, keep_gc: bool, ops: int = 100) -> list[dict[str, Any]]:
+def cloud_after(w: World, proto: str, repeats: int, keep_gc: bool, ops: int) -> list[dict[str, Any]]:
     """The next ``ops`` local writes (Node.update) and honest receives, with the accepted cloud planted vs not."""
     out = []
     cloud_msg = b_cloud(w, "awset", proto, 1, None)[0]
@@ -525,7 +538,7 @@ def cloud_after(w: World, proto: str, repeats: int, keep_gc: bool, ops: int = 10
                 best = dt if best is None else min(best, dt)
             assert best is not None
             res[planted] = best / ops / 1e3
-        out.append({"name": f"cloud_after {what} {proto}", "protocol": proto, "what": what, "ops": ops,
+        out.append({"name": f"cloud_after {ops} {what} {proto}", "protocol": proto, "what": what, "ops": ops,
                     "without_us": res[False], "with_us": res[True], "after_ratio": res[True] / res[False]})
     return out
 
@@ -563,6 +576,65 @@ def source_info() -> dict[str, Any]:
     return info
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """The tables of docs/benchmarks.md, from a run's JSON: ratios per class and protocol, the independence of
+    the claimed numbers, the cost beside a planted cloud, the targets."""
+    protos = [p for p in ALL_PROTOCOLS if p in doc["params"]["protocols"]]
+    rows = doc["results"]
+
+    def cell(r: dict[str, Any] | None) -> str:
+        if r is None:
+            return ""
+        if r["case"] in ("honest", "bulk"):
+            return f"{r['us']:,.1f} µs, {r['mem_kib']:,.1f} KiB"
+        star = "*" if "cpu_per_byte_ratio" in r else ""
+        c, m = r.get("cpu_per_byte_ratio", r["cpu_ratio"]), r.get("mem_per_byte_ratio", r["mem_ratio"])
+        txt = f"{c:.2f}{star} / {m:.2f}{star}" if max(c, m) < 100 else f"{c:.0f}{star} / {m:.0f}{star}"
+        return f"**{txt}**" if r.get("pass") is False else txt
+
+    groups: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["case"], r["type"], r["claim"] or ""), {})[r["protocol"]] = r
+    out = ["| class | receiver | claim | counted as | " + " | ".join(protos) + " |",
+           "| --- | --- | --- | --- | " + " | ".join("---:" for _ in protos) + " |"]
+    for (case, typ, claim), by in groups.items():
+        first = next(iter(by.values()))
+        label = f"{case} (info)" if first.get("info") else case
+        out.append(f"| {label} | {typ} | {claim} | {first['reason']} | "
+                   + " | ".join(cell(by.get(p)) for p in protos) + " |")
+    out += ["", "| class | receiver | " + " | ".join(protos) + " |",
+            "| --- | --- | " + " | ".join("---:" for _ in protos) + " |"]
+    cl: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for c in doc["claims"]:
+        case, typ, proto = c["name"].split()
+        cl.setdefault((case, typ), {})[proto] = c
+    for (case, typ), by in cl.items():
+        cells = []
+        for p in protos:
+            c = by.get(p)
+            if c is None:
+                cells.append("")
+                continue
+            txt = f"{c['claim_cpu_ratio']:.2f} / {c['claim_mem_ratio']:.2f}"
+            cells.append(txt if c["pass"] else f"**{txt}**")
+        out.append(f"| {case} | {typ} | " + " | ".join(cells) + " |")
+    after = doc["cloud_after"]
+    if after:
+        kinds = sorted({(a["ops"], a["what"]) for a in after})
+        out += ["", "| protocol | " + " | ".join(f"next {n} {w}" for n, w in kinds) + " |",
+                "| --- | " + " | ".join("---:" for _ in kinds) + " |"]
+        for p in protos:
+            by2 = {(a["ops"], a["what"]): a for a in after if a["protocol"] == p}
+            out.append(f"| {p} | " + " | ".join(
+                f"{by2[kw]['with_us']:.1f} vs {by2[kw]['without_us']:.1f} µs ({by2[kw]['after_ratio']:.2f}x)"
+                for kw in kinds) + " |")
+    out += ["", "| target | measured | limit | worst | |", "| --- | ---: | ---: | --- | --- |"]
+    for t in doc["targets"]:
+        out.append(f"| {t['what']} | {t['measured']:.2f} | {t['limit']} | {t['worst']} | "
+                   f"{'PASS' if t['pass'] else 'FAIL'} |")
+    return "\n".join(out) + "\n"
+
+
 def fmt_ratio(v: float | None) -> str:
     if v is None:
         return "-"
@@ -575,27 +647,55 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="repetitions, the best is kept (default 5; 2 quick)")
     ap.add_argument("--k", type=int, default=None, help="messages per timed batch (default 200; 20 quick)")
     ap.add_argument("--mem-msgs", type=int, default=None, help="messages measured under tracemalloc (default 15)")
-    ap.add_argument("--cloud", type=int, default=50_000, help="scattered dots of the accepted cloud (default 50,000)")
+    ap.add_argument("--cloud", type=int, default=None,
+                    help="scattered dots of the accepted cloud (default 50,000; 5,000 quick)")
     ap.add_argument("--protocols", default=",".join(ALL_PROTOCOLS), help="which protocols (default all six)")
-    ap.add_argument("--quick", action="store_true", help="a smoke run: N = 5,000, 2 repetitions, 20 messages")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: N = 5,000, 2 repetitions, 20 messages, CausalContext.max_cloud lowered to "
+                    "10,000 for the run (the over-limit cloud is then 10,001 dots)")
     ap.add_argument("--gc", action="store_true", help="keep the cyclic GC running while timing")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: time.process_time_ns (default); wall: time.perf_counter_ns")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
+    ap.add_argument("--markdown", type=Path, default=None, help="also write the tables of docs/benchmarks.md here")
+    ap.add_argument("--from-json", type=Path, default=None, metavar="PATH",
+                    help="no run: render --markdown (or print) the tables of an earlier run's JSON")
     args = ap.parse_args(argv)
-    global CLOCK
-    CLOCK = process_time_ns if args.clock == "cpu" else perf_counter_ns
-    repeats = args.repeats or (2 if args.quick else 5)
-    k = args.k or (20 if args.quick else 200)
-    mem_msgs = args.mem_msgs or (5 if args.quick else 15)
-    n = 5_000 if args.quick and args.n == 20_000 else args.n
+    if args.from_json is not None:
+        md = markdown(json.loads(args.from_json.read_text(encoding="utf-8")))
+        if args.markdown is not None:
+            args.markdown.write_text(md, encoding="utf-8")
+        else:
+            print(md, end="")
+        return 0
     protocols = [p for p in args.protocols.split(",") if p]
     bad = [p for p in protocols if p not in ALL_PROTOCOLS]
     if bad:
         ap.error(f"unknown protocols {bad}")
+    global CLOCK, BATCH_NS
+    saved = CLOCK, BATCH_NS, CausalContext.max_cloud
+    CLOCK = process_time_ns if args.clock == "cpu" else perf_counter_ns
+    if args.quick:
+        BATCH_NS = 5_000_000
+        CausalContext.max_cloud = 10_000
+    try:
+        cloud = args.cloud or (5_000 if args.quick else 50_000)
+        if not 0 < cloud < CausalContext.max_cloud:
+            ap.error(f"--cloud must be between 1 and CausalContext.max_cloud - 1 ({CausalContext.max_cloud - 1})")
+        return run(args, protocols, cloud, argv)
+    finally:
+        CLOCK, BATCH_NS, CausalContext.max_cloud = saved
+        gc.unfreeze()
+
+
+def run(args: argparse.Namespace, protocols: list[str], cloud: int, argv: list[str] | None) -> int:
+    repeats = args.repeats or (2 if args.quick else 5)
+    k = args.k or (20 if args.quick else 200)
+    mem_msgs = args.mem_msgs or (5 if args.quick else 15)
+    n = 5_000 if args.quick and args.n == 20_000 else args.n
     started = perf_counter()
 
-    w = build_world(n, args.cloud)
+    w = build_world(n, cloud)
     # The honest yardstick of the per-byte classes: an AWSet delta of about the cloud message's size.
     per_elem = len(encode(forged_aw({f"bulk-{i:06d}": {("x", i + 1)} for i in range(1000)}))) / 1000
     w.bulk_elements = max(1, round(len(encode(forged_aw({}, cloud=_cloud(w.cloud)))) / per_elem))
@@ -607,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     bulk = Case("bulk", "honest AWSet delta of about the cloud's size in bytes", ("awset",), P, None, b_bulk,
                 heavy=True)
     for case in [CASES[0], bulk, *CASES[1:]]:
+        print(f"  {case.key} ({perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
         for typ in case.types:
             for proto in protocols:
                 if proto not in case.protocols:
@@ -615,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
                     label = f"{case.key} {typ} {proto}" + (f" {claim}" if claim else "")
                     kk = 1 if case.heavy else k
                     reps = repeats + 2 if case.heavy else repeats
-                    us, size = time_case(w, case, typ, proto, claim, kk, reps, args.gc, label)
+                    us, size, kk = time_case(w, case, typ, proto, claim, kk, reps, args.gc, label)
                     mem = memory_case(w, case, typ, proto, claim, 1 if case.heavy else mem_msgs, label)
                     row: dict[str, Any] = {"name": label, "case": case.key, "what": case.what, "type": typ,
                                            "protocol": proto, "claim": claim, "reason": case.reason or "accepted",
@@ -633,11 +734,11 @@ def main(argv: list[str] | None = None) -> int:
                             row["cpu_per_byte_ratio"] = (us / size) / (b["us"] / b["bytes"])
                             row["mem_per_byte_ratio"] = (mem["mem_kib"] / size) / (b["mem_kib"] / b["bytes"])
                     rows.append(row)
-                    print(f"  {label:<34} {us:>10.2f} us {mem['mem_kib']:>9.2f} KiB", file=sys.stderr, flush=True)
 
     after: list[dict[str, Any]] = []
     for proto in protocols:
-        after += cloud_after(w, proto, repeats, args.gc)
+        for ops in AFTER_OPS:
+            after += cloud_after(w, proto, repeats, args.gc, ops)
 
     # independence of the claimed numbers
     claims: list[dict[str, Any]] = []
@@ -683,8 +784,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.clock} time, gc {'on' if args.gc else 'paused'}; python {platform.python_version()})")
     print("ratios: to the honest one-op delta of the same receiver and protocol; "
           "* = per byte, to an honest delta of about the same size")
-    hdr = (f"{'class':<14} {'type':<6} {'protocol':<7} {'claim':<6} {'counted as':<12} {'bytes':>8} "
-           f"{'us/msg':>10} {'ratio':>8} {'KiB':>9} {'ratio':>8}  check")
+    hdr = (f"{'class':<14} {'type':<6} {'protocol':<7} {'claim':<6} {'counted as':<12} {'bytes':>9} "
+           f"{'us/msg':>10} {'ratio':>8} {'peak KiB':>9} {'ratio':>8} {'kept KiB':>9}  check")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -699,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
             cr, mr = fmt_ratio(r["cpu_ratio"]), fmt_ratio(r["mem_ratio"])
             chk = "info" if r["info"] else ("PASS" if r["pass"] else "FAIL")
         print(f"{r['case']:<14} {r['type']:<6} {r['protocol']:<7} {r['claim'] or '':<6} {r['reason']:<12} "
-              f"{r['bytes']:>8,} {r['us']:>10.2f} {cr:>8} {r['mem_kib']:>9.2f} {mr:>8}  {chk}")
+              f"{r['bytes']:>9,} {r['us']:>10.2f} {cr:>8} {r['mem_kib']:>9.2f} {mr:>8} {r['kept_kib']:>9.2f}  {chk}")
     per_byte_raw = [r for r in rows if "cpu_per_byte_ratio" in r]
     if per_byte_raw:
         print("\nper-byte classes, raw ratios to the one-op delta: " + ", ".join(
@@ -714,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     if after:
         print(f"\nafter an accepted cloud of {w.cloud:,} dots, per write / honest receive (us):")
         for a in after:
-            print(f"  {'PASS' if a['pass'] else 'FAIL'}  {a['name']:<30} without {a['without_us']:>8.2f}  "
+            print(f"  {'PASS' if a['pass'] else 'FAIL'}  {a['name']:<34} without {a['without_us']:>8.2f}  "
                   f"with {a['with_us']:>8.2f}  {a['after_ratio']:.2f}x")
     print()
     for t in targets:
@@ -740,6 +841,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n")
+    if args.markdown is not None:
+        args.markdown.write_text(markdown(out), encoding="utf-8")
     print(f"\nwrote {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json} "
           f"({out['elapsed_s']:.0f} s)")
     return 0 if all(t["pass"] for t in targets) else 1

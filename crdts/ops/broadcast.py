@@ -296,6 +296,10 @@ class CausalBroadcast:
             raise ReplicaClash(o, self._delivered.get(o, 0), s)
         _check_pairs(msg.deps, "deps", o)
 
+    def in_log(self, dot: tuple[str, int]) -> bool:
+        """Whether the message ``dot`` is in the catch-up log. O(1)."""
+        return dot in self._log
+
     def is_new(self, msg: OpMessage) -> bool:
         """Whether ``msg`` is neither delivered nor buffered here (a :meth:`receive` would not drop it). O(1)."""
         return msg.seq > self._delivered.get(msg.origin, 0) and (msg.origin, msg.seq) not in self._buffer

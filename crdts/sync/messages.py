@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import cbor2
 
+from ..codec import DEFAULT_LIMITS
 from ..errors import DecodeError
 
 __all__ = ["Message", "decode_message", "encode_message"]
@@ -34,10 +35,14 @@ KINDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "snapshot": (("vv",), True),  # digest protocol: full state plus the digest it covers
     "reset": ((), False),         # "I lost my state": the receiver forgets what we acknowledged
     "opsync": (("replica", "vv"), False),  # op-based: the sender's replica id and what it has delivered
+    "slog": (("entries_osbs",), False),   # signed digest log entries [origin, seq, payload, signature]
+    "sops": (("entries_osdbs",), False),  # signed operations [origin, seq, deps vv, op bytes, signature]
 }
 _CODES = {k: i for i, k in enumerate(KINDS)}
 _NAMES = dict(enumerate(KINDS))
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: The default bound on a message, checked before it is parsed: the codec's (a message is its payload plus a
+#: little metadata, and the payload is decoded under the codec's limit anyway). ``SyncLimits`` sets it per node.
+MAX_MESSAGE_BYTES = DEFAULT_LIMITS.max_bytes
 
 
 @attrs.frozen(slots=True)
@@ -104,30 +109,34 @@ def vv_to_wire(vv: dict[str, int]) -> list[Any]:
     return out
 
 
-def _entries(v: Any, where: str, size: int) -> list[tuple[Any, ...]]:
+def _entries(v: Any, where: str, shape: str) -> list[tuple[Any, ...]]:
+    """A list of entries, each checked field by field: ``o`` origin, ``s`` seq, ``d`` deps vv, ``b`` bytes."""
     if type(v) is not list:
         raise DecodeError(f"{where}: expected a list of entries")
     out: list[tuple[Any, ...]] = []
+    size = len(shape)
     for e in v:
         if type(e) is not list or len(e) != size:
             raise DecodeError(f"{where}: expected entries of {size} items, got {e!r:.80}")
-        origin = _replica(e[0], where)
-        seq = _uint(e[1], where)
-        if len(e) == 4:
-            deps = _vv(e[2], where)
-            data = e[3]
-            if type(data) is not bytes:
+        fields: list[Any] = []
+        for f, x in zip(shape, e, strict=True):
+            if f == "o":
+                fields.append(_replica(x, where))
+            elif f == "s":
+                fields.append(_uint(x, where))
+            elif f == "d":
+                fields.append(_vv(x, where))
+            elif type(x) is not bytes:
                 raise DecodeError(f"{where}: entry payload must be bytes")
-            out.append((origin, seq, deps, data))
-        else:
-            if type(e[2]) is not bytes:
-                raise DecodeError(f"{where}: entry payload must be bytes")
-            out.append((origin, seq, e[2]))
+            else:
+                fields.append(x)
+        out.append(tuple(fields))
     return out
 
 
 _CHECKS = {"uint": _uint, "vv": _vv, "replica": _replica,
-           "entries3": lambda v, w: _entries(v, w, 3), "entries4": lambda v, w: _entries(v, w, 4)}
+           "entries3": lambda v, w: _entries(v, w, "osb"), "entries4": lambda v, w: _entries(v, w, "osdb"),
+           "entries_osbs": lambda v, w: _entries(v, w, "osbb"), "entries_osdbs": lambda v, w: _entries(v, w, "osdbb")}
 
 
 def decode_message(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:

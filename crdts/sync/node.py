@@ -26,6 +26,7 @@ from .._base import CRDT
 from ..errors import ClockDrift, ConflictingWrite, CRDTError, DecodeError, DoubleSpentDot, LimitExceeded, ReplicaClash
 from .audit import AuditLog
 from .messages import Message, decode_message, encode_message
+from .signing import BadSignature
 from .trust import Authorizer, Grant, SyncLimits, Unauthorized
 
 __all__ = ["Event", "LocalTransport", "Node", "NodeStats", "PeerStats", "SendInfo", "Transport"]
@@ -150,6 +151,7 @@ class LocalTransport:
 
 #: Exceptions a message can raise in a protocol, and the reason they are counted under.
 _REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (BadSignature, "signature"),
     (Unauthorized, "unauthorized"),
     (ReplicaClash, "clash"),
     (DoubleSpentDot, "clash"),
@@ -188,7 +190,7 @@ class Node:
                  durable: bool = True, options: dict[str, Any] | None = None,
                  clock: Callable[[], float] = time.monotonic, audit: AuditLog | None = None,
                  authorizer: Authorizer | None = None, limits: SyncLimits | None = None,
-                 on_event: Callable[[Event], Any] | None = None) -> None:
+                 on_event: Callable[[Event], Any] | None = None, signer: Any = None, keys: Any = None) -> None:
         from .protocols import PROTOCOLS
 
         if protocol not in PROTOCOLS:
@@ -216,9 +218,17 @@ class Node:
         self.events: deque[Event] = deque(maxlen=256)
         self.lock = threading.RLock()
         self.grant: Grant | None = None       # the grant of the peer whose message is being handled
+        self.signer = signer                  # with keys: signed deltas (crdts.sync.signing)
+        self.keys = keys
         self._watch_conflicts()
         self.protocol_name = protocol
         cls = PROTOCOLS[protocol]
+        if keys is not None:
+            if not getattr(cls, "signs", False):
+                raise ValueError(f"signed deltas need a protocol that relays each write as its origin signed it "
+                                 f"(digest or op); {protocol!r} joins writes of several origins into one delta")
+            if signer is None or signer.replica != name.partition("~")[0]:
+                raise ValueError(f"a signed node needs the signer of its own replica id {name!r}")
         try:
             self.protocol = cls(self, **(options or {}))
         except TypeError as exc:
@@ -510,6 +520,20 @@ class Node:
         grant = self.grant
         if grant is not None and not grant.relay and not grant.may_originate(origin):
             raise Unauthorized(src, f"relay writes of {origin!r} (its grant does not allow relaying)")
+
+    def ready(self, origin: str, d: Any) -> bool:
+        """Whether everything ``d`` (a write of ``origin``) claims to have seen of other replicas is here: a
+        signed write may only name others' events that this node has (a "remove" of what its origin never
+        saw would otherwise be taken on the origin's word)."""
+        new = self.state.new_origins(d)
+        if not new:
+            return True
+        base = origin.partition("~")[0]
+        return all(r.partition("~")[0] == base for r in new)
+
+    def trusts_snapshots(self) -> bool:
+        """With signed deltas a snapshot (a state nobody signed) is taken only from a peer whose grant says so."""
+        return self.authorizer is not None and self.grant is not None and self.grant.snapshots
 
     def may_claim(self, src: str, origin: str) -> bool:
         """Whether ``src``'s claims about ``origin``'s history (in digests and snapshots) are believed:

@@ -302,11 +302,18 @@ class DigestProtocol(SyncProtocol):
 
     name = "digest"
     kinds = frozenset({"digest", "log", "snapshot"})
+    signs = True          # can run with signed deltas (entries are relayed as their origin made them)
 
     def __init__(self, node: Any) -> None:
         super().__init__(node)
+        self.signed = node.keys is not None
+        if self.signed:
+            self.kinds = frozenset({"digest", "slog", "snapshot"})
         self.seq = 0                                      # durable: own deltas issued
-        self.log: dict[str, dict[int, tuple[bytes, int]]] = {}  # origin -> seq -> (delta bytes, units)
+        # origin -> seq -> (delta bytes, units, signature or None)
+        self.log: dict[str, dict[int, tuple[bytes, int, bytes | None]]] = {}
+        # signed entries whose causal context names writes not seen here yet: (origin, seq) -> (bytes, sig)
+        self.unready: dict[tuple[str, int], tuple[bytes, bytes]] = {}
         self.held_at: dict[tuple[str, int], float] = {}  # (origin, seq) -> when it arrived here
         self.known: dict[str, int] = {}                  # origin -> highest contiguous seq held (in X)
         self.floor: dict[str, int] = {}                  # origin -> lowest seq still in the log
@@ -316,9 +323,9 @@ class DigestProtocol(SyncProtocol):
     def _origin(self) -> str:
         return str(self.node.replica)
 
-    def _hold(self, origin: str, seq: int, data: bytes, units: int) -> None:
+    def _hold(self, origin: str, seq: int, data: bytes, units: int, sig: bytes | None = None) -> None:
         entries = self.log.setdefault(origin, {})
-        entries[seq] = (data, units)
+        entries[seq] = (data, units, sig)
         self.held_at[(origin, seq)] = self.node.clock()
         self.floor.setdefault(origin, seq)
         k = old = self.known.get(origin, 0)
@@ -348,13 +355,17 @@ class DigestProtocol(SyncProtocol):
         self.node.hit_limit("log", None, f"more than {cap} log entries held")
 
     def _recount_pending(self) -> None:
-        self.pending = sum(1 for o, entries in self.log.items() for s in entries if s > self.known.get(o, 0))
+        self.pending = len(self.unready) + sum(1 for o, entries in self.log.items() for s in entries
+                                               if s > self.known.get(o, 0))
 
     def on_local(self, delta: Any) -> None:
         if delta.is_bottom():
             return
         self.seq += 1
-        self._hold(self._origin(), self.seq, encode(delta), delta.units())
+        data = encode(delta)
+        me = self._origin()
+        sig = self.node.signer.sign(me, self.seq, data) if self.signed else None
+        self._hold(me, self.seq, data, delta.units(), sig)
 
     def on_message(self, src: str, msg: Message) -> None:
         node = self.node
@@ -373,29 +384,23 @@ class DigestProtocol(SyncProtocol):
                 entries = self.log[o]
                 for s in sorted(entries):
                     if s > have:
-                        data, u = entries[s]
-                        out.append([o, s, data])
+                        data, u, sig = entries[s]
+                        out.append([o, s, data, sig] if self.signed else [o, s, data])
                         units += u
                         size += len(data)
             if out:
-                node.send(src, "log", out, units=units, payload_bytes=size)
-        elif msg.kind == "log":
-            me = self._origin()
-            for origin, s, data in msg.meta[0]:
-                node.check_origin(src, origin)
-                if s <= self.known.get(origin, 0) or s in self.log.get(origin, {}):
-                    continue
-                if origin == me:   # entries of our own origin beyond what we issued: another process has our id
-                    from ..errors import ReplicaClash
-
-                    raise ReplicaClash(me, self.seq, s)
-                if s > self.known.get(origin, 0) + 1 and self.pending >= node.limits.max_pending:
-                    node.hit_limit("pending", src, f"log entry {origin}:{s} beyond a gap not held")
-                    continue
-                d = node.decode_bytes(data)
-                self._merge(src, d)
-                self._hold(origin, s, data, d.units())
+                node.send(src, "slog" if self.signed else "log", out, units=units, payload_bytes=size)
+        elif msg.kind in ("log", "slog"):
+            took = False
+            for entry in msg.meta[0]:
+                took = self._take(src, *entry) or took
+            if took and self.unready:
+                self._retry_unready(src)
         elif msg.kind == "snapshot":
+            if self.signed and not node.trusts_snapshots():
+                from .trust import Unauthorized
+
+                raise Unauthorized(src, "send a snapshot (with signed deltas, only peers trusted with snapshots may)")
             self._merge(src, node.decode_payload(msg))
             me = self._origin()
             for o, s in msg.meta[0].items():
@@ -412,6 +417,50 @@ class DigestProtocol(SyncProtocol):
                         s += 1
                     self.known[o] = s
                     self._recount_pending()
+
+    def _take(self, src: str, origin: str, s: int, data: bytes, sig: bytes | None = None) -> bool:
+        """Merge and hold one log entry; False if it was a duplicate or is held back."""
+        node = self.node
+        node.check_origin(src, origin)
+        if s <= self.known.get(origin, 0) or s in self.log.get(origin, {}) or (origin, s) in self.unready:
+            return False
+        me = self._origin()
+        if origin == me:   # entries of our own origin beyond what we issued: another process has our id
+            from ..errors import ReplicaClash
+
+            raise ReplicaClash(me, self.seq, s)
+        if s > self.known.get(origin, 0) + 1 and self.pending >= node.limits.max_pending:
+            node.hit_limit("pending", src, f"log entry {origin}:{s} beyond a gap not held")
+            return False
+        if self.signed:
+            node.keys.verify(origin, s, data, sig)
+        d = node.decode_bytes(data)
+        if self.signed and not node.ready(origin, d):
+            # Its context names writes of others we have not seen: it waits for them (they may never come:
+            # a forged "remove" of what its origin never saw), within max_pending.
+            if self.pending >= node.limits.max_pending:
+                node.hit_limit("pending", src, f"signed entry {origin}:{s} waiting for its causal past not held")
+                return False
+            self.unready[(origin, s)] = (data, sig)  # type: ignore[assignment]
+            self.pending += 1
+            return False
+        self._merge(src, d)
+        self._hold(origin, s, data, d.units(), sig)
+        return True
+
+    def _retry_unready(self, src: str) -> None:
+        progress = True
+        while progress and self.unready:
+            progress = False
+            for (o, s), (data, sig) in list(self.unready.items()):
+                d = self.node.decode_bytes(data)
+                if self.node.ready(o, d):
+                    del self.unready[(o, s)]
+                    self.pending -= 1
+                    if s > self.known.get(o, 0) and s not in self.log.get(o, {}):
+                        self.node.state.merge(d)
+                        self._hold(o, s, data, d.units(), sig)
+                    progress = True
 
     def _believable(self, src: str, origin: str, claim: int) -> int:
         """A claim about ``origin``'s history, capped by what ``origin`` itself last said (when it is a
@@ -450,6 +499,7 @@ class DigestProtocol(SyncProtocol):
             self.floor[o] = k + 1
         self.log.clear()
         self.held_at.clear()
+        self.unready.clear()
         if not self.node.durable:
             self.known.clear()
             self.floor.clear()
@@ -459,12 +509,12 @@ class DigestProtocol(SyncProtocol):
     def on_reincarnate(self) -> None:
         # A new origin id (its sequence starts again), and a state that may be behind what we claimed to
         # hold: claim nothing, so the neighbours send what we lack (entries, or a snapshot).
-        for part in (self.peer_known, self.log, self.held_at, self.known, self.floor):
+        for part in (self.peer_known, self.log, self.held_at, self.known, self.floor, self.unready):
             part.clear()
         self.seq = self.pending = 0
 
     def buffer_units(self) -> int:
-        return sum(u for e in self.log.values() for _, u in e.values())
+        return sum(entry[1] for e in self.log.values() for entry in e.values())
 
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
         theirs = self.peer_known.get(peer)
@@ -498,9 +548,15 @@ class OpProtocol(SyncProtocol):
 
     name = "op"
     kinds = frozenset({"ops", "opsync", "snapshot"})
+    signs = True          # can run with signed deltas (each operation is relayed as its origin signed it)
 
     def __init__(self, node: Any, members: list[str] | None = None) -> None:
         super().__init__(node)
+        self.signed = node.keys is not None
+        self.ops_kind = "sops" if self.signed else "ops"
+        if self.signed:
+            self.kinds = frozenset({"sops", "opsync", "snapshot"})
+        self.sigs: dict[tuple[str, int], bytes] = {}       # signed mode: the signature of each logged op
         self._members = list(members) if members else [node.replica, *node.neighbours]
         self._new_broadcast({})
         self.behind: dict[str, set[tuple[str, int]]] = {}   # neighbour -> ops it lacked at its last opsync
@@ -541,10 +597,18 @@ class OpProtocol(SyncProtocol):
             return
         m = self.bc.stamp(encode(delta))
         self.seen_at[(m.origin, m.seq)] = self.node.clock()
-        entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
+        if self.signed:
+            self.sigs[(m.origin, m.seq)] = self.node.signer.sign(m.origin, m.seq, m.op, vv_to_wire(dict(m.deps)))
+        entry = self._entry(m)
         for j in self.node.neighbours:
-            self.node.send(j, "ops", [entry], units=delta.units(), payload_bytes=len(m.op))
+            self.node.send(j, self.ops_kind, [entry], units=delta.units(), payload_bytes=len(m.op))
         self._cap_log()
+
+    def _entry(self, m: Any) -> list[Any]:
+        entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
+        if self.signed:
+            entry.append(self.sigs[(m.origin, m.seq)])
+        return entry
 
     def _cap_log(self) -> None:
         dropped = self.bc.shed_log(self.node.limits.max_log)
@@ -556,9 +620,9 @@ class OpProtocol(SyncProtocol):
 
         node = self.node
         bc = self.bc
-        if msg.kind == "ops":
+        if msg.kind in ("ops", "sops"):
             me = bc.replica
-            for origin, seq, deps, data in msg.meta[0]:
+            for origin, seq, deps, data, *sig in msg.meta[0]:
                 node.check_origin(src, origin)
                 m = OpMessage(origin, seq, tuple(sorted(deps.items())), data)
                 if origin == me and seq > bc.delivered.get(me):
@@ -574,21 +638,26 @@ class OpProtocol(SyncProtocol):
                 if not bc.is_ready(m) and bc.metadata()["buffered"] >= node.limits.max_pending:
                     node.hit_limit("pending", src, f"early operation {origin}:{seq} not buffered")
                     continue
+                if self.signed:             # before anything else: a relay cannot forge or alter an operation
+                    node.keys.verify(origin, seq, data, sig[0], vv_to_wire(deps))
                 d = node.decode_bytes(data)    # an undecodable op is refused before the broadcast sees it
                 node.admit(src, d)
                 self._ready[(origin, seq)] = d
+                if self.signed:
+                    self.sigs[(origin, seq)] = sig[0]
                 self._applied = []
                 for dm in bc.receive(m, apply=self._apply):
                     units = self._applied.pop(0)
                     self.seen_at[(dm.origin, dm.seq)] = node.clock()
-                    entry = [dm.origin, dm.seq, vv_to_wire(dict(dm.deps)), dm.op]
+                    entry = self._entry(dm)
                     for j in node.neighbours:
                         if j != src:
-                            node.send(j, "ops", [entry], units=units, payload_bytes=len(dm.op))
+                            node.send(j, self.ops_kind, [entry], units=units, payload_bytes=len(dm.op))
                 if bc.failed:
                     failed, exc = bc.failed[0]
                     bc.failed.clear()
                     self._ready.pop((failed.origin, failed.seq), None)
+                    self.sigs.pop((failed.origin, failed.seq), None)
                     raise exc
             self._cap_log()
         elif msg.kind == "opsync":
@@ -602,6 +671,10 @@ class OpProtocol(SyncProtocol):
             self._cap_log()
             self._repair(src, theirs)
         elif msg.kind == "snapshot":
+            if self.signed and not node.trusts_snapshots():
+                from .trust import Unauthorized
+
+                raise Unauthorized(src, "send a snapshot (with signed deltas, only peers trusted with snapshots may)")
             vv = msg.meta[0]
             me = bc.replica
             mine = bc.delivered.to_dict()
@@ -630,6 +703,10 @@ class OpProtocol(SyncProtocol):
         d = self._ready.pop((m.origin, m.seq), None)
         if d is None:
             d = self.node.decode_bytes(m.op)
+        if self.signed and not self.node.ready(m.origin, d):
+            from .trust import Unauthorized
+
+            raise Unauthorized(m.origin, "name writes of others beyond its causal past (a forged context)")
         self.node.state.merge(d)
         self._applied.append(int(d.units()))
 
@@ -659,14 +736,17 @@ class OpProtocol(SyncProtocol):
             self.behind[src] = set()
             return
         if msgs:
-            entries = [[m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op] for m in msgs]
+            entries = [self._entry(m) for m in msgs]
             units = sum(node.decode_bytes(m.op).units() for m in msgs)
-            node.send(src, "ops", entries, units=units, payload_bytes=sum(len(m.op) for m in msgs))
+            node.send(src, self.ops_kind, entries, units=units, payload_bytes=sum(len(m.op) for m in msgs))
 
     def on_tick(self) -> None:
         vv = vv_to_wire(self.bc.delivered.to_dict())
         for j in self.node.neighbours:
             self.node.send(j, "opsync", self.bc.replica, vv)
+        if len(self.sigs) > 64:      # signatures of operations that left the log (and wait nowhere) go too
+            for op in [op for op in self.sigs if not self.bc.in_log(op) and op not in self._ready]:
+                del self.sigs[op]
         if len(self.seen_at) > 64:   # forget the times of operations every member has (stable)
             for op in [op for op in self.seen_at if self.bc.is_stable(op)]:
                 del self.seen_at[op]

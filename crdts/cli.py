@@ -396,7 +396,7 @@ def scenario_from_args(args: argparse.Namespace) -> Any:
         latency=_latency(args.latency, max(args.regions, 0)), jitter=args.jitter if args.latency == "continents"
         else 0.0, loss=args.loss, dup=args.dup, reorder=args.reorder,
         partitions=tuple(Partition.parse(s) for s in specs), crashes=tuple(Crash.parse(c) for c in args.crash or ()),
-        durable=not args.volatile, max_rounds=args.max_rounds,
+        durable=not args.volatile, max_rounds=args.max_rounds, signed=args.signed,
     )
 
 
@@ -427,7 +427,7 @@ def _params(args: argparse.Namespace, scenario: Any, protocols: list[str], runs:
         "latency_ms": scenario.latency,
         "jitter_ms": scenario.jitter, "loss": scenario.loss, "dup": scenario.dup, "reorder_ms": scenario.reorder,
         "partitions": specs, "default_partition": default and bool(specs), "crashes": list(args.crash or ()),
-        "durable": scenario.durable, "max_rounds": scenario.max_rounds,
+        "durable": scenario.durable, "max_rounds": scenario.max_rounds, "signed": scenario.signed,
         "command": ["crdts", "simulate", *args.argv],
     }
 
@@ -436,6 +436,14 @@ def cmd_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     try:
         protocols = _protocols(args.protocol)
         scenario = scenario_from_args(args)
+        if args.signed:
+            from .sync import PROTOCOLS
+
+            signing = [p for p in protocols if getattr(PROTOCOLS[p], "signs", False)]
+            if args.protocol.strip() != "all" and signing != protocols:
+                raise ValueError("--signed runs the protocols that relay writes as their origins signed them: "
+                                 "digest and op")
+            protocols = signing
     except ValueError as exc:
         parser.error(str(exc))
     if args.plot:
@@ -842,6 +850,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--partition", action="append", metavar="A-B:G1|G2", help="a partition (repeatable; see below)")
     n.add_argument("--crash", action="append", metavar="R@A-B", help="a crash and restart (repeatable)")
     n.add_argument("--volatile", action="store_true", help="crashed regions lose their state (restart empty)")
+    n.add_argument("--signed", action="store_true",
+                   help="every region signs its writes (Ed25519; digest and op protocols; needs crdts[signing])")
     o = sim.add_argument_group("output")
     o.add_argument("--json", metavar="PATH", help="write the results as JSON (- for stdout)")
     o.add_argument("--plot", metavar="PATH", help='write a PNG of bytes over time (needs pip install "crdts[sim]")')

@@ -114,6 +114,8 @@ class Scenario:
     skew: tuple[float, ...] = ()
     max_rounds: int = 200
     options: dict[str, Any] = attrs.field(factory=dict)
+    #: every region signs its writes and verifies others' (digest and op protocols; needs ``cryptography``)
+    signed: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.regions < 1:
@@ -212,12 +214,19 @@ class Simulation:
         self.index = {n: i for i, n in enumerate(self.names)}
         net = _Network(self)
         self.nodes: list[Node] = []
+        signers: dict[str, Any] = {}
+        keys = None
+        if sc.signed:
+            from ..sync.signing import KeyRegistry, Signer
+
+            signers = {name: Signer.generate(name) for name in self.names}
+            keys = KeyRegistry({name: s.public_key for name, s in signers.items()})
         for i, name in enumerate(self.names):
             clock = HLC(name, time_source=self._clock_for(i))
             obj = self.workload.make(i, name, clock=clock) if self._takes_clock() else self.workload.make(i, name)
             node = Node(name, obj, protocol=sc.protocol, neighbours=[self.names[j] for j in self.graph[i]],
                         transport=net, durable=sc.durable, options=sc.options.get(sc.protocol),
-                        clock=lambda: self.now / 1000.0)
+                        clock=lambda: self.now / 1000.0, signer=signers.get(name), keys=keys)
             self.nodes.append(node)
         self.oracle: Any = self.workload.cls()
         self.in_flight = 0

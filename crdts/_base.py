@@ -160,6 +160,11 @@ class CRDT:
         """The number of join-irreducibles (elements or entries) this state holds."""
         raise NotImplementedError
 
+    def check_merge(self, other: Any) -> None:
+        """The checks a merge of ``other`` makes before it looks at the stores (its own replica id, limits,
+        clocks), cheaply and without changing anything; raises what the merge would raise for them. A
+        protocol calls it before any work that grows with ``other`` (such as :meth:`delta_for`)."""
+
     def new_origins(self, other: Any) -> set[str] | None:
         """The replica ids that made the events of ``other`` this object has not seen; None for types whose
         state does not say who wrote it (grow-only and two-phase sets). Used to check what a peer relays."""
@@ -248,32 +253,31 @@ class Causal(CRDT):
             self._check_other(other)
         if other is self:
             return
-        self._check_merge(other)
+        self.check_merge(other)
         kernel.validate(self._store, other._store)
         kernel.join(self._store, self._ctx, other._store, other._ctx)
         self._ctx.join(other._ctx)
 
-    def _check_merge(self, other: Any) -> None:
-        """What a merge checks besides the stores (subclasses add theirs). Changes nothing. O(other's context)."""
+    def check_merge(self, other: Any) -> None:
+        """Own replica id and dot-cloud limit (subclasses add theirs). Changes nothing. O(other's context)."""
         octx = other._ctx
+        cloud = octx.cloud
         r = self._replica
         if r is not None:
             mine = self._ctx.vv.get(r, 0)
             theirs = octx.vv.get(r, 0)
             if theirs > mine:
                 raise ReplicaClash(r, mine, theirs)
-            if octx.cloud:
-                beyond = [d[1] for d in octx.cloud if d[0] == r and d[1] > mine]
-                if beyond:
-                    raise ReplicaClash(r, mine, max(beyond))
-        cloud = octx.cloud
-        if cloud:
+            if cloud:
+                for d in cloud:
+                    if d[0] == r and d[1] > mine:
+                        raise ReplicaClash(r, mine, max(c for q, c in cloud if q == r))
+        if cloud and len(cloud) + len(self._ctx.cloud) > CausalContext.max_cloud:
             cap = CausalContext.max_cloud
-            if len(cloud) + len(self._ctx.cloud) > cap:
-                joined = self._ctx.copy()
-                joined.join(octx)
-                if len(joined.cloud) > cap:
-                    raise LimitExceeded("scattered dots in the causal context", len(joined.cloud), cap)
+            joined = self._ctx.copy()
+            joined.join(octx)
+            if len(joined.cloud) > cap:
+                raise LimitExceeded("scattered dots in the causal context", len(joined.cloud), cap)
 
     def _check_binding(self, replica: str | None) -> None:
         """Binding to ``replica`` must not reuse dots: refuse a state holding events of it beyond its entry."""

@@ -266,8 +266,8 @@ class ConflictRegister(_Observable, Causal):
         sibs = self.siblings
         return thaw(self._policy(sibs)) if sibs else None
 
-    def _check_merge(self, other: Any) -> None:
-        super()._check_merge(other)
+    def check_merge(self, other: Any) -> None:
+        super().check_merge(other)
         if self._clock is not None and other._store:
             self._clock.check(max(v[1] for v in other._store.values()))
 
@@ -400,8 +400,8 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         pol = self._policy
         return {k: thaw(pol(_siblings(f))) for k, f in self._store.items()}
 
-    def _check_merge(self, other: Any) -> None:
-        super()._check_merge(other)
+    def check_merge(self, other: Any) -> None:
+        super().check_merge(other)
         if self._clock is not None and other._store:
             self._clock.check(max(v[1] for fun in other._store.values() for v in fun.values()))
 
@@ -411,7 +411,7 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         store = self._store
         watching = bool(self._subs.on_change or self._subs.on_conflict)
         # Keys this merge can touch: those the other side names, and those holding dots it has seen.
-        touched = set(candidate_keys(store, other._store, other._ctx))
+        touched = set(candidate_keys(store, other._store, other._ctx, self._ctx))
         before = {k: dict(store[k]) for k in touched if k in store} if watching else None
         super().merge(other)
         if self._clock is not None:

@@ -29,7 +29,7 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from itertools import chain, compress, repeat
 from math import copysign as _copysign
 from operator import gt, itemgetter
@@ -276,6 +276,33 @@ def _replicas(c: CausalContext) -> set[str]:
     return rs
 
 
+def _common_size(mine: CausalContext, theirs: CausalContext) -> int:
+    """How many dots :func:`_common` yields: an upper bound of the dots both contexts hold. O(replicas)."""
+    vv = mine.vv
+    n = len(mine.cloud) + len(theirs.cloud)
+    for r, k in theirs.vv.items():
+        m = vv.get(r, 0)
+        n += k if k < m else m
+    return n
+
+
+def _common(mine: CausalContext, theirs: CausalContext) -> Iterator[DotT]:
+    """The dots ``theirs`` names that ``mine`` also holds (a store on ``mine``'s side holds only those), with
+    maybe a few more: O(:func:`_common_size`), which is bounded by ``mine``, never by what ``theirs`` claims."""
+    vv, cloud = mine.vv, mine.cloud
+    tvv, tcloud = theirs.vv, theirs.cloud
+    for r, k in tvv.items():
+        m = vv.get(r, 0)
+        for i in range(1, (k if k < m else m) + 1):
+            yield (r, i)
+    for d in tcloud:
+        if d[1] <= vv.get(d[0], 0) or d in cloud:
+            yield d
+    for d in cloud:
+        if d[1] <= tvv.get(d[0], 0):
+            yield d
+
+
 def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
                  added: list[DotT], removed: list[DotT]) -> None:
     # Every dot sits under one key, so the per-key DotSet join is a join of the dot indexes.
@@ -286,11 +313,9 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotMap, c2: CausalContext
     vv2, cloud2 = c2.vv, c2.cloud
     if not idx1:
         gone: Iterable[DotT] = ()
-    elif c2.size() <= len(idx1):
-        # A delta: look up the few dots it has seen.
-        gone = [d for d in c2.dots() if d in idx1 and d not in idx2]
-    elif _replicas(c1).isdisjoint(_replicas(c2)):
-        gone = ()
+    elif _common_size(c1, c2) <= len(idx1):
+        # A delta (or a claim about replicas we hardly know): look up the dots both contexts hold.
+        gone = [d for d in _common(c1, c2) if d in idx1 and d not in idx2]
     else:
         # A full state: scan our dots that they lack.
         gone = [d for d in idx1.keys() - idx2.keys() if d[1] <= vv2.get(d[0], 0) or d in cloud2]
@@ -369,14 +394,22 @@ def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
                 added.append(d)
 
 
-def candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext) -> Iterable[Any]:
-    """Keys of ``s1`` that the join may change: those of ``s2`` and those holding dots that ``c2`` saw."""
+def candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext, c1: CausalContext | None = None) -> Iterable[Any]:
+    """Keys of ``s1`` that the join may change: those of ``s2`` and those holding dots that ``c2`` saw.
+
+    ``c1`` (``s1``'s context) bounds the work by what both sides have seen, never by what ``c2`` claims."""
     index = s1.index
     if not index:
         return s2.keys()
     keys = set(s2.keys())
     vv2, cloud2 = c2.vv, c2.cloud
-    if c2.size() <= len(index):
+    if c1 is not None and _common_size(c1, c2) <= len(index):
+        get = index.get
+        for d in _common(c1, c2):
+            k = get(d, keys)
+            if k is not keys:
+                keys.add(k)
+    elif c1 is None and c2.size() <= len(index):
         # Enumerate what c2 saw (small: a delta) and look each dot up.
         get = index.get
         for r, n in vv2.items():
@@ -401,7 +434,7 @@ def _join_map(s1: DotMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
     index = s1.index
     vv1, cloud1 = c1.vv, c1.cloud
     vv2, cloud2 = c2.vv, c2.cloud
-    for k in candidate_keys(s1, s2, c2):
+    for k in candidate_keys(s1, s2, c2, c1):
         sub1 = s1.get(k)
         sub2 = s2.get(k)
         if sub1 is None:
@@ -585,8 +618,8 @@ def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tu
     if prefixes:  # a's live dots inside a prefix go with it (b may hold some: harmless, see above)
         keep = live_new | {d for d in dots_a if d[0] in prefixes}
     dots_b = dots_of(sb)
-    if ca.size() <= len(dots_b):  # type: ignore[arg-type]
-        for d in ca.dots():
+    if _common_size(cb, ca) <= len(dots_b):  # type: ignore[arg-type]
+        for d in _common(cb, ca):
             if d in dots_b and d not in dots_a:
                 seen.add(d)
     else:

@@ -41,6 +41,7 @@ class SyncProtocol:
 
     def __init__(self, node: Any) -> None:
         self.node = node
+        self._answers: dict[str, int] = {}   # expensive answers left this round, per neighbour
 
     def on_local(self, delta: Any) -> None:
         """A local mutation produced ``delta`` (already joined into X)."""
@@ -72,6 +73,22 @@ class SyncProtocol:
         when the protocol keeps no per-peer knowledge (``state``, ``delta``)."""
         return None
 
+    #: answers that cost the whole state or log (a digest's reply, a repair) per neighbour per round, at most
+    answers_per_round = 2
+
+    def _may_answer(self, src: str) -> bool:
+        """Whether ``src`` may still get an expensive answer this round (refilled by :meth:`_refill`): a peer
+        that sends a hundred small requests a round gets two answers, not a hundred full states."""
+        left = self._answers.get(src, self.answers_per_round)
+        if left <= 0:
+            self.node.hit_limit("answers", src, "a request beyond the answers a peer gets per round")
+            return False
+        self._answers[src] = left - 1
+        return True
+
+    def _refill(self) -> None:
+        self._answers.clear()
+
     def _merge(self, src: str, obj: Any) -> None:
         """Admit ``obj`` from ``src`` (its grant) and merge it whole into X (validated: all or nothing)."""
         self.node.admit(src, obj)
@@ -84,7 +101,9 @@ class SyncProtocol:
         different payload than X (a forged delta, or two processes sharing a replica id) is refused as a
         direct merge would refuse it, even where Δ alone would have filtered it out.
         """
-        delta = d.delta_for(self.node.state)
+        x = self.node.state
+        x.check_merge(d)              # refuse a clash of our own id before Δ spends anything on it
+        delta = d.delta_for(x)
         self._merge(src, d)
         return delta
 
@@ -372,6 +391,8 @@ class DigestProtocol(SyncProtocol):
         if msg.kind == "digest":
             theirs: dict[str, int] = msg.meta[0]
             self.peer_known[src] = theirs
+            if not self._may_answer(src):
+                return
             if any(theirs.get(o, 0) + 1 < self.floor.get(o, 1) and self.known.get(o, 0) > theirs.get(o, 0)
                    for o in self.known):
                 x = node.state
@@ -472,6 +493,7 @@ class DigestProtocol(SyncProtocol):
         return claim if own is None else min(claim, own)
 
     def on_tick(self) -> None:
+        self._refill()
         digest = vv_to_wire(self.known)
         for j in self.node.neighbours:
             self.node.send(j, "digest", digest)
@@ -658,7 +680,10 @@ class OpProtocol(SyncProtocol):
                     bc.failed.clear()
                     self._ready.pop((failed.origin, failed.seq), None)
                     self.sigs.pop((failed.origin, failed.seq), None)
-                    raise exc
+                    try:
+                        raise exc
+                    finally:          # no frame -> traceback -> exception cycle keeping the payload alive
+                        exc = failed = d = None  # type: ignore[assignment]
             self._cap_log()
         elif msg.kind == "opsync":
             replica, theirs = msg.meta
@@ -669,7 +694,8 @@ class OpProtocol(SyncProtocol):
             self._admit(src, replica, theirs)
             bc.receive_ack(Ack(replica, tuple(sorted(theirs.items()))))
             self._cap_log()
-            self._repair(src, theirs)
+            if self._may_answer(src):
+                self._repair(src, theirs)
         elif msg.kind == "snapshot":
             if self.signed and not node.trusts_snapshots():
                 from .trust import Unauthorized
@@ -741,6 +767,7 @@ class OpProtocol(SyncProtocol):
             node.send(src, self.ops_kind, entries, units=units, payload_bytes=sum(len(m.op) for m in msgs))
 
     def on_tick(self) -> None:
+        self._refill()
         vv = vv_to_wire(self.bc.delivered.to_dict())
         for j in self.node.neighbours:
             self.node.send(j, "opsync", self.bc.replica, vv)

@@ -184,7 +184,7 @@ class CausalContext:
     CausalContext(vv={'a': 2}, cloud=[])
     """
 
-    __slots__ = ("cloud", "vv")
+    __slots__ = ("_by", "cloud", "vv")
 
     #: The most scattered dots (the cloud) a replica's context may hold after a merge; a merge that would
     #: exceed it is refused with :class:`~crdts.errors.LimitExceeded`. Honest replicas hold a few (dots
@@ -194,6 +194,10 @@ class CausalContext:
     def __init__(self, vv: Mapping[str, int] | None = None, cloud: Iterable[tuple[str, int]] = ()) -> None:
         self.vv: dict[str, int] = {}
         self.cloud: set[tuple[str, int]] = set()
+        # The cloud by replica (replica -> counters), built once the cloud is large (see _cloud_of) and kept
+        # in step by every method that changes the cloud; None while not built. Code outside this class
+        # reads ``cloud`` but never changes it (a new context is built with ``_raw``).
+        self._by: dict[str, set[int]] | None = None
         if vv:
             for r, n in vv.items():
                 _check_replica(r)
@@ -208,11 +212,18 @@ class CausalContext:
         self.compact()
 
     @classmethod
+    def _raw(cls, vv: dict[str, int], cloud: set[tuple[str, int]]) -> CausalContext:
+        """A context of already valid, already compact parts (the codec's and the kernel's way in)."""
+        cc = cls.__new__(cls)
+        cc.vv = vv
+        cc.cloud = cloud
+        cc._by = None
+        return cc
+
+    @classmethod
     def _of_dots(cls, dots: set[tuple[str, int]]) -> CausalContext:
         """A context holding exactly ``dots`` (already valid plain tuples); takes ownership of the set."""
-        cc = cls.__new__(cls)
-        cc.vv = {}
-        cc.cloud = dots
+        cc = cls._raw({}, dots)
         for d in dots:
             if d[1] == 1:  # only a first dot can start the (empty) version vector
                 cc.compact()
@@ -220,10 +231,50 @@ class CausalContext:
         return cc
 
     def copy(self) -> CausalContext:
-        cc = CausalContext.__new__(CausalContext)
-        cc.vv = self.vv.copy()
-        cc.cloud = self.cloud.copy()
+        cc = CausalContext._raw(self.vv.copy(), self.cloud.copy())
+        if self._by is not None:
+            cc._by = {r: set(cs) for r, cs in self._by.items()}
         return cc
+
+    _SMALL = 64   # up to this many scattered dots, a scan of the cloud beats keeping it by replica
+
+    def _cloud_of(self, replica: str) -> Iterable[int]:
+        """The counters of ``replica``'s dots in the cloud. O(those dots) (O(cloud) while the cloud is small)."""
+        cloud = self.cloud
+        if not cloud:
+            return ()
+        by = self._by
+        if by is None:
+            if len(cloud) <= self._SMALL:
+                return [c for r, c in cloud if r == replica]
+            by = self._by = {}
+            for r, c in cloud:
+                s = by.get(r)
+                if s is None:
+                    by[r] = {c}
+                else:
+                    s.add(c)
+        return by.get(replica, ())
+
+    def _put(self, d: tuple[str, int]) -> None:
+        self.cloud.add(d)
+        by = self._by
+        if by is not None:
+            s = by.get(d[0])
+            if s is None:
+                by[d[0]] = {d[1]}
+            else:
+                s.add(d[1])
+
+    def _drop(self, d: tuple[str, int]) -> None:
+        self.cloud.discard(d)
+        by = self._by
+        if by is not None:
+            s = by.get(d[0])
+            if s is not None:
+                s.discard(d[1])
+                if not s:
+                    del by[d[0]]
 
     def contains(self, dot: tuple[str, int]) -> bool:
         """Whether ``dot`` is in this context. O(1)."""
@@ -232,13 +283,8 @@ class CausalContext:
     __contains__ = contains
 
     def max(self, replica: str) -> int:
-        """The highest counter of ``replica`` in this context (0 if none). O(1) unless the cloud holds dots."""
-        n = self.vv.get(replica, 0)
-        if self.cloud:
-            for r, c in self.cloud:
-                if r == replica and c > n:
-                    n = c
-        return n
+        """The highest counter of ``replica`` in this context (0 if none). O(1 + its scattered dots)."""
+        return max(self._cloud_of(replica), default=self.vv.get(replica, 0))
 
     def next_dot(self, replica: str) -> Dot:
         """The next unused dot of ``replica`` (not recorded; ``add`` records it). O(1) with an empty cloud."""
@@ -255,12 +301,12 @@ class CausalContext:
             if cloud:
                 nxt = (r, n + 1)
                 while nxt in cloud:  # pull the run that now continues the version vector
-                    cloud.discard(nxt)
+                    self._drop(nxt)
                     n += 1
                     nxt = (r, n + 1)
                 vv[r] = n
         elif n > m:
-            self.cloud.add((r, n))
+            self._put((r, n))
 
     def join(self, other: CausalContext) -> None:
         """Union with ``other`` in place, compacting only what the union touched.
@@ -286,7 +332,7 @@ class CausalContext:
                     if cloud:
                         jumped[r] = n
                 elif n > m:
-                    cloud.add(d)
+                    self._put(d)
                     jumped.setdefault(r, m)
             if jumped and cloud:
                 self._compact_replicas(jumped)
@@ -298,28 +344,29 @@ class CausalContext:
                 vv[r] = n
                 jumped[r] = m
         for d in other.cloud:
-            if d[1] > vv.get(d[0], 0):
-                cloud.add(d)
+            if d[1] > vv.get(d[0], 0) and d not in cloud:
+                self._put(d)
                 jumped.setdefault(d[0], vv.get(d[0], 0))
         if jumped:
             self._compact_replicas(jumped)
 
     def _compact_replicas(self, old: dict[str, int]) -> None:
-        """Compact after the entries of ``old``'s replicas moved up from the values ``old`` gives."""
+        """Compact after the entries of ``old``'s replicas moved up from the values ``old`` gives.
+        O(the replicas' scattered dots + the dots made contiguous): never a pass over the whole cloud."""
         vv, cloud = self.vv, self.cloud
-        scan = [r for r, m in old.items() if vv.get(r, 0) - m > len(cloud)]
-        if scan:  # big jumps: one pass over the cloud drops what they cover
-            rs = set(scan)
-            for d in [d for d in cloud if d[0] in rs and d[1] <= vv[d[0]]]:
-                cloud.discard(d)
         for r, m in old.items():
             n = vv.get(r, 0)
-            if r not in scan:  # small jumps: look up the dots they cover
-                for i in range(m + 1, n + 1):
-                    cloud.discard((r, i))
+            if n > m and cloud:
+                mine = self._cloud_of(r)
+                if n - m <= len(mine):   # type: ignore[arg-type]
+                    covered = [c for c in range(m + 1, n + 1) if (r, c) in cloud]
+                else:
+                    covered = [c for c in mine if c <= n]
+                for c in covered:
+                    self._drop((r, c))
             nxt = (r, n + 1)
             while nxt in cloud:
-                cloud.discard(nxt)
+                self._drop(nxt)
                 n += 1
                 nxt = (r, n + 1)
             if n:
@@ -339,6 +386,7 @@ class CausalContext:
             elif n > m:
                 keep.add((r, n))
         self.cloud = keep
+        self._by = None
 
     def dots(self) -> Iterator[tuple[str, int]]:
         """Every dot in the context (may be many: the version vector expands). O(dots)."""
@@ -385,6 +433,8 @@ class CausalContext:
                 raise InvariantError(f"bad cloud dot {d!r}")
             if d[1] <= self.vv.get(d[0], 0) + 1:
                 raise InvariantError(f"cloud dot {d!r} should have been compacted (vv has {self.vv.get(d[0], 0)})")
+        if self._by is not None and {(r, c) for r, cs in self._by.items() for c in cs} != self.cloud:
+            raise InvariantError("the cloud's index by replica is out of step with the cloud")
 
     def __repr__(self) -> str:
         return f"CausalContext(vv={dict(sorted(self.vv.items()))!r}, cloud={sorted(self.cloud)!r})"

@@ -829,10 +829,7 @@ class _Dec:
                     raise SchemaError(f"{path}.cloud", f"dot ({r!r}, {cs[0]}) should be in the version vector "
                                       f"(compact form: cloud counters exceed vv + 1)")
                 cloud.update(zip(repeat(r), cs))
-        cc = CausalContext.__new__(CausalContext)
-        cc.vv = vv
-        cc.cloud = cloud
-        return cc
+        return CausalContext._raw(vv, cloud)
 
     def dot_groups(self, xs: Any, path: str, stride: int = 2) -> list[tuple[str, list[int]]]:
         """``[ix, run, ...]`` (with ``stride - 2`` more items per group, read by the caller)."""

@@ -277,12 +277,16 @@ def _replicas(c: CausalContext) -> set[str]:
 
 
 def _common_size(mine: CausalContext, theirs: CausalContext) -> int:
-    """How many dots :func:`_common` yields: an upper bound of the dots both contexts hold. O(replicas)."""
+    """How many dots :func:`_common` yields: an upper bound of the dots both contexts hold.
+    O(replicas of ``theirs``), plus ``mine``'s scattered dots of those replicas."""
     vv = mine.vv
-    n = len(mine.cloud) + len(theirs.cloud)
+    n = len(theirs.cloud)
+    of = mine._cloud_of if mine.cloud else None
     for r, k in theirs.vv.items():
         m = vv.get(r, 0)
         n += k if k < m else m
+        if of is not None:
+            n += len(of(r))  # type: ignore[arg-type]
     return n
 
 
@@ -295,11 +299,12 @@ def _common(mine: CausalContext, theirs: CausalContext) -> Iterator[DotT]:
         m = vv.get(r, 0)
         for i in range(1, (k if k < m else m) + 1):
             yield (r, i)
+        if cloud:
+            for c in mine._cloud_of(r):
+                if c <= k:
+                    yield (r, c)
     for d in tcloud:
         if d[1] <= vv.get(d[0], 0) or d in cloud:
-            yield d
-    for d in cloud:
-        if d[1] <= tvv.get(d[0], 0):
             yield d
 
 

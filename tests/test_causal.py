@@ -77,3 +77,38 @@ def test_hlc_observe_orders_later_events_after_remote_ones():
     assert clock.now() > remote
     # totally ordered with replica as the tie-break
     assert Timestamp(5, 0, "a") < Timestamp(5, 0, "b") < Timestamp(5, 1, "a")
+
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+_dots = st.tuples(st.sampled_from("abc"), st.integers(1, 40))
+
+
+@given(st.lists(st.one_of(
+    st.tuples(st.just("add"), _dots),
+    st.tuples(st.just("join"), st.dictionaries(st.sampled_from("abc"), st.integers(0, 40), max_size=3),
+              st.sets(_dots, max_size=12)),
+), max_size=30), st.integers(0, 3))
+def test_context_joins_and_adds_match_a_plain_set_of_dots(steps, small):
+    """Incremental compaction and the by-replica index of the cloud agree with the naive model (a set of dots),
+    whether the index is built early (a small threshold) or not at all."""
+    old = CausalContext._SMALL
+    CausalContext._SMALL = small
+    try:
+        cc = CausalContext()
+        model: set[tuple[str, int]] = set()
+        for step in steps:
+            if step[0] == "add":
+                cc.add(step[1])
+                model.add(step[1])
+            else:
+                other = CausalContext(step[1], step[2])
+                cc.join(other)
+                model |= {(r, i) for r, n in step[1].items() for i in range(1, n + 1)} | step[2]
+            cc._check()
+            assert set(cc.dots()) == model
+            for r in "abc":
+                assert cc.max(r) == max((n for q, n in model if q == r), default=0)
+    finally:
+        CausalContext._SMALL = old

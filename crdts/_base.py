@@ -274,10 +274,9 @@ class Causal(CRDT):
                         raise ReplicaClash(r, mine, max(c for q, c in cloud if q == r))
         if cloud and len(cloud) + len(self._ctx.cloud) > CausalContext.max_cloud:
             cap = CausalContext.max_cloud
-            joined = self._ctx.copy()
-            joined.join(octx)
-            if len(joined.cloud) > cap:
-                raise LimitExceeded("scattered dots in the causal context", len(joined.cloud), cap)
+            size = self._ctx.joined_cloud_size(octx)
+            if size > cap:
+                raise LimitExceeded("scattered dots in the causal context", size, cap)
 
     def _check_binding(self, replica: str | None) -> None:
         """Binding to ``replica`` must not reuse dots: refuse a state holding events of it beyond its entry."""

@@ -307,6 +307,8 @@ class CausalContext:
                 vv[r] = n
         elif n > m:
             self._put((r, n))
+            if self._by is None and len(self.cloud) > self._SMALL:
+                self._cloud_of(r)
 
     def join(self, other: CausalContext) -> None:
         """Union with ``other`` in place, compacting only what the union touched.
@@ -336,6 +338,8 @@ class CausalContext:
                     jumped.setdefault(r, m)
             if jumped and cloud:
                 self._compact_replicas(jumped)
+                if self._by is None and len(cloud) > self._SMALL:
+                    self._cloud_of("")   # index the cloud now, in the merge that made it large
             return
         jumped = {}
         for r, n in other.vv.items():
@@ -349,6 +353,31 @@ class CausalContext:
                 jumped.setdefault(d[0], vv.get(d[0], 0))
         if jumped:
             self._compact_replicas(jumped)
+            if self._by is None and len(cloud) > self._SMALL:
+                self._cloud_of("")
+
+    def joined_cloud_size(self, other: CausalContext) -> int:
+        """How many scattered dots this context would hold after ``join(other)``, without joining.
+        O(other's representation + this cloud's dots of the replicas other names)."""
+        vv, cloud = self.vv, self.cloud
+        ovv, ocloud = other.vv, other.cloud
+        top = {r: max(n, vv.get(r, 0)) for r, n in ovv.items()}
+        size = len(cloud)
+        for r, n in top.items():          # our scattered dots that other's entries cover
+            if n > vv.get(r, 0) and cloud:
+                size -= sum(1 for c in self._cloud_of(r) if c <= n)
+        touched = set(top)
+        for d in ocloud:                  # other's scattered dots that are new here
+            r, c = d
+            if c > top.get(r, vv.get(r, 0)) and d not in cloud:
+                size += 1
+                touched.add(r)
+        for r in touched:                 # runs that would continue an entry move into the version vector
+            c = top.get(r, vv.get(r, 0)) + 1
+            while (r, c) in cloud or (r, c) in ocloud:
+                size -= 1
+                c += 1
+        return size
 
     def _compact_replicas(self, old: dict[str, int]) -> None:
         """Compact after the entries of ``old``'s replicas moved up from the values ``old`` gives.

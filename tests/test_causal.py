@@ -112,3 +112,12 @@ def test_context_joins_and_adds_match_a_plain_set_of_dots(steps, small):
                 assert cc.max(r) == max((n for q, n in model if q == r), default=0)
     finally:
         CausalContext._SMALL = old
+
+
+@given(st.dictionaries(st.sampled_from("abc"), st.integers(0, 30), max_size=3), st.sets(_dots, max_size=15),
+       st.dictionaries(st.sampled_from("abc"), st.integers(0, 30), max_size=3), st.sets(_dots, max_size=15))
+def test_joined_cloud_size_is_the_cloud_a_join_leaves(vv1, cloud1, vv2, cloud2):
+    a, b = CausalContext(vv1, cloud1), CausalContext(vv2, cloud2)
+    predicted = a.joined_cloud_size(b)
+    a.join(b)
+    assert predicted == len(a.cloud)

@@ -6,6 +6,8 @@ with signatures on, nothing b forges or alters changes c, while everything b rel
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 pytest.importorskip("cryptography")
@@ -18,7 +20,8 @@ from crdts.sync.messages import vv_to_wire  # noqa: E402
 from crdts.sync.signing import BadSignature, KeyRegistry, Signer  # noqa: E402
 from crdts.sync.trust import Authorizer, Grant  # noqa: E402
 
-SIGNERS = {r: Signer.generate(r) for r in ("a", "b", "c", "m")}
+# Fixed keys (from the replica ids): the same bytes on every run.
+SIGNERS = {r: Signer(r, hashlib.sha256(r.encode()).digest()) for r in ("a", "b", "c", "m")}
 KEYS = KeyRegistry({r: s.public_key for r, s in SIGNERS.items()})
 LINE = {"a": ["b"], "b": ["a", "c"], "c": ["b"]}
 
@@ -158,7 +161,7 @@ def test_unsigned_messages_and_unknown_keys_are_refused(protocol):
     kind = "log" if protocol == "digest" else "ops"
     entry = ["b", 1, plain] if protocol == "digest" else ["b", 1, [], plain]
     a.receive("b", encode_message(kind, [entry]))
-    stranger = Signer.generate("z")
+    stranger = Signer("z", hashlib.sha256(b"z").digest())
     zdata = encode(AWSet("z").add("z"))
     zentry = (["z", 1, zdata, stranger.sign("z", 1, zdata)] if protocol == "digest"
               else ["z", 1, [], zdata, stranger.sign("z", 1, zdata, [])])
@@ -174,7 +177,8 @@ def test_snapshots_need_a_trusted_peer_when_signed(protocol):
     net, n = line(protocol)
     n["a"].receive("b", encode_message("snapshot", meta, payload=encode(s)))
     assert n["a"].stats.rejected_by == {"unauthorized": 1} and n["a"].state.value == frozenset()
-    trusted = Node("t", AWSet, protocol=protocol, neighbours=["b"], transport=net, signer=Signer.generate("t"),
+    trusted = Node("t", AWSet, protocol=protocol, neighbours=["b"], transport=net,
+                   signer=Signer("t", hashlib.sha256(b"t").digest()),
                    keys=KEYS, authorizer=Authorizer({"b": Grant({"b"}, snapshots=True)}))
     trusted.receive("b", encode_message("snapshot", meta, payload=encode(s)))
     assert trusted.stats.rejected == 0 and "from a snapshot" in trusted.state
@@ -191,7 +195,7 @@ def test_a_signature_covers_every_field():
     sig = SIGNERS["a"].sign("a~2", 3, b"p", ["b", 1])
     KEYS.verify("a~2", 3, b"p", sig, ["b", 1])
     for args in (("a~2", 4, b"p", sig, ["b", 1]), ("a~2", 3, b"q", sig, ["b", 1]), ("a~2", 3, b"p", sig, ["b", 2]),
-                 ("c", 3, b"p", sig, ["b", 1]), ("a~2", 3, b"p", sig[:-1] + b"\0", ["b", 1])):
+                 ("c", 3, b"p", sig, ["b", 1]), ("a~2", 3, b"p", sig[:-1] + bytes([sig[-1] ^ 1]), ["b", 1])):
         with pytest.raises(BadSignature):
             KEYS.verify(*args)
     with pytest.raises(ValueError, match="signs for 'a'"):

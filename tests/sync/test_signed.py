@@ -12,13 +12,13 @@ import pytest
 
 pytest.importorskip("cryptography")
 
-from crdts import AWSet, GSet, decode, encode  # noqa: E402
-from crdts.causal import CausalContext  # noqa: E402
-from crdts.kernel import DotSetMap  # noqa: E402
-from crdts.sync import LocalTransport, Node, decode_message, encode_message  # noqa: E402
-from crdts.sync.messages import vv_to_wire  # noqa: E402
-from crdts.sync.signing import BadSignature, KeyRegistry, Signer  # noqa: E402
-from crdts.sync.trust import Authorizer, Grant  # noqa: E402
+from crdts import AWSet, GSet, decode, encode
+from crdts.causal import CausalContext
+from crdts.kernel import DotSetMap
+from crdts.sync import LocalTransport, Node, decode_message, encode_message
+from crdts.sync.messages import vv_to_wire
+from crdts.sync.signing import BadSignature, KeyRegistry, Signer
+from crdts.sync.trust import Authorizer, Grant
 
 # Fixed keys (from the replica ids): the same bytes on every run.
 SIGNERS = {r: Signer(r, hashlib.sha256(r.encode()).digest()) for r in ("a", "b", "c", "m")}
@@ -94,7 +94,7 @@ def test_a_faithful_relay_delivers_signed_writes(protocol):
 def test_an_altered_payload_changes_nothing(protocol):
     net, n = line(protocol)
     forged = encode(AWSet("a").add("forged by b"))
-    net.rewrite = rewrite_entries(protocol, lambda e: e[:PAYLOAD[protocol]] + [forged] + e[PAYLOAD[protocol] + 1:])
+    net.rewrite = rewrite_entries(protocol, lambda e: [*e[:PAYLOAD[protocol]], forged, *e[PAYLOAD[protocol] + 1:]])
     n["a"].update(lambda s: s.add("x"))
     rounds(net, n)
     assert n["c"].state.value == frozenset() and n["c"].stats.rejected_by.get("signature", 0) >= 1
@@ -106,8 +106,7 @@ def test_a_forged_context_from_a_relay_changes_nothing(protocol):
     n["c"].update(lambda s: s.add("keep"))            # ('c', 1)
     rounds(net, n)
     remove = AWSet._delta(DotSetMap(), CausalContext({"c": 1}))   # "a removed c's element" (it did not)
-    net.rewrite = rewrite_entries(protocol, lambda e: e[:PAYLOAD[protocol]] + [encode(remove)]
-                                  + e[PAYLOAD[protocol] + 1:])
+    net.rewrite = rewrite_entries(protocol, lambda e: [*e[:PAYLOAD[protocol]], encode(remove), *e[PAYLOAD[protocol] + 1:]])
     n["a"].update(lambda s: s.add("x"))
     rounds(net, n)
     assert "keep" in n["c"].state and "x" not in n["c"].state
@@ -155,7 +154,7 @@ def test_a_signed_remove_of_what_its_origin_never_saw_waits_and_never_applies(pr
 
 @pytest.mark.parametrize("protocol", ["digest", "op"])
 def test_unsigned_messages_and_unknown_keys_are_refused(protocol):
-    net, n = line(protocol)
+    _net, n = line(protocol)
     a = n["a"]
     plain = encode(AWSet("b").add("unsigned"))
     kind = "log" if protocol == "digest" else "ops"

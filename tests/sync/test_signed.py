@@ -106,7 +106,8 @@ def test_a_forged_context_from_a_relay_changes_nothing(protocol):
     n["c"].update(lambda s: s.add("keep"))            # ('c', 1)
     rounds(net, n)
     remove = AWSet._delta(DotSetMap(), CausalContext({"c": 1}))   # "a removed c's element" (it did not)
-    net.rewrite = rewrite_entries(protocol, lambda e: [*e[:PAYLOAD[protocol]], encode(remove), *e[PAYLOAD[protocol] + 1:]])
+    i = PAYLOAD[protocol]
+    net.rewrite = rewrite_entries(protocol, lambda e: [*e[:i], encode(remove), *e[i + 1:]])
     n["a"].update(lambda s: s.add("x"))
     rounds(net, n)
     assert "keep" in n["c"].state and "x" not in n["c"].state

@@ -223,7 +223,10 @@ class CausalContext:
     @classmethod
     def _of_dots(cls, dots: set[tuple[str, int]]) -> CausalContext:
         """A context holding exactly ``dots`` (already valid plain tuples); takes ownership of the set."""
-        cc = cls._raw({}, dots)
+        cc = cls.__new__(cls)
+        cc.vv = {}
+        cc.cloud = dots
+        cc._by = None
         for d in dots:
             if d[1] == 1:  # only a first dot can start the (empty) version vector
                 cc.compact()
@@ -520,7 +523,7 @@ class HLC:
     Timestamp(wall=500, logical=8, replica='a')
     """
 
-    __slots__ = ("_anchor", "_last", "_logical", "_wall", "glitches", "max_drift", "monotonic", "replica",
+    __slots__ = ("_anchor", "_last", "_logical", "_recheck", "_wall", "glitches", "max_drift", "monotonic", "replica",
                  "time_source")
 
     def __init__(self, replica: str, time_source: Callable[[], int] = time.time_ns, *,
@@ -532,7 +535,8 @@ class HLC:
         self.max_drift = max_drift
         if monotonic is _AUTO:
             monotonic = _MONOTONIC if time_source is time.time_ns else None
-        self.monotonic = monotonic
+        self.monotonic = monotonic if max_drift is not None else None
+        self._recheck = (max_drift or 0) // 3600
         self._anchor: tuple[int, int] | None = None
         self._last = 0         # the last physical reading
         self.glitches = 0
@@ -548,18 +552,22 @@ class HLC:
         pt = self.time_source()
         if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
             raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
-        mono = self.monotonic
-        if mono is not None:
+        if self.monotonic is not None:
             a = self._anchor
-            drift = self.max_drift
-            if drift is not None and (a is None or pt - a[0] > drift // 3600 or pt < a[0]):
-                m = mono()
-                if a is not None:
-                    expected = a[0] + (m - a[1])
-                    if pt > expected + drift:
-                        self.glitches += 1
-                        return min(max(expected, 0), UINT_LIMIT - 1)
-                self._anchor = (pt, m)
+            if a is None or pt - a[0] > self._recheck or pt < a[0]:
+                return self._checked(pt)
+        return pt
+
+    def _checked(self, pt: int) -> int:
+        """``pt``, or the monotonic clock's estimate when ``pt`` jumped ahead of it by more than ``max_drift``."""
+        m = self.monotonic()  # type: ignore[misc]
+        a = self._anchor
+        if a is not None:
+            expected = a[0] + (m - a[1])
+            if pt > expected + self.max_drift:  # type: ignore[operator]
+                self.glitches += 1
+                return min(max(expected, 0), UINT_LIMIT - 1)
+        self._anchor = (pt, m)
         return pt
 
     def resync(self) -> None:
@@ -572,7 +580,13 @@ class HLC:
 
     def _tick(self) -> tuple[int, int, str]:
         """:meth:`now` as a plain tuple (what the types store; cheaper on their hot paths)."""
-        pt = self.physical()
+        pt = self.time_source()
+        if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
+            raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
+        if self.monotonic is not None:       # the glitch guard (physical(), inlined: this is a hot path)
+            a = self._anchor
+            if a is None or pt - a[0] > self._recheck or pt < a[0]:
+                pt = self._checked(pt)
         self._last = pt
         if pt > self._wall:
             self._wall = pt

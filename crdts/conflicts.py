@@ -451,9 +451,9 @@ CONFLICT_MAP_CODE = 15
 
 
 def _enc_siblings(vals: list[Any]) -> list[Any]:
-    from . import codec
+    from .codec import enc_value
 
-    return [[codec._enc_value(v), ts[0], ts[1], a, res] for v, ts, a, res in vals]
+    return [[enc_value(v), ts[0], ts[1], a, res] for v, ts, a, res in vals]
 
 
 def _dec_siblings(d: Any, x: Any, ctx: CausalContext, path: str) -> dict[Any, Any]:
@@ -475,60 +475,56 @@ def _dec_siblings(d: Any, x: Any, ctx: CausalContext, path: str) -> dict[Any, An
     return out
 
 
-def _enc_register(x: ConflictRegister) -> Any:
-    from . import codec
+def _enc_register_store(store: Any, tb: Any) -> Any:
+    from .codec import enc_dotfun
 
-    tb, body = codec._enc_ctx_body(x._ctx)
-    body.append(codec._enc_dotfun(x._store, tb, _enc_siblings))
-    return tb.ids, body
+    return enc_dotfun(store, tb, _enc_siblings)
 
 
-def _dec_register(d: Any, body: list[Any]) -> ConflictRegister:
-    ctx = d.context(body[0], body[1], "body")
-    return ConflictRegister._delta(_dec_siblings(d, body[2], ctx, "body.siblings"), ctx)
+def _dec_register_store(d: Any, x: Any, ctx: CausalContext, path: str) -> Any:
+    return _dec_siblings(d, x, ctx, path)
 
 
-def _enc_map(x: ConflictMap) -> Any:
-    from . import codec
+def _enc_map_store(store: Any, tb: Any) -> Any:
+    from .codec import enc_dotfun, enc_elements
 
-    tb, body = codec._enc_ctx_body(x._ctx)
-    entries = sorted(x._store.items(), key=lambda kv: min(kv[1]))
-    codec._enc_elems([k for k, _ in entries], "ConflictMap keys")
+    entries = sorted(store.items(), key=lambda kv: min(kv[1]))
+    enc_elements([k for k, _ in entries], "ConflictMap keys")
     out: list[Any] = []
     for k, fun in entries:
         out.append(k)
-        out.append(codec._enc_dotfun(fun, tb, _enc_siblings))
-    body.append(out)
-    return tb.ids, body
+        out.append(enc_dotfun(fun, tb, _enc_siblings))
+    return out
 
 
-def _dec_map(d: Any, body: list[Any]) -> ConflictMap:
+def _dec_map_store(d: Any, x: Any, ctx: CausalContext, path: str) -> Any:
     from .codec import SchemaError
 
-    ctx = d.context(body[0], body[1], "body")
-    xs = d.array(body[2], "body.entries", stride=2)
+    xs = d.array(x, path, stride=2)
     entries: dict[Any, Any] = {}
     seen: dict[Any, Any] = {}
     for i in range(0, len(xs), 2):
-        k = d.elem(xs[i], "body.entries", i)
+        k = d.elem(xs[i], path, i)
         if k in entries:
-            raise SchemaError("body.entries", f"key {k!r} appears twice")
-        fun = _dec_siblings(d, xs[i + 1], ctx, f"body.entries[{i + 1}]")
+            raise SchemaError(path, f"key {k!r} appears twice")
+        fun = _dec_siblings(d, xs[i + 1], ctx, f"{path}[{i + 1}]")
         if not fun:
-            raise SchemaError("body.entries", f"key {k!r} has no siblings")
+            raise SchemaError(path, f"key {k!r} has no siblings")
         for dot in fun:
             if dot in seen:
-                raise SchemaError("body.entries", f"dot {dot!r} appears under both {seen[dot]!r} and {k!r}")
+                raise SchemaError(path, f"dot {dot!r} appears under both {seen[dot]!r} and {k!r}")
             seen[dot] = k
         entries[k] = fun
-    return ConflictMap._delta(DotMap.of(entries), ctx)
+    return DotMap.of(entries)
 
 
 def _register_codec() -> None:
     from . import codec
 
-    codec.register(ConflictRegister, CONFLICT_REGISTER_CODE, _enc_register, _dec_register, 3)
-    codec.register(ConflictMap, CONFLICT_MAP_CODE, _enc_map, _dec_map, 3)
+    codec.register_causal(ConflictRegister, CONFLICT_REGISTER_CODE, encode_store=_enc_register_store,
+                          decode_store=_dec_register_store, _builtin=True)
+    codec.register_causal(ConflictMap, CONFLICT_MAP_CODE, encode_store=_enc_map_store,
+                          decode_store=_dec_map_store, _builtin=True)
 
 
 _register_codec()

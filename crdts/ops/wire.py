@@ -2,7 +2,7 @@
 
 ``crdts.encode(msg)`` / ``crdts.decode(data)`` handle them like every other crdts type: the same
 envelope, replica table, limits and hardening (docs/wire-format.md, section 10). This module adds the
-two type codes with ``crdts.codec.register`` at import (``crdts.ops`` imports it; ``import crdts``
+two type codes with ``crdts.codec.register_type`` at import (``crdts.ops`` imports it; ``import crdts``
 imports ``crdts.ops``).
 
 >>> from crdts import decode, encode
@@ -59,24 +59,24 @@ def _enc_op(op: Any, tb: Any, depth: int = 0) -> list[Any]:
     if t is Increment or t is Decrement:
         if type(op.n) is not int:
             raise EncodeError(f"amount must be an int, got {op.n!r}")
-        codec._check_uint(op.n, "amount")
+        codec.check_uint(op.n, "amount")
         if op.total is None:
             return [code, op.n]
         if type(op.total) is not int or not -_I64 <= op.total < _I64:
             raise EncodeError(f"counter total {op.total!r} must be an int within -2**64 .. 2**64-1")
         return [code, op.n, op.total]
     if t is Assign:
-        v = codec._enc_value(op.value)
+        v = codec.enc_value(op.value)
         ts = op.timestamp
         if ts is None:
             return [code, v]
         if type(ts[0]) is not int or type(ts[1]) is not int:
             raise EncodeError(f"bad timestamp {ts!r}")
-        codec._check_uint(ts[0], "timestamp wall")
-        codec._check_uint(ts[1], "timestamp logical")
+        codec.check_uint(ts[0], "timestamp wall")
+        codec.check_uint(ts[1], "timestamp logical")
         return [code, v, ts[0], ts[1], tb.ix[ts[2]]]
     if t is Add or t is Remove:
-        return [code, codec._enc_elems([op.element], "element")[0]]
+        return [code, codec.enc_elements([op.element], "element")[0]]
     if t is Clear:
         return [code]
     if depth >= _MAX_DEPTH:
@@ -84,7 +84,7 @@ def _enc_op(op: Any, tb: Any, depth: int = 0) -> list[Any]:
     kind = KIND_CODES.get(op.kind)
     if kind is None:
         raise EncodeError(f"unknown nested kind {op.kind!r}")
-    return [code, codec._enc_elems([op.key], "key")[0], kind, _enc_op(op.op, tb, depth + 1)]
+    return [code, codec.enc_elements([op.key], "key")[0], kind, _enc_op(op.op, tb, depth + 1)]
 
 
 def _enc_message(m: OpMessage) -> tuple[list[str], list[Any]]:
@@ -93,15 +93,15 @@ def _enc_message(m: OpMessage) -> tuple[list[str], list[Any]]:
     deps = dict(m.deps)
     replicas = {m.origin, *deps}
     _replicas_of_op(m.op, replicas)
-    tb = codec._Table(replicas)
-    codec._check_uint(m.seq, "seq")
-    return tb.ids, [tb.ix[m.origin], m.seq, codec._flat_counts(deps, tb, "deps"), _enc_op(m.op, tb)]
+    tb = codec.ReplicaTable(replicas)
+    codec.check_uint(m.seq, "seq")
+    return tb.ids, [tb.ix[m.origin], m.seq, codec.enc_counts(deps, tb, "deps"), _enc_op(m.op, tb)]
 
 
 def _enc_ack(a: Ack) -> tuple[list[str], list[Any]]:
     vv = dict(a.delivered)
-    tb = codec._Table({a.origin, *vv})
-    return tb.ids, [tb.ix[a.origin], codec._flat_counts(vv, tb, "delivered")]
+    tb = codec.ReplicaTable({a.origin, *vv})
+    return tb.ids, [tb.ix[a.origin], codec.enc_counts(vv, tb, "delivered")]
 
 
 # -- decoding -----------------------------------------------------------------------------------
@@ -162,16 +162,16 @@ def _dec_op(d: Any, x: Any, path: str, depth: int = 0) -> Any:
         return t(amount, total)
     if t is Assign:
         if n == 2:
-            return Assign(codec._value(xs[1], f"{path}.value", 0))
+            return Assign(codec.dec_value(xs[1], f"{path}.value", 0))
         if n != 5:
             raise SchemaError(path, f"Assign has 1 or 4 fields, got {n - 1}")
         ts = Timestamp(_uint(xs[2], f"{path}.wall"), _uint(xs[3], f"{path}.logical"),
                        _ridx(d, xs[4], f"{path}.replica"))
-        return Assign(codec._value(xs[1], f"{path}.value", 0), ts)
+        return Assign(codec.dec_value(xs[1], f"{path}.value", 0), ts)
     if t is Add or t is Remove:
         if n != 2:
             raise SchemaError(path, f"{t.__name__} has 1 field, got {n - 1}")
-        return t(codec._elem(xs[1], f"{path}.element"))
+        return t(codec.dec_element(xs[1], f"{path}.element"))
     if t is Clear:
         if n != 1:
             raise SchemaError(path, f"Clear has no fields, got {n - 1}")
@@ -183,7 +183,7 @@ def _dec_op(d: Any, x: Any, path: str, depth: int = 0) -> Any:
     kind = _KIND_OF.get(xs[2]) if type(xs[2]) is int else None
     if kind is None:
         raise SchemaError(f"{path}.kind", f"expected a nested type code in {sorted(_KIND_OF)}, got {xs[2]!r}")
-    return Update(codec._elem(xs[1], f"{path}.key"), kind, _dec_op(d, xs[3], f"{path}.op", depth + 1))
+    return Update(codec.dec_element(xs[1], f"{path}.key"), kind, _dec_op(d, xs[3], f"{path}.op", depth + 1))
 
 
 def _dec_message(d: Any, body: list[Any]) -> OpMessage:
@@ -204,8 +204,8 @@ def _dec_ack(d: Any, body: list[Any]) -> Ack:
 
 
 def _register() -> None:
-    codec.register(OpMessage, OP_MESSAGE_CODE, _enc_message, _dec_message, 4)
-    codec.register(Ack, ACK_CODE, _enc_ack, _dec_ack, 2)
+    codec.register_type(OpMessage, OP_MESSAGE_CODE, encode=_enc_message, decode=_dec_message, arity=4, _builtin=True)
+    codec.register_type(Ack, ACK_CODE, encode=_enc_ack, decode=_dec_ack, arity=2, _builtin=True)
 
 
 _register()

@@ -167,10 +167,20 @@ def test_register_refuses_taken_codes_and_classes() -> None:
     class Point:
         pass
 
+    def enc(x):
+        return [], []
+
+    def dec(d, b):
+        return Point()
+
+    with pytest.raises(ValueError, match="reserved for crdts"):
+        codec.register_type(Point, 7, encode=enc, decode=dec, arity=0)
     with pytest.raises(ValueError, match="already registered"):
-        codec.register(Point, 7, lambda x: ([], []), lambda d, b: Point(), 0)
+        codec.register_type(Point, 7, encode=enc, decode=dec, arity=0, _builtin=True)
     with pytest.raises(ValueError, match="already registered"):
-        codec.register(AWSet, 999, lambda x: ([], []), lambda d, b: Point(), 0)
+        codec.register_type(AWSet, 4000, encode=enc, decode=dec, arity=0)
     with pytest.raises(ValueError):
-        codec.register(Point, -1, lambda x: ([], []), lambda d, b: Point(), 0)
+        codec.register_type(Point, -1, encode=enc, decode=dec, arity=0)
+    with pytest.raises(ValueError):
+        codec.register_type(Point, 1 << 16, encode=enc, decode=dec, arity=0)
     assert Point not in codec.TYPE_CODES

@@ -1,54 +1,26 @@
-"""Canonical, versioned, hardened CBOR for every type, its deltas, and the causality values.
-
-``encode(obj)`` gives bytes that depend only on the lattice state: two equal objects encode to the same
-bytes whatever order their merges happened in and whichever replica encodes them. ``decode(data)``
-accepts only what the format uses, checks every structural and semantic rule before it builds an
-object, runs the object's ``_check()``, and raises :class:`~crdts.errors.DecodeError` (or a subclass)
-for anything else — never another exception, never a partial object. The format is specified in
-docs/wire-format.md; this module is its reference implementation.
-
->>> from crdts import AWSet, decode, encode
->>> a = AWSet("eu-west")
->>> d = a.add("apple")
->>> data = encode(d)
->>> len(data) <= 64, data[:4].hex()             # array header, magic 0xCD, version 1
-(True, '8718cd01')
->>> back = decode(data)
->>> back == d, back.replica, sorted(back.value)
-(True, None, ['apple'])
->>> decode(data, replica="us-east").replica
-'us-east'
->>> decode(data + b"\\x00")
-Traceback (most recent call last):
-...
-crdts.errors.DecodeError: trailing bytes: the message ends at byte 31 of 32
-
-Layout of every message (a CBOR array)::
-
-    [0xCD, 1, type_code, [replica ids, sorted], *body]
-
-Replica ids are listed once and referred to by their index; runs of dot counters are byte strings of
-LEB128 gaps; entries are arrays sorted by our own key functions, so no CBOR map order is relied on.
+"""The format's machinery: limits, the registry of type codes, the envelope, hardened parsing, and the
+primitives every type's body is made of (replica tables, dot runs, counts, elements, register values,
+causal contexts, dot stores). The types' own body encoders live in the family modules of this package,
+and register themselves through :func:`register_type` / :func:`register_causal`, the same public API a
+user's own type uses (docs/extending.md).
 """
 
 from __future__ import annotations
 
 import io
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from itertools import accumulate, chain, compress, islice, repeat
-from operator import eq, ge, itemgetter, not_, sub
+from itertools import accumulate, chain, islice, repeat
+from operator import ge, itemgetter, sub
 from typing import Any
 
 import attrs
 import cbor2
 
-from . import kernel
-from ._base import CRDT, MAX_VALUE_DEPTH, Causal
-from .causal import CausalContext, Timestamp, VersionVector
-from .counters import CCounter, GCounter, PNCounter
-from .errors import (
+from .._base import CRDT, MAX_VALUE_DEPTH
+from ..causal import UINT_LIMIT, CausalContext
+from ..errors import (
     DecodeError,
     EncodeError,
     InvariantError,
@@ -57,12 +29,6 @@ from .errors import (
     UnknownType,
     UnsupportedVersion,
 )
-from .flags import DWFlag, EWFlag
-from .maps import NESTABLE, LWWMap, ORMap
-from .registers import LWWRegister, MVRegister
-from .sets import AWSet, GSet, RWSet, TwoPSet
-
-__all__ = ["FORMAT_VERSION", "MAGIC", "TUPLE_TAG", "TYPE_CODES", "Limits", "decode", "encode", "register"]
 
 #: First item of every message.
 MAGIC = 0xCD
@@ -72,7 +38,7 @@ SUPPORTED_VERSIONS = (1,)
 #: CBOR tag (content: null) that, as the first item of an array inside a register value, marks a tuple.
 TUPLE_TAG = 0xCD01
 
-_U64 = 1 << 64
+_U64 = UINT_LIMIT
 #: Data ints (elements, register values) beyond 64 bits travel as bignums of at most 128 bytes.
 _BIG = 1 << 1024
 _BIG_BYTES = 128
@@ -120,62 +86,7 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-# --------------------------------------------------------------------------------------------
-# Registry of type codes: one place, one number per type. Codes never change meaning; a new type
-# takes a new code, a changed payload takes a new FORMAT_VERSION.
-
-TYPE_CODES: dict[type, int] = {
-    GCounter: 1,
-    PNCounter: 2,
-    GSet: 3,
-    TwoPSet: 4,
-    LWWRegister: 5,
-    LWWMap: 6,
-    AWSet: 7,
-    RWSet: 8,
-    MVRegister: 9,
-    EWFlag: 10,
-    DWFlag: 11,
-    CCounter: 12,
-    ORMap: 13,
-    VersionVector: 20,
-    CausalContext: 21,
-    Timestamp: 22,
-}
-_CLASS_OF: dict[int, type] = {code: cls for cls, code in TYPE_CODES.items()}
-#: Codes of the classes an ORMap entry may hold.
-_NESTED_CODES: dict[int, type[Causal]] = {TYPE_CODES[c]: c for c in NESTABLE.values()}
-
-#: The AWSet store: a DotMap of DotSets (frozenset values in a DotSetMap, where the kernel has one).
-_AW_STORE: type = AWSet._kind
-_AW_SUB: type = frozenset if _AW_STORE is not kernel.DotMap else set
-
-# ============================================================================================
-# Encoding
-
-
-def encode(obj: Any) -> bytes:
-    """The canonical bytes of ``obj`` (any crdts type or delta, VersionVector, CausalContext, Timestamp).
-
-    Equal objects give identical bytes. Raises ``TypeError`` for other objects and
-    :class:`~crdts.errors.EncodeError` for a state the format cannot carry (an int outside
-    ``-2**64 .. 2**64-1``, a negative timestamp). Cost: O(n log n) in the size of the state.
-    """
-    t = type(obj)
-    code = TYPE_CODES.get(t)
-    if code is None:
-        raise TypeError(f"cannot encode {t.__name__}: not a crdts type (known: "
-                        f"{', '.join(sorted(c.__name__ for c in TYPE_CODES))})")
-    try:
-        table, body = _ENCODERS[code](obj)
-        return cbor2.dumps([MAGIC, FORMAT_VERSION, code, table, *body], canonical=True)
-    except EncodeError:
-        raise
-    except (cbor2.CBOREncodeError, KeyError, OverflowError, ValueError) as exc:
-        raise EncodeError(f"cannot encode this {t.__name__}: {exc}") from exc
-
-
-class _Table:
+class ReplicaTable:
     """The replica table of one message: sorted ids, and id -> index."""
 
     __slots__ = ("ids", "ix")
@@ -185,7 +96,7 @@ class _Table:
         self.ix = {r: i for i, r in enumerate(self.ids)}
 
 
-def _check_uint(n: int, what: str) -> None:
+def check_uint(n: int, what: str) -> None:
     if not 0 <= n < _U64:
         raise EncodeError(f"{what} {n!r} is outside the format's range 0 .. 2**64-1")
 
@@ -216,7 +127,7 @@ def _run(counters: list[int]) -> bytes:
     return b"".join(map(_leb128, gaps))
 
 
-def _flat_counts(counts: dict[str, int], tb: _Table, what: str) -> list[int]:
+def enc_counts(counts: dict[str, int], tb: ReplicaTable, what: str) -> list[int]:
     """``{replica: n}`` as ``[ix, n, ix, n, ...]`` in table order."""
     if counts and max(counts.values()) >= _U64:
         raise EncodeError(f"{what}: counts must be below 2**64")
@@ -228,7 +139,7 @@ def _flat_counts(counts: dict[str, int], tb: _Table, what: str) -> list[int]:
     return out
 
 
-def _groups(dots: list[tuple[str, int]], tb: _Table) -> list[tuple[int, int, int]]:
+def _groups(dots: list[tuple[str, int]], tb: ReplicaTable) -> list[tuple[int, int, int]]:
     """For sorted ``dots``: ``(replica index, start, stop)`` of each replica's slice, in table order."""
     out = []
     n = len(dots)
@@ -261,7 +172,7 @@ def _run_of(dots: list[tuple[str, int]], lo: int, hi: int) -> bytes:
     return _run(list(map(_counters_of, dots[lo:hi])))
 
 
-def _enc_dotset(dots: Iterable[tuple[str, int]], tb: _Table) -> list[Any]:
+def enc_dotset(dots: Iterable[tuple[str, int]], tb: ReplicaTable) -> list[Any]:
     """DotSet: ``[ix, run, ix, run, ...]``."""
     ds = _sorted_dots(dots)
     out: list[Any] = []
@@ -271,7 +182,7 @@ def _enc_dotset(dots: Iterable[tuple[str, int]], tb: _Table) -> list[Any]:
     return out
 
 
-def _enc_dotfun(fun: dict[tuple[str, int], Any], tb: _Table, conv: Callable[[list[Any]], list[Any]]) -> list[Any]:
+def enc_dotfun(fun: dict[tuple[str, int], Any], tb: ReplicaTable, conv: Callable[[list[Any]], list[Any]]) -> list[Any]:
     """DotFun: ``[ix, run, [values], ...]``."""
     ds = _sorted_dots(fun)
     out: list[Any] = []
@@ -288,7 +199,7 @@ def _enc_dotfun(fun: dict[tuple[str, int], Any], tb: _Table, conv: Callable[[lis
 _SCALAR_ELEMS = frozenset({str, bytes, _NoneType})
 
 
-def _enc_elems(elems: list[Any], what: str) -> list[Any]:
+def enc_elements(elems: list[Any], what: str) -> list[Any]:
     """Check that set elements / map keys fit the format (ints in range). Returns ``elems``."""
     types = set(map(type, elems))
     if types <= _SCALAR_ELEMS or types <= {str, bytes, _NoneType, float}:
@@ -322,7 +233,7 @@ _MARK_TAG = cbor2.CBORTag(TUPLE_TAG, None)
 _PLAIN_VALUES = frozenset({str, bytes, bool, _NoneType, float})
 
 
-def _enc_value(v: Any) -> Any:
+def enc_value(v: Any) -> Any:
     t = type(v)
     if t is str or t is bytes or t is bool or v is None:
         return v
@@ -335,20 +246,20 @@ def _enc_value(v: Any) -> Any:
             raise EncodeError("register values cannot be NaN")
         return v
     if t is list:
-        return [_enc_value(x) for x in v]
+        return [enc_value(x) for x in v]
     if t is tuple:
-        return [_MARK_TAG, *map(_enc_value, v)]
+        return [_MARK_TAG, *map(enc_value, v)]
     if t is dict:
         out = {}
         for k, x in v.items():
             if type(k) is not str:
                 raise EncodeError(f"dict keys in register values must be str, got {k!r}")
-            out[k] = _enc_value(x)
+            out[k] = enc_value(x)
         return out
     raise EncodeError(f"cannot encode a register value of type {t.__name__}")
 
 
-def _enc_values(vals: list[Any]) -> list[Any]:
+def enc_values(vals: list[Any]) -> list[Any]:
     """Register values, with tuples marked. Fast when they are all scalars."""
     types = set(map(type, vals))
     if types <= _PLAIN_VALUES:
@@ -358,14 +269,14 @@ def _enc_values(vals: list[Any]) -> list[Any]:
     if types <= _PLAIN_VALUES | {int}:
         _int_range(vals, "register values")
         return vals
-    return [_enc_value(v) for v in vals]
+    return [enc_value(v) for v in vals]
 
 
-def _enc_bools(vals: list[Any]) -> list[Any]:
+def enc_bools(vals: list[Any]) -> list[Any]:
     return vals
 
 
-def _enc_ints(vals: list[Any]) -> list[Any]:
+def enc_ints(vals: list[Any]) -> list[Any]:
     _int_range(vals, "counter values", _U64)
     return vals
 
@@ -406,97 +317,13 @@ def sort_elements(elems: Iterable[Any]) -> list[Any]:
     return sorted(xs, key=_elem_bytes)
 
 
-# -- per type -----------------------------------------------------------------------------------
 
-Body = tuple[list[str], list[Any]]
-
-
-def _enc_gcounter(x: GCounter) -> Body:
-    tb = _Table(x._p)
-    return tb.ids, [_flat_counts(x._p, tb, "GCounter")]
-
-
-def _enc_pncounter(x: PNCounter) -> Body:
-    tb = _Table(chain(x._p, x._n))
-    return tb.ids, [_flat_counts(x._p, tb, "PNCounter"), _flat_counts(x._n, tb, "PNCounter")]
-
-
-def _enc_gset(x: GSet) -> Body:
-    return [], [_enc_elems(sort_elements(x._elems), "GSet")]
-
-
-def _enc_twopset(x: TwoPSet) -> Body:
-    return [], [_enc_elems(sort_elements(x._added), "TwoPSet"), _enc_elems(sort_elements(x._removed), "TwoPSet")]
-
-
-def _enc_ts(ts: tuple[int, int, str], what: str) -> None:
+def enc_timestamp(ts: tuple[int, int, str], what: str) -> None:
+    """Check that a timestamp's wall and logical parts fit the format (ints in 0 .. 2**64-1)."""
     if type(ts[0]) is not int or type(ts[1]) is not int:
         raise EncodeError(f"{what}: bad timestamp {ts!r}")
-    _check_uint(ts[0], f"{what}: timestamp wall time")
-    _check_uint(ts[1], f"{what}: timestamp logical counter")
-
-
-def _enc_lwwregister(x: LWWRegister) -> Body:
-    ts = x._ts
-    if ts is None:
-        return [], []
-    _enc_ts(ts, "LWWRegister")
-    return [ts[2]], [ts[0], ts[1], 0, _enc_value(x._value)]
-
-
-def _enc_timestamp(x: Timestamp) -> Body:
-    _enc_ts(x, "Timestamp")
-    if type(x[2]) is not str or not x[2]:
-        raise EncodeError(f"Timestamp replica must be a non-empty str, got {x[2]!r}")
-    return [x[2]], [x[0], x[1], 0]
-
-
-def _enc_lwwmap(x: LWWMap) -> Body:
-    entries = x._entries
-    keys = list(entries)
-    ents = list(entries.values())
-    n = len(keys)
-    ts = list(map(_first, ents))
-    reps = list(map(_third, ts))
-    walls = list(map(_first, ts))
-    logicals = list(map(_counters_of, ts))
-    tb = _Table(reps)
-    if n:
-        if set(map(type, walls)) != {int} or set(map(type, logicals)) != {int}:
-            raise EncodeError("LWWMap: timestamps must hold ints")
-        if min(walls) < 0 or max(walls) >= _U64 or min(logicals) < 0 or max(logicals) >= _U64:
-            raise EncodeError("LWWMap: timestamp wall and logical parts must lie in 0 .. 2**64-1")
-    # Order: by replica, then (wall, logical): two stable sorts, the second only if there are several writers.
-    order = sorted(range(n), key=ts.__getitem__)
-    if len(tb.ids) > 1:
-        order.sort(key=reps.__getitem__)
-    sts = list(map(ts.__getitem__, order))
-    if any(map(eq, sts, islice(sts, 1, None))):
-        # Two keys written with one timestamp (a reused replica id): break the tie by key bytes.
-        kb = [_elem_bytes(k) for k in keys]
-        order = sorted(range(n), key=lambda i: (reps[i], walls[i], logicals[i], kb[i]))
-        sts = list(map(ts.__getitem__, order))
-    okeys = _enc_elems(list(map(keys.__getitem__, order)), "LWWMap keys")
-    oents = list(map(ents.__getitem__, order))
-    oreps = list(map(_third, sts))
-    owalls = list(map(_first, sts))
-    ologicals = list(map(_counters_of, sts))
-    present = list(map(_counters_of, oents))
-    values = list(map(_third, oents))
-    groups: list[Any] = []
-    lo = 0
-    while lo < n:
-        r = oreps[lo]
-        hi = bisect_right(oreps, r, lo) if len(tb.ids) > 1 else n
-        ws = owalls[lo:hi]
-        tombs = list(compress(range(hi - lo), map(not_, present[lo:hi])))
-        vals = values[lo:hi]
-        if any(vals[i] is not None for i in tombs):
-            raise EncodeError("LWWMap: a removed key carries a value")
-        groups.extend((tb.ix[r], [ws[0], *map(sub, ws[1:], ws)], ologicals[lo:hi], okeys[lo:hi],
-                       _enc_values(vals), tombs))
-        lo = hi
-    return tb.ids, [groups]
+    check_uint(ts[0], f"{what}: timestamp wall time")
+    check_uint(ts[1], f"{what}: timestamp logical counter")
 
 
 def _ctx_parts(ctx: CausalContext) -> tuple[dict[str, int], set[tuple[str, int]]]:
@@ -508,105 +335,36 @@ def _ctx_parts(ctx: CausalContext) -> tuple[dict[str, int], set[tuple[str, int]]
     return vv, cloud
 
 
-def _enc_ctx_body(ctx: CausalContext) -> tuple[_Table, list[Any]]:
+def enc_context(ctx: CausalContext) -> tuple[ReplicaTable, list[Any]]:
+    """A causal context as body items ``[counts, cloud]``, with the replica table of its ids (extend the
+    table's ids before building it if the rest of the body names other replicas)."""
     vv, cloud = _ctx_parts(ctx)
-    tb = _Table(chain(vv, map(itemgetter(0), cloud)))
+    tb = ReplicaTable(chain(vv, map(itemgetter(0), cloud)))
     if cloud and max(map(_counters_of, cloud)) >= _U64:
         raise EncodeError("causal context: dot counters must be below 2**64")
-    return tb, [_flat_counts(vv, tb, "causal context"), _enc_dotset(cloud, tb)]
+    return tb, [enc_counts(vv, tb, "causal context"), enc_dotset(cloud, tb)]
 
 
-def _enc_versionvector(x: VersionVector) -> Body:
-    tb = _Table(x._vv)
-    return tb.ids, [_flat_counts(x._vv, tb, "VersionVector")]
+def encode(obj: Any) -> bytes:
+    """The canonical bytes of ``obj`` (any crdts type or delta, VersionVector, CausalContext, Timestamp).
 
+    Equal objects give identical bytes. Raises ``TypeError`` for other objects and
+    :class:`~crdts.errors.EncodeError` for a state the format cannot carry (an int outside
+    ``-2**64 .. 2**64-1``, a negative timestamp). Cost: O(n log n) in the size of the state.
+    """
+    t = type(obj)
+    code = TYPE_CODES.get(t)
+    if code is None:
+        raise TypeError(f"cannot encode {t.__name__}: not a crdts type (known: "
+                        f"{', '.join(sorted(c.__name__ for c in TYPE_CODES))})")
+    try:
+        table, body = _ENCODERS[code](obj)
+        return cbor2.dumps([MAGIC, FORMAT_VERSION, code, table, *body], canonical=True)
+    except EncodeError:
+        raise
+    except (cbor2.CBOREncodeError, KeyError, OverflowError, ValueError) as exc:
+        raise EncodeError(f"cannot encode this {t.__name__}: {exc}") from exc
 
-def _enc_causalcontext(x: CausalContext) -> Body:
-    tb, body = _enc_ctx_body(x)
-    return tb.ids, body
-
-
-def _enc_singles(store: Any, tb: _Table, fun: bool) -> list[Any]:
-    """AWSet / RWSet store: ``[singles, multi]`` (see docs/wire-format.md)."""
-    index = store.index
-    if len(index) == len(store):
-        single = index
-        multi: list[Any] = []
-    else:
-        mkeys = [e for e, s in store.items() if len(s) > 1]
-        mdots = set(chain.from_iterable(store[e] for e in mkeys))
-        single = {d: e for d, e in index.items() if d not in mdots}
-        mkeys.sort(key=lambda e: min(store[e]))
-        _enc_elems(mkeys, "set elements")
-        multi = []
-        for e in mkeys:
-            multi.append(e)
-            multi.append(_enc_dotfun(store[e], tb, _enc_bools) if fun else _enc_dotset(store[e], tb))
-    dots = _sorted_dots(single)
-    elems = list(map(single.__getitem__, dots))
-    _enc_elems(elems, "set elements")
-    singles: list[Any] = []
-    for ix, lo, hi in _groups(dots, tb):
-        part = dots[lo:hi]
-        singles.append(ix)
-        singles.append(_run_of(dots, lo, hi))
-        es = elems[lo:hi]
-        singles.append(es)
-        if fun:
-            singles.append([store[e][d] for e, d in zip(es, part, strict=False)])
-    return [singles, multi]
-
-
-def _enc_store(cls: type, store: Any, tb: _Table) -> Any:
-    if cls is AWSet:
-        return _enc_singles(store, tb, False)
-    if cls is RWSet:
-        return _enc_singles(store, tb, True)
-    if cls is MVRegister:
-        return _enc_dotfun(store, tb, _enc_values)
-    if cls is EWFlag:
-        return _enc_dotset(store, tb)
-    if cls is DWFlag:
-        return _enc_dotfun(store, tb, _enc_bools)
-    if cls is CCounter:
-        return _enc_dotfun(store, tb, _enc_ints)
-    if cls is ORMap:
-        entries = sorted(store.items(), key=lambda kv: min(kernel.dots_of(kv[1])))
-        _enc_elems([mk[0] for mk, _ in entries], "ORMap keys")
-        out: list[Any] = []
-        for (key, name), sub_store in entries:
-            ncls = NESTABLE[name]
-            out.append(key)
-            out.append(TYPE_CODES[ncls])
-            out.append(_enc_store(ncls, sub_store, tb))
-        return out
-    raise TypeError(f"no store encoding for {cls.__name__}")  # pragma: no cover
-
-
-def _enc_causal(x: Causal) -> Body:
-    tb, body = _enc_ctx_body(x._ctx)
-    body.append(_enc_store(type(x), x._store, tb))
-    return tb.ids, body
-
-
-_ENCODERS: dict[int, Callable[[Any], Body]] = {
-    1: _enc_gcounter,
-    2: _enc_pncounter,
-    3: _enc_gset,
-    4: _enc_twopset,
-    5: _enc_lwwregister,
-    6: _enc_lwwmap,
-    7: _enc_causal,
-    8: _enc_causal,
-    9: _enc_causal,
-    10: _enc_causal,
-    11: _enc_causal,
-    12: _enc_causal,
-    13: _enc_causal,
-    20: _enc_versionvector,
-    21: _enc_causalcontext,
-    22: _enc_timestamp,
-}
 
 # ============================================================================================
 # Decoding
@@ -683,10 +441,14 @@ def _at(path: str, i: int | None) -> str:
     return path if i is None else f"{path}[{i}]"
 
 
-class _Dec:
+class Decoder:
     """Decoding state of one message: the replica table, the limits, and what has been counted.
 
-    Paths for error messages are built only when an error is raised (``path`` plus an optional index).
+    A type's decoder (see :func:`register_type`) gets one and reads its body items through it: every
+    method checks what it reads and raises :class:`~crdts.errors.SchemaError` with the path of the item
+    (``path`` plus an optional index; paths are built only when an error is raised) and counts entries
+    against ``limits.max_entries``. Replica indexes are resolved with :meth:`ridx`; the decoder checks
+    at the end that every listed replica id was used.
     """
 
     __slots__ = ("entries", "ids", "limits", "nesting", "used")
@@ -781,31 +543,31 @@ class _Dec:
         if set(map(type, xs)) <= _SCALAR_INT_ELEMS:
             return xs
         p = _at(path, i)
-        return [_elem(e, f"{p}[{j}]") for j, e in enumerate(xs)]
+        return [dec_element(e, f"{p}[{j}]") for j, e in enumerate(xs)]
 
     def elem(self, x: Any, path: str, i: int) -> Any:
         self.count(1)
         t = type(x)
         if t is str or t is int or t is bytes:
             return x
-        return _elem(x, _at(path, i))
+        return dec_element(x, _at(path, i))
 
     @staticmethod
     def values(xs: Any, path: str, i: int | None = None, size: int | None = None) -> list[Any]:
         if type(xs) is not list or (size is not None and len(xs) != size):
-            _Dec.array(xs, path, i, size)
+            Decoder.array(xs, path, i, size)
         types = set(map(type, xs))
         if types <= _PLAIN_INT_VALUES:
             if float in types and any(v != v for v in xs):
                 raise SchemaError(_at(path, i), "NaN is not allowed in register values")
             return xs
         p = _at(path, i)
-        return [_value(v, f"{p}[{j}]", 0) for j, v in enumerate(xs)]
+        return [dec_value(v, f"{p}[{j}]", 0) for j, v in enumerate(xs)]
 
     @staticmethod
     def bools(xs: Any, path: str, i: int, n: int) -> list[bool]:
         if type(xs) is not list or len(xs) != n:
-            _Dec.array(xs, path, i, n)
+            Decoder.array(xs, path, i, n)
         if xs and set(map(type, xs)) != {bool}:
             raise SchemaError(_at(path, i), "expected booleans")
         return xs
@@ -813,7 +575,7 @@ class _Dec:
     @staticmethod
     def ints(xs: Any, path: str, i: int, n: int) -> list[int]:
         if type(xs) is not list or len(xs) != n:
-            _Dec.array(xs, path, i, n)
+            Decoder.array(xs, path, i, n)
         if xs and set(map(type, xs)) != {int}:
             raise SchemaError(_at(path, i), "expected ints")
         return xs
@@ -877,121 +639,14 @@ class _Dec:
             out.update(zip(zip(repeat(r), cs), vals, strict=True))
         return out
 
-    # -- stores -----------------------------------------------------------------------------------
-
-    def setstore(self, x: Any, ctx: CausalContext, path: str, fun: bool) -> Any:
-        """AWSet (``fun=False``) or RWSet (``fun=True``) store from ``[singles, multi]``."""
-        if type(x) is not list or len(x) != 2:
-            self.array(x, path, size=2)
-        sx, mx = x
-        stride = 4 if fun else 3
-        spath = f"{path}.singles"
-        keys: list[Any] = []
-        index: dict[tuple[str, int], Any] = {}  # the singles' dots, in the order of ``keys``
-        flags: list[bool] = []
-        for g, (r, cs) in enumerate(self.dot_groups(sx, spath, stride)):
-            self.covered(r, cs, ctx, spath)
-            j = stride * g + 2
-            es = self.elems(sx[j], spath, j)
-            if len(es) != len(cs):
-                raise SchemaError(_at(spath, j), f"expected {len(cs)} elements, got {len(es)}")
-            index.update(zip(zip(repeat(r), cs), es, strict=True))  # groups have distinct replicas: no dot twice
-            if keys:
-                keys.extend(es)
-            else:
-                keys = es
-            if fun:
-                flags.extend(self.bools(sx[j + 1], spath, j + 1, len(cs)))
-        mkeys: list[Any] = []
-        msubs: list[Any] = []
-        if mx != []:
-            mpath = f"{path}.multi"
-            self.array(mx, mpath, stride=2)
-            last: tuple[str, int] | None = None
-            for i in range(0, len(mx), 2):
-                e = self.elem(mx[i], mpath, i)
-                if fun:
-                    sub_store: Any = self.dotfun(mx[i + 1], ctx, _at(mpath, i + 1), "bools")
-                else:
-                    sub_store = _AW_SUB(self.dotset(mx[i + 1], ctx, _at(mpath, i + 1)))
-                if len(sub_store) < 2:
-                    raise SchemaError(_at(mpath, i + 1), "an entry with one dot belongs in the singles")
-                low = min(sub_store)
-                if last is not None and low <= last:
-                    raise SchemaError(mpath, "entries must be sorted by their smallest dot")
-                last = low
-                mkeys.append(e)
-                msubs.append(sub_store)
-        if fun:
-            subs: Iterable[Any] = map(dict, zip(zip(index, flags, strict=True)))
-            store = kernel.DotMap()
-        else:
-            subs = map(_AW_SUB, zip(index))
-            store = _AW_STORE()
-        dict.update(store, zip(keys, subs, strict=True))
-        if mkeys:
-            dict.update(store, zip(mkeys, msubs, strict=True))
-        if len(store) != len(keys) + len(mkeys):
-            raise SchemaError(path, "an element appears twice")
-        if mkeys:
-            for e, s in zip(mkeys, msubs, strict=True):
-                index.update(zip(s, repeat(e)))
-            if len(index) != len(keys) + sum(map(len, msubs)):
-                raise SchemaError(path, "a dot appears under two elements")
-        store.index = index
-        return store
+    # -- stores of causal types --------------------------------------------------------------------
 
     def store(self, cls: type, x: Any, ctx: CausalContext, path: str) -> Any:
-        if cls is AWSet:
-            return self.setstore(x, ctx, path, False)
-        if cls is RWSet:
-            return self.setstore(x, ctx, path, True)
-        if cls is MVRegister:
-            return self.dotfun(x, ctx, path, "values")
-        if cls is EWFlag:
-            return self.dotset(x, ctx, path)
-        if cls is DWFlag:
-            return self.dotfun(x, ctx, path, "bools")
-        if cls is CCounter:
-            return self.dotfun(x, ctx, path, "ints")
-        if cls is ORMap:
-            if self.nesting >= self.limits.max_map_nesting:
-                raise PayloadTooLarge("ORMap nesting", self.nesting + 1, self.limits.max_map_nesting)
-            self.nesting += 1
-            try:
-                return self.ormap(x, ctx, path)
-            finally:
-                self.nesting -= 1
-        raise SchemaError(path, f"no store encoding for {cls.__name__}")  # pragma: no cover
-
-    def ormap(self, xs: Any, ctx: CausalContext, path: str) -> kernel.DotMap:
-        self.array(xs, path, stride=3)
-        entries: dict[Any, Any] = {}
-        last: tuple[str, int] | None = None
-        total = 0
-        for i in range(0, len(xs), 3):
-            key = self.elem(xs[i], path, i)
-            code = xs[i + 1]
-            ncls = _NESTED_CODES.get(code) if type(code) is int else None
-            if ncls is None:
-                raise SchemaError(_at(path, i + 1), f"not the type code of a nestable causal type: {code!r}")
-            sub_store = self.store(ncls, xs[i + 2], ctx, _at(path, i + 2))
-            if not sub_store:
-                raise SchemaError(_at(path, i + 2), "an empty nested store is never kept")
-            dots = kernel.dots_of(sub_store)
-            low = min(dots)
-            if last is not None and low <= last:
-                raise SchemaError(path, "entries must be sorted by their smallest dot")
-            last = low
-            total += len(dots)  # type: ignore[arg-type]
-            mk = (key, ncls.__name__)
-            if mk in entries:
-                raise SchemaError(_at(path, i), f"key {key!r} appears twice as a {ncls.__name__}")
-            entries[mk] = sub_store
-        m = kernel.DotMap.of(entries)
-        if len(m.index) != total:
-            raise SchemaError(path, "a dot appears under two keys")
-        return m
+        """The dot store of a causal type ``cls`` (its registered store decoder; see :func:`register_causal`)."""
+        entry = _STORES.get(cls)
+        if entry is None:
+            raise SchemaError(path, f"no store encoding for {cls.__name__}")
+        return entry[1](self, x, ctx, path)
 
 
 _SCALAR_INT_ELEMS = frozenset({str, bytes, _NoneType, int})
@@ -1026,7 +681,7 @@ def _unleb128(b: bytes, path: str) -> list[int]:
     return gaps
 
 
-def _elem(x: Any, path: str, depth: int = 0) -> Any:
+def dec_element(x: Any, path: str, depth: int = 0) -> Any:
     """A set element / map key in canonical form, or SchemaError."""
     t = type(x)
     if t is str or t is int or t is bytes or x is None:
@@ -1040,13 +695,13 @@ def _elem(x: Any, path: str, depth: int = 0) -> Any:
             raise SchemaError(path, f"integral float {x!r} is not canonical: elements carry it as an int")
         return x
     if t is list:
-        return tuple([_elem(y, path, depth + 1) for y in x])
+        return tuple([dec_element(y, path, depth + 1) for y in x])
     if t is bool:
         raise SchemaError(path, "booleans are not canonical elements: elements carry True/False as 1/0")
     raise SchemaError(path, f"not a valid element: {_kind(x)}")
 
 
-def _value(x: Any, path: str, depth: int) -> Any:
+def dec_value(x: Any, path: str, depth: int) -> Any:
     """A register value (lists, marked tuples, dicts with str keys, scalars), or SchemaError."""
     if depth > MAX_VALUE_DEPTH:
         raise SchemaError(path, f"register values nest at most {MAX_VALUE_DEPTH} levels")
@@ -1061,177 +716,60 @@ def _value(x: Any, path: str, depth: int) -> Any:
         return x
     if t is list:
         if x and x[0] is _MARK:
-            return tuple([_value(y, path, depth + 1) for y in x[1:]])
-        return [_value(y, path, depth + 1) for y in x]
+            return tuple([dec_value(y, path, depth + 1) for y in x[1:]])
+        return [dec_value(y, path, depth + 1) for y in x]
     if t is dict:
         out = {}
         for k, y in x.items():
             if type(k) is not str:
                 raise SchemaError(path, f"register value dicts have str keys, got {_kind(k)}")
-            out[k] = _value(y, path, depth + 1)
+            out[k] = dec_value(y, path, depth + 1)
         return out
     if x is _MARK:
         raise SchemaError(path, "a tuple mark may only open an array")
     raise SchemaError(path, f"not a valid register value: {_kind(x)}")
 
 
-# -- per type ---------------------------------------------------------------------------------
+
+# --------------------------------------------------------------------------------------------
+# Registry of type codes: one place, one number per type. Codes never change meaning; a new type
+# takes a new code, a changed payload takes a new FORMAT_VERSION. Codes below USER_CODES.start are
+# the library's; a user's own types take codes in USER_CODES.
+
+#: Type codes a user's own types may take (:func:`register_type`). Codes below are reserved for crdts.
+USER_CODES = range(1024, 1 << 16)
+
+Body = tuple[list[str], list[Any]]
+TYPE_CODES: dict[type, int] = {}
+_CLASS_OF: dict[int, type] = {}
+_ENCODERS: dict[int, Callable[[Any], Body]] = {}
+_DECODERS: dict[int, tuple[Callable[[Decoder, list[Any]], Any], int | None]] = {}
+#: causal class -> (store encoder, store decoder): what ORMap entries and causal envelopes are made of
+_STORES: dict[type, tuple[Callable[[Any, ReplicaTable], Any], Callable[[Decoder, Any, CausalContext, str], Any]]] = {}
 
 
-def _dec_gcounter(d: _Dec, body: list[Any]) -> GCounter:
-    x = GCounter.__new__(GCounter)
-    x._replica = None
-    x._p = d.counts(body[0], "body.counts")
-    return x
+def register_type(cls: type, code: int, *, encode: Callable[[Any], Body],
+                  decode: Callable[[Decoder, list[Any]], Any], arity: int | None = None,
+                  _builtin: bool = False) -> None:
+    """Give ``cls`` a type code, a body encoder and a body decoder: :func:`encode`/:func:`decode` (and so
+    every sync protocol and ``crdts inspect``) then handle it like a built-in type.
 
+    ``encode(obj)`` returns ``(replica ids, body items)``: the ids the body refers to (by index in the
+    sorted table: build a :class:`ReplicaTable` of them) and a list of plain CBOR items in a canonical
+    order (equal objects must give equal items). ``decode(dec, body)`` builds the object from the body
+    items, reading them through the :class:`Decoder` ``dec`` (which checks what it reads and resolves
+    replica indexes); it must refuse anything it would not produce with a
+    :class:`~crdts.errors.SchemaError`. ``arity`` is the number of body items (None: ``decode`` checks).
+    After ``decode``, the object's ``_check()`` runs (unless ``Limits.check_invariants`` is off).
 
-def _dec_pncounter(d: _Dec, body: list[Any]) -> PNCounter:
-    x = PNCounter.__new__(PNCounter)
-    x._replica = None
-    x._p = d.counts(body[0], "body.increments")
-    x._n = d.counts(body[1], "body.decrements")
-    return x
-
-
-def _unique_elems(d: _Dec, x: Any, path: str) -> set[Any]:
-    es = d.elems(x, path)
-    s = set(es)
-    if len(s) != len(es):
-        raise SchemaError(path, "an element appears twice")
-    return s
-
-
-def _dec_gset(d: _Dec, body: list[Any]) -> GSet:
-    x = GSet.__new__(GSet)
-    x._replica = None
-    x._elems = _unique_elems(d, body[0], "body.elements")
-    return x
-
-
-def _dec_twopset(d: _Dec, body: list[Any]) -> TwoPSet:
-    x = TwoPSet.__new__(TwoPSet)
-    x._replica = None
-    x._added = _unique_elems(d, body[0], "body.added")
-    x._removed = _unique_elems(d, body[1], "body.removed")
-    return x
-
-
-def _dec_lwwregister(d: _Dec, body: list[Any]) -> LWWRegister:
-    x = LWWRegister.__new__(LWWRegister)
-    x._replica = None
-    x._clock = None
-    if not body:
-        x._ts, x._value = None, None
-        return x
-    if len(body) != 4:
-        raise SchemaError("body", f"expected 0 or 4 items, got {len(body)}")
-    x._ts = (d.uint(body[0], "body.wall"), d.uint(body[1], "body.logical"), d.ridx(body[2], "body.replica"))
-    x._value = _value(body[3], "body.value", 0)
-    return x
-
-
-def _dec_timestamp(d: _Dec, body: list[Any]) -> Timestamp:
-    return Timestamp(d.uint(body[0], "body.wall"), d.uint(body[1], "body.logical"), d.ridx(body[2], "body.replica"))
-
-
-def _dec_lwwmap(d: _Dec, body: list[Any]) -> LWWMap:
-    path = "body.groups"
-    xs = d.array(body[0], path, stride=6)
-    keys: list[Any] = []
-    ents: list[Any] = []
-    last = -1
-    for g in range(0, len(xs), 6):
-        ix = xs[g]
-        r = d.ridx(ix, path, g)
-        if ix <= last:
-            raise SchemaError(path, "replica indexes must be strictly ascending")
-        last = ix
-        dw = d.array(xs[g + 1], path, g + 1)
-        n = len(dw)
-        if not n:
-            raise SchemaError(_at(path, g + 1), "a group holds at least one entry")
-        if set(map(type, dw)) != {int} or min(dw) < 0:
-            raise SchemaError(_at(path, g + 1), "expected unsigned ints")
-        walls = list(accumulate(dw))
-        if walls[-1] >= _U64:
-            raise SchemaError(_at(path, g + 1), "a wall time is 2**64 or more")
-        logicals = d.ints(xs[g + 2], path, g + 2, n)
-        if min(logicals) < 0:
-            raise SchemaError(_at(path, g + 2), "expected unsigned ints")
-        ks = d.elems(d.array(xs[g + 3], path, g + 3, n), path, g + 3)
-        vals = d.values(xs[g + 4], path, g + 4, n)
-        tombs = d.array(xs[g + 5], path, g + 5)
-        present = [True] * n
-        prev = -1
-        for t in tombs:
-            if type(t) is not int or not prev < t < n:
-                raise SchemaError(_at(path, g + 5), "tombstone indexes must be strictly ascending and in range")
-            if vals[t] is not None:
-                raise SchemaError(_at(path, g + 4), f"removed entry {t} carries a value")
-            present[t] = False
-            prev = t
-        # Order within a group: (wall, logical) ascending; equal timestamps only with ascending key bytes.
-        for i in compress(range(1, n), map(not_, islice(dw, 1, None))):
-            if logicals[i] < logicals[i - 1] or (
-                    logicals[i] == logicals[i - 1] and _elem_bytes(ks[i]) <= _elem_bytes(ks[i - 1])):
-                raise SchemaError(_at(path, g + 2), "entries must be sorted by timestamp, then key bytes")
-        keys.extend(ks)
-        ents.extend(zip(zip(walls, logicals, repeat(r)), present, vals, strict=True))
-    x = LWWMap.__new__(LWWMap)
-    x._replica = None
-    x._clock = None
-    x._entries = dict(zip(keys, ents, strict=True))
-    if len(x._entries) != len(keys):
-        raise SchemaError(path, "a key appears twice")
-    x._live = sum(map(_counters_of, ents))
-    return x
-
-
-def _dec_versionvector(d: _Dec, body: list[Any]) -> VersionVector:
-    v = VersionVector()
-    v._vv = d.counts(body[0], "body.vv")
-    return v
-
-
-def _dec_causalcontext(d: _Dec, body: list[Any]) -> CausalContext:
-    return d.context(body[0], body[1], "body")
-
-
-def _causal_decoder(cls: type[Causal]) -> Callable[[_Dec, list[Any]], Causal]:
-    def dec(d: _Dec, body: list[Any]) -> Causal:
-        ctx = d.context(body[0], body[1], "body")
-        store = d.store(cls, body[2], ctx, "body.store")
-        return cls._delta(store, ctx)
-    dec.__name__ = f"_dec_{cls.__name__.lower()}"
-    return dec
-
-
-#: type code -> (decoder, number of body items)
-_DECODERS: dict[int, tuple[Callable[[_Dec, list[Any]], Any], int | None]] = {
-    1: (_dec_gcounter, 1),
-    2: (_dec_pncounter, 2),
-    3: (_dec_gset, 1),
-    4: (_dec_twopset, 2),
-    5: (_dec_lwwregister, None),
-    6: (_dec_lwwmap, 1),
-    **{TYPE_CODES[c]: (_causal_decoder(c), 3) for c in (AWSet, RWSet, MVRegister, EWFlag, DWFlag, CCounter, ORMap)},
-    20: (_dec_versionvector, 1),
-    21: (_dec_causalcontext, 2),
-    22: (_dec_timestamp, 3),
-}
-assert set(_DECODERS) == set(_ENCODERS) == set(_CLASS_OF)
-
-
-def register(cls: type, code: int, encode_body: Callable[[Any], Body],
-             decode_body: Callable[[Any, list[Any]], Any], arity: int | None) -> None:
-    """Add a type to the one registry (for modules of this package that put their own values on the wire).
-
-    ``encode_body(obj)`` returns ``(replica ids, body items)``; ``decode_body(dec, body)`` builds the object
-    from the body items (``dec`` carries the replica table and limits: see ``_Dec``); ``arity`` is the number
-    of body items (None: the decoder checks). Codes are never reused: a taken code or class raises ValueError.
+    Codes are ints in :data:`USER_CODES` (1024..65535); the ones below are the library's. A code or a class
+    registered twice raises ValueError (re-registering the same pair is allowed: a module imported twice).
     """
     if type(code) is not int or not 0 <= code < 1 << 16:
         raise ValueError(f"type codes are ints in 0 .. 65535, got {code!r}")
+    if not _builtin and code not in USER_CODES:
+        raise ValueError(f"type code {code} is reserved for crdts' own types; use one in {USER_CODES.start} .. "
+                         f"{USER_CODES.stop - 1}")
     if code in _CLASS_OF or cls in TYPE_CODES:
         owner = _CLASS_OF.get(code)
         if owner is cls and TYPE_CODES.get(cls) == code:
@@ -1240,8 +778,41 @@ def register(cls: type, code: int, encode_body: Callable[[Any], Body],
                          f"{f' (code {code} is {owner.__name__})' if owner else ''}")
     TYPE_CODES[cls] = code
     _CLASS_OF[code] = cls
-    _ENCODERS[code] = encode_body
-    _DECODERS[code] = (decode_body, arity)
+    _ENCODERS[code] = encode
+    _DECODERS[code] = (decode, arity)
+
+
+def register_causal(cls: type, code: int, *, encode_store: Callable[[Any, ReplicaTable], Any],
+                    decode_store: Callable[[Decoder, Any, CausalContext, str], Any], _builtin: bool = False) -> None:
+    """Register a causal type (a dot store over a causal context, built on ``crdts._base.Causal``): its
+    body is ``[context version vector, context cloud, store]``; you give only the store's encoding.
+
+    ``encode_store(store, table)`` returns the store as one CBOR item (dots as replica indexes of
+    ``table`` and runs: see :func:`enc_dotset`, :func:`enc_dotfun`); ``decode_store(dec, item, ctx, path)``
+    builds the store back (:meth:`Decoder.dotset`, :meth:`Decoder.dotfun` check every dot is in ``ctx``).
+    """
+
+    def enc(x: Any) -> Body:
+        tb, body = enc_context(x._ctx)
+        body.append(encode_store(x._store, tb))
+        return tb.ids, body
+
+    def dec(d: Decoder, body: list[Any]) -> Any:
+        ctx = d.context(body[0], body[1], "body")
+        return cls._delta(decode_store(d, body[2], ctx, "body.store"), ctx)  # type: ignore[attr-defined]
+
+    enc.__name__ = f"_enc_{cls.__name__.lower()}"
+    dec.__name__ = f"_dec_{cls.__name__.lower()}"
+    _STORES[cls] = (encode_store, decode_store)
+    register_type(cls, code, encode=enc, decode=dec, arity=3, _builtin=_builtin)
+
+
+def enc_store(cls: type, store: Any, tb: ReplicaTable) -> Any:
+    """The registered encoding of a causal type's store (what an ORMap entry holds)."""
+    entry = _STORES.get(cls)
+    if entry is None:
+        raise TypeError(f"no store encoding for {cls.__name__}")
+    return entry[0](store, tb)
 
 
 def _table(x: Any, limits: Limits) -> list[str]:
@@ -1303,7 +874,7 @@ def _decode(data: Any, replica: str | None, lim: Limits) -> Any:
     body = msg[4:]
     if arity is not None and len(body) != arity:
         raise SchemaError("body", f"{_CLASS_OF[code].__name__} has {arity} body items, got {len(body)}")
-    d = _Dec(_table(msg[3], lim), lim)
+    d = Decoder(_table(msg[3], lim), lim)
     obj = fn(d, body)
     if len(d.used) != len(d.ids):
         unused = [d.ids[i] for i in range(len(d.ids)) if i not in d.used]
@@ -1313,8 +884,14 @@ def _decode(data: Any, replica: str | None, lim: Limits) -> Any:
     if lim.require_canonical and encode(obj) != data:
         raise SchemaError("message", "not in canonical form (re-encoding gives other bytes)")
     if replica is not None and isinstance(obj, CRDT):
+        from ..maps import LWWMap
+        from ..registers import LWWRegister
+
         if isinstance(obj, (LWWRegister, LWWMap)):
             obj = obj.copy(replica=replica)
         else:
+            check = getattr(obj, "_check_binding", None)
+            if check is not None:
+                check(replica)
             obj._replica = replica
     return obj

@@ -1,0 +1,170 @@
+"""Wire forms of the sets: GSet (code 3), TwoPSet (4), AWSet (7) and RWSet (8).
+
+The stores of AWSet and RWSet are ``[singles, multi]``: the elements held by one dot, grouped by replica as
+a run of counters beside the list of elements (and, for RWSet, their add/remove flags), then the rare
+elements held by several dots (see docs/wire-format.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import chain, repeat
+from typing import Any
+
+from .. import kernel
+from ..causal import CausalContext
+from ..errors import SchemaError
+from ..sets import AWSet, GSet, RWSet, TwoPSet
+from ._wire import (
+    Body,
+    Decoder,
+    ReplicaTable,
+    _at,
+    _groups,
+    _run_of,
+    _sorted_dots,
+    enc_bools,
+    enc_dotfun,
+    enc_dotset,
+    enc_elements,
+    register_causal,
+    register_type,
+    sort_elements,
+)
+
+#: The AWSet store: a DotMap of DotSets (frozenset values in a DotSetMap, where the kernel has one).
+_AW_STORE: type = AWSet._kind
+_AW_SUB: type = frozenset if _AW_STORE is not kernel.DotMap else set
+
+
+def _enc_gset(x: GSet) -> Body:
+    return [], [enc_elements(sort_elements(x._elems), "GSet")]
+
+
+def _unique_elems(d: Decoder, x: Any, path: str) -> set[Any]:
+    es = d.elems(x, path)
+    s = set(es)
+    if len(s) != len(es):
+        raise SchemaError(path, "an element appears twice")
+    return s
+
+
+def _dec_gset(d: Decoder, body: list[Any]) -> GSet:
+    x = GSet.__new__(GSet)
+    x._replica = None
+    x._elems = _unique_elems(d, body[0], "body.elements")
+    return x
+
+
+def _enc_twopset(x: TwoPSet) -> Body:
+    return [], [enc_elements(sort_elements(x._added), "TwoPSet"), enc_elements(sort_elements(x._removed), "TwoPSet")]
+
+
+def _dec_twopset(d: Decoder, body: list[Any]) -> TwoPSet:
+    x = TwoPSet.__new__(TwoPSet)
+    x._replica = None
+    x._added = _unique_elems(d, body[0], "body.added")
+    x._removed = _unique_elems(d, body[1], "body.removed")
+    return x
+
+
+def enc_setstore(store: Any, tb: ReplicaTable, fun: bool) -> list[Any]:
+    """AWSet (``fun=False``) / RWSet (``fun=True``) store: ``[singles, multi]``."""
+    index = store.index
+    if len(index) == len(store):
+        single = index
+        multi: list[Any] = []
+    else:
+        mkeys = [e for e, s in store.items() if len(s) > 1]
+        mdots = set(chain.from_iterable(store[e] for e in mkeys))
+        single = {d: e for d, e in index.items() if d not in mdots}
+        mkeys.sort(key=lambda e: min(store[e]))
+        enc_elements(mkeys, "set elements")
+        multi = []
+        for e in mkeys:
+            multi.append(e)
+            multi.append(enc_dotfun(store[e], tb, enc_bools) if fun else enc_dotset(store[e], tb))
+    dots = _sorted_dots(single)
+    elems = list(map(single.__getitem__, dots))
+    enc_elements(elems, "set elements")
+    singles: list[Any] = []
+    for ix, lo, hi in _groups(dots, tb):
+        part = dots[lo:hi]
+        singles.append(ix)
+        singles.append(_run_of(dots, lo, hi))
+        es = elems[lo:hi]
+        singles.append(es)
+        if fun:
+            singles.append([store[e][d] for e, d in zip(es, part, strict=False)])
+    return [singles, multi]
+
+
+def dec_setstore(d: Decoder, x: Any, ctx: CausalContext, path: str, fun: bool) -> Any:
+    """AWSet (``fun=False``) or RWSet (``fun=True``) store from ``[singles, multi]``."""
+    if type(x) is not list or len(x) != 2:
+        d.array(x, path, size=2)
+    sx, mx = x
+    stride = 4 if fun else 3
+    spath = f"{path}.singles"
+    keys: list[Any] = []
+    index: dict[tuple[str, int], Any] = {}  # the singles' dots, in the order of ``keys``
+    flags: list[bool] = []
+    for g, (r, cs) in enumerate(d.dot_groups(sx, spath, stride)):
+        d.covered(r, cs, ctx, spath)
+        j = stride * g + 2
+        es = d.elems(sx[j], spath, j)
+        if len(es) != len(cs):
+            raise SchemaError(_at(spath, j), f"expected {len(cs)} elements, got {len(es)}")
+        index.update(zip(zip(repeat(r), cs), es, strict=True))  # groups have distinct replicas: no dot twice
+        if keys:
+            keys.extend(es)
+        else:
+            keys = es
+        if fun:
+            flags.extend(d.bools(sx[j + 1], spath, j + 1, len(cs)))
+    mkeys: list[Any] = []
+    msubs: list[Any] = []
+    if mx != []:
+        mpath = f"{path}.multi"
+        d.array(mx, mpath, stride=2)
+        last: tuple[str, int] | None = None
+        for i in range(0, len(mx), 2):
+            e = d.elem(mx[i], mpath, i)
+            if fun:
+                sub_store: Any = d.dotfun(mx[i + 1], ctx, _at(mpath, i + 1), "bools")
+            else:
+                sub_store = _AW_SUB(d.dotset(mx[i + 1], ctx, _at(mpath, i + 1)))
+            if len(sub_store) < 2:
+                raise SchemaError(_at(mpath, i + 1), "an entry with one dot belongs in the singles")
+            low = min(sub_store)
+            if last is not None and low <= last:
+                raise SchemaError(mpath, "entries must be sorted by their smallest dot")
+            last = low
+            mkeys.append(e)
+            msubs.append(sub_store)
+    if fun:
+        subs: Iterable[Any] = map(dict, zip(zip(index, flags, strict=True)))
+        store = kernel.DotMap()
+    else:
+        subs = map(_AW_SUB, zip(index))
+        store = _AW_STORE()
+    dict.update(store, zip(keys, subs, strict=True))
+    if mkeys:
+        dict.update(store, zip(mkeys, msubs, strict=True))
+    if len(store) != len(keys) + len(mkeys):
+        raise SchemaError(path, "an element appears twice")
+    if mkeys:
+        for e, s in zip(mkeys, msubs, strict=True):
+            index.update(zip(s, repeat(e)))
+        if len(index) != len(keys) + sum(map(len, msubs)):
+            raise SchemaError(path, "a dot appears under two elements")
+    store.index = index
+    return store
+
+
+register_type(GSet, 3, encode=_enc_gset, decode=_dec_gset, arity=1, _builtin=True)
+register_type(TwoPSet, 4, encode=_enc_twopset, decode=_dec_twopset, arity=2, _builtin=True)
+register_causal(AWSet, 7, encode_store=lambda s, tb: enc_setstore(s, tb, False),
+                decode_store=lambda d, x, ctx, path: dec_setstore(d, x, ctx, path, False), _builtin=True)
+register_causal(RWSet, 8, encode_store=lambda s, tb: enc_setstore(s, tb, True),
+                decode_store=lambda d, x, ctx, path: dec_setstore(d, x, ctx, path, True), _builtin=True)

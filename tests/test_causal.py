@@ -79,9 +79,6 @@ def test_hlc_observe_orders_later_events_after_remote_ones():
     assert Timestamp(5, 0, "a") < Timestamp(5, 0, "b") < Timestamp(5, 1, "a")
 
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 _dots = st.tuples(st.sampled_from("abc"), st.integers(1, 40))
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 from crdts import HLC, GSet
 from crdts.conflicts import ConflictMap, ConflictRegister, highest_value, lww
 from crdts.sync import LocalTransport, Node

@@ -162,7 +162,7 @@ def make_machine(spec: TypeSpec) -> type[RuleBasedStateMachine]:
             if getattr(fresh, "_clock", None) is not None:
                 clock = fresh._clock
                 if obj._clock is not None:
-                    clock.observe(obj._clock.peek() + (r,))
+                    clock.observe((*obj._clock.peek(), r))
                 obj._clock = clock
             if hasattr(fresh, "_policy"):
                 obj._policy = fresh._policy

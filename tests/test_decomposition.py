@@ -88,7 +88,7 @@ def test_decomposition_laws(cls):
         parts = a.decompose()
         assert join_all(cls, parts) == a.copy(replica=None)          # ⊔⇓a = a
         assert len(parts) == a.units()
-        for i, p in enumerate(parts):                                  # irredundant
+        for i in range(len(parts)):                                    # irredundant
             rest = join_all(cls, parts[:i] + parts[i + 1:])
             assert rest != join_all(cls, parts)
         # optimal delta: b ⊔ Δ(a, b) = b ⊔ a, and Δ keeps exactly the irreducibles of a not below b

@@ -16,20 +16,25 @@ Two regions diverge, exchange deltas, and converge:
 (True, ['apple', 'pear'])
 """
 
+from ._base import _UNSET as UNSET
+from ._base import CRDT, check_replica
 from .causal import HLC, CausalContext, Dot, Ordering, Timestamp, VersionVector
 from .codec import Limits, decode, encode
 from .conflicts import ConflictMap, ConflictRegister
 from .counters import CausalCounter, CCounter, GCounter, PNCounter
 from .errors import (
     CausalGap,
+    ClockDrift,
     ConflictingWrite,
     CRDTError,
     DecodeError,
     DoubleSpentDot,
     EncodeError,
     InvariantError,
+    LimitExceeded,
     MalformedOp,
     PayloadTooLarge,
+    ReplicaClash,
     ReplicaRequired,
     SchemaError,
     UnknownType,
@@ -82,6 +87,13 @@ __all__ = [
     "CausalGap",
     "SchemaError",
     "EncodeError",
+    "ReplicaClash",
+    "ClockDrift",
+    "LimitExceeded",
+    # writing your own types (docs/extending.md)
+    "CRDT",
+    "UNSET",
+    "check_replica",
     # wire format
     "encode",
     "decode",

@@ -577,9 +577,9 @@ def _context_minus(ca: CausalContext, cb: CausalContext, budget: int) -> tuple[d
     """A context holding at least the dots of ``ca`` that ``cb`` lacks, and no dot ``ca`` lacks.
 
     Returned as ``(prefixes, dots)``: ``prefixes[r] = n`` stands for the dots 1..n of ``r`` (all in ``ca``).
-    A missing range ``cb`` has no prefix below is such a prefix (O(1), exact up to ``cb``'s scattered
-    dots); a range above ``cb``'s entry is listed dot by dot while ``budget`` lasts, and past it widened to
-    the whole prefix. So the cost is O(budget + replicas + ``ca``'s cloud), never O(a count ``ca`` claims).
+    A missing range is listed dot by dot while ``budget`` lasts (exact), and past it widened to the whole
+    prefix 1..n of its replica (O(1), with dots ``cb`` may have). So the cost is O(budget + replicas +
+    ``ca``'s cloud), never O(a count ``ca`` claims).
     """
     vvb, cloudb = cb.vv, cb.cloud
     prefixes: dict[str, int] = {}
@@ -588,7 +588,7 @@ def _context_minus(ca: CausalContext, cb: CausalContext, budget: int) -> tuple[d
         m = vvb.get(r, 0)
         if n <= m:
             continue
-        if m == 0 or n - m > budget:
+        if n - m > budget:
             prefixes[r] = n
             continue
         budget -= n - m

@@ -756,7 +756,8 @@ fault schedule (seconds of simulated time; writes happen from 0 to OPS/RATE s):
                                (--volatile: it restarts empty, as a new incarnation)
 
 flags that change nothing are refused: --degree without --topology partial-mesh, --jitter with a
-uniform --latency, --volatile without --crash, --wide or --columns with --quiet.
+uniform --latency, --volatile without --crash, --wide or --columns with --quiet. --quiet silences the
+terminal only: --json and --plot still write their files.
 
 """ + textwrap.fill("table: fitted to 100 columns by default (the columns left out are named under it); --wide "
                    "shows every column, --columns picks them: protocol, " + ", ".join(c.name for c in COLUMNS) + ".",

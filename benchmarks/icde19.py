@@ -36,8 +36,7 @@ from typing import Any
 
 import bench_types as bt
 
-from crdts.cli import plot_runs, protocol_names, run_protocols
-from crdts.sim import Scenario
+from crdts.sim import Scenario, plot_runs, protocol_names, run_protocols
 from crdts.sim.topology import build_topology, diameter, edges
 
 ROOT = bt.ROOT
@@ -328,9 +327,9 @@ def markdown(rows: list[dict[str, Any]], protocols: list[str], chk: list[dict[st
 
 def plots(results: list[dict[str, Any]], rows: list[dict[str, Any]], protocols: list[str], outdir: Path,
           prefix: str) -> list[Path]:
-    from crdts.cli import _matplotlib
+    from crdts.sim.plot import pyplot
 
-    plt = _matplotlib()
+    plt = pyplot()
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
 
@@ -417,7 +416,7 @@ def plots(results: list[dict[str, Any]], rows: list[dict[str, Any]], protocols: 
         sc = res["scenario"]
         if sc.regions == 15 and sc.topology == "partial-mesh" and sc.workload == "gset":
             p4 = outdir / f"{prefix}gset_mesh_bytes.png"
-            plot_runs(res["runs"], sc, str(p4), title="GSet, 15-node partial mesh: bytes sent over time")
+            plot_runs(res["runs"], sc, str(p4), title="GSet, 15-node partial mesh: traffic, lag and convergence")
             written.append(p4)
     return written
 

@@ -1,9 +1,12 @@
-"""``python -m crdts``: a short tour. Three regions diverge under a partition, exchange deltas as bytes
-through the codec, and converge; the conflicts are shown, not lost."""
+"""``python -m crdts``: with no arguments, a short tour (three regions diverge under a partition, exchange
+deltas as bytes through the codec, and converge; the conflicts are shown, not lost). With arguments, the
+``crdts`` command: ``python -m crdts --help``, ``python -m crdts simulate`` and so on."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from . import AWSet, MVRegister, ORMap, PNCounter
@@ -16,7 +19,8 @@ def _ship(delta: Any) -> Any:
     return codec.decode(codec.encode(delta))
 
 
-def main(out: TextIO | None = None) -> int:
+def tour(out: TextIO | None = None) -> int:
+    """The tour, printed to ``out`` (default stdout). Returns 0 when the regions converged."""
     w = out or sys.stdout
     say = lambda *a: print(*a, file=w)  # noqa: E731
     regions = ["eu-west", "us-east", "ap-south"]
@@ -57,6 +61,20 @@ def main(out: TextIO | None = None) -> int:
     say(f"  after ap-south resolves: profile = {profiles['eu-west'].values}")
     say(f"Converged: {same}")
     return 0 if same else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The tour when there are no arguments, else the ``crdts`` command with them. Returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        try:
+            return tour()
+        except BrokenPipeError:  # python -m crdts | head
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            return 0
+    from .cli import main as command
+
+    return command(args)
 
 
 if __name__ == "__main__":

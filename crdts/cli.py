@@ -1,5 +1,8 @@
 """The ``crdts`` command: ``simulate`` (the convergence benchmark), ``inspect`` (decode bytes), ``bench``.
 
+This module parses arguments and prints; what it runs lives in :mod:`crdts.sim` (scenarios, runs, plots)
+and :mod:`crdts.bench` (the micro benchmarks).
+
 ``crdts simulate`` with no flags runs the main job in a few seconds: five regions on three continents
 (a latency matrix of one-way delays), an add-wins set with churn, a partition between Europe and the
 rest that heals, and every sync protocol on the same seeded schedule. It shows progress on stderr,
@@ -7,12 +10,14 @@ prints a table on stdout and exits 0 only when every protocol converged with no 
 
 >>> main(["simulate", "--regions", "3", "--ops", "5", "--protocol", "bprr,state", "--quiet"])
 0
->>> print(format_scenario(build_parser().parse_args(["simulate"])))  # doctest: +NORMALIZE_WHITESPACE
-5 regions (eu-west, eu-central, us-east, us-west, ap-south), topology mesh, workload awset,
-100 updates per region at 1/s, sync every 1000 ms, latency continents (one-way 12-110 ms + up to 5 ms jitter),
+>>> print(format_scenario(build_parser().parse_args(["simulate"])))
+5 regions (eu-west, eu-central, us-east, us-west, ap-south), topology mesh, workload awset
+100 updates per region at 1/s, sync every 1000 ms
+latency continents (one-way 12-110 ms + up to 5 ms jitter)
 partition 30-60:0,1|2,3,4 (default), seed 0
 
-Exit codes: 0 success; 1 a protocol did not converge (or lost a write); 2 bad arguments or bad input.
+Exit codes: 0 success; 1 a protocol did not converge (or lost a write), or a benchmark target failed;
+2 bad arguments or bad input.
 """
 
 from __future__ import annotations
@@ -20,204 +25,53 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import importlib.util
 import json
 import math
 import os
 import sys
 import tempfile
+import textwrap
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
 
+from .sim import (
+    TOPOLOGIES,
+    WORKLOADS,
+    MissingExtra,
+    Result,
+    Run,
+    Scenario,
+    build_scenario,
+    continents_latency,
+    default_partition,
+    plot_runs,
+    protocol_names,
+    region_names,
+    run_protocols,
+    select_protocols,
+)
+
 __all__ = [
-    "SITES",
+    "COLUMNS",
+    "DEFAULT_COLUMNS",
+    "Column",
     "MissingExtra",
-    "Run",
     "build_parser",
-    "continents_latency",
-    "default_partition",
     "format_scenario",
     "format_table",
     "main",
-    "plot_runs",
-    "protocol_names",
-    "region_names",
-    "run_protocols",
+    "parse_columns",
+    "prepare",
     "scenario_from_args",
 ]
 
-# ------------------------------------------------------------------------------------ regions and latency
-
-#: The ``continents`` latency preset: public-cloud regions and one-way delays in ms (about half the usual
-#: round trip between those regions). Illustrative, not measured here. Region i sits at ``SITES[i % 8]``.
-SITES = ("eu-west", "eu-central", "us-east", "us-west", "ap-south", "sa-east", "ap-northeast", "ap-southeast")
-_ONE_WAY_MS = (
-    # eu-w eu-c us-e us-w ap-s sa-e ap-ne ap-se
-    (0, 12, 35, 65, 60, 90, 100, 82),       # eu-west (Dublin)
-    (12, 0, 45, 75, 55, 100, 112, 80),      # eu-central (Frankfurt)
-    (35, 45, 0, 33, 95, 58, 75, 108),       # us-east (Virginia)
-    (65, 75, 33, 0, 110, 88, 50, 82),       # us-west (Oregon)
-    (60, 55, 95, 110, 0, 150, 62, 30),      # ap-south (Mumbai)
-    (90, 100, 58, 88, 150, 0, 128, 162),    # sa-east (Sao Paulo)
-    (100, 112, 75, 50, 62, 128, 0, 35),     # ap-northeast (Tokyo)
-    (82, 80, 108, 82, 30, 162, 35, 0),      # ap-southeast (Singapore)
-)
-_SAME_SITE_MS = 1.0
-
-
-def region_names(n: int) -> list[str]:
-    """``eu-west``, ``eu-central``, ... and, past eight regions, ``eu-west-2`` and so on."""
-    return [SITES[i % len(SITES)] + (f"-{i // len(SITES) + 1}" if i >= len(SITES) else "") for i in range(n)]
-
-
-def continents_latency(n: int) -> list[list[float]]:
-    """The one-way latency matrix (ms) of ``n`` regions placed on :data:`SITES` in turn.
-
-    >>> m = continents_latency(5)
-    >>> m[0][2], m[2][0], m[3][4]
-    (35.0, 35.0, 110.0)
-    """
-    k = len(SITES)
-    return [[0.0 if i == j else float(_ONE_WAY_MS[i % k][j % k]) or _SAME_SITE_MS for j in range(n)]
-            for i in range(n)]
-
-
-def default_partition(regions: int, ops: int, rate: float) -> str | None:
-    """The partition of the default scenario: the first 2/5 of the regions (Europe, with the ``continents``
-    preset) against the rest, from 30% to 60% of the write period; ``None`` when there is nothing to cut.
-
-    >>> default_partition(5, 100, 1.0)
-    '30-60:0,1|2,3,4'
-    >>> default_partition(1, 100, 1.0) is None
-    True
-    """
-    period = ops / rate
-    if regions < 2 or period <= 0:
-        return None
-    k = max(1, round(regions * 2 / 5))
-    a, b = 0.3 * period, 0.6 * period
-    left = ",".join(str(i) for i in range(k))
-    right = ",".join(str(i) for i in range(k, regions))
-    return f"{a:g}-{b:g}:{left}|{right}"
-
-
-# ------------------------------------------------------------------------------------------ running
-
-
-def protocol_names() -> list[str]:
-    """Every registered sync protocol, in registry order (``all`` runs these; ``op`` once it is registered)."""
-    from .sync import PROTOCOLS
-
-    return list(PROTOCOLS)
-
-
-def _last_write_ms(sc: Any) -> float:
-    """When the simulator considers the writes over (the last update plus one sync interval), in ms."""
-    return ((sc.ops - 1) / sc.rate * 1000.0 + sc.sync_interval) if sc.ops else 0.0
-
-
-def _bound_faults(sc: Any) -> tuple[Any, list[str]]:
-    """Faults that outlast the run are permanent: stop the run ``max_rounds`` rounds after the last write.
-
-    The simulator waits for every fault to end before it counts rounds; a partition that "never" heals
-    (``0-100000:...``) would make it simulate 100,000 s. Such faults are cut at the horizon (the last
-    write plus ``max_rounds`` sync intervals) and the run ends there, so it reports what is true: the
-    regions did not converge. Returns the scenario to run and one note per permanent fault.
-    """
-    horizon_s = (_last_write_ms(sc) + sc.max_rounds * sc.sync_interval) / 1000.0
-    notes: list[str] = []
-    parts = []
-    for p in sc.partitions:
-        if p.end > horizon_s:
-            notes.append(f"partition {_partition_spec(p)} never heals within the run (the run stops "
-                         f"{sc.max_rounds} rounds after the last write, at {horizon_s:g} s)")
-            p = attrs.evolve(p, end=max(horizon_s, p.start + 1e-3))
-        parts.append(p)
-    crashes = []
-    for c in sc.crashes:
-        if c.end > horizon_s:
-            notes.append(f"region {c.region} is down until {c.end:g} s, after the end of the run at {horizon_s:g} s")
-            c = attrs.evolve(c, end=max(horizon_s, c.start + 1e-3))
-        crashes.append(c)
-    if not notes:
-        return sc, notes
-    return attrs.evolve(sc, partitions=tuple(parts), crashes=tuple(crashes), max_rounds=0), notes
-
-
-def _bind(progress: Callable[[int, str, float], None] | None, k: int, name: str) -> Callable[[float], None] | None:
-    if progress is None:
-        return None
-    return lambda fraction: progress(k, name, fraction)
-
-
-@attrs.define
-class Run:
-    """One protocol's run: the simulator's :class:`~crdts.sim.Result` (None if it raised), and why it failed."""
-
-    protocol: str
-    result: Any
-    ok: bool
-    reason: str
-    wall_seconds: float
-    converged_at_ms: float | None
-    quiescent_ms: float
-    edges: int
-    diameter: int
-
-    def to_json(self) -> dict[str, Any]:
-        base: dict[str, Any] = {
-            "protocol": self.protocol, "converged": False, "convergence_time_ms": None, "messages": 0,
-            "bytes": 0, "payload_units": 0, "metadata_bytes": 0, "conflicts": 0, "lost_writes": 0, "digest": "",
-        }
-        if self.result is not None:
-            base.update(self.result.to_json())
-            base["metadata_bytes_share"] = self.result.metadata_bytes_share
-        base.update(ok=self.ok, reason=self.reason, wall_seconds=self.wall_seconds,
-                    converged_at_ms=self.converged_at_ms, quiescent_ms=self.quiescent_ms)
-        return base
-
-
-def run_protocols(scenario: Any, protocols: Sequence[str],
-                  progress: Callable[[int, str, float], None] | None = None) -> list[Run]:
-    """Run ``scenario`` once per protocol, each on the same seeded schedule (the simulator draws
-    the writes from a generator of their own, so every protocol sees the same writes at the same times).
-
-    ``progress(k, protocol, fraction)`` is called as the k-th run advances. A run that raises is reported
-    as failed with the exception as its reason, so one broken protocol does not hide the others.
-    """
-    from .sim import Simulation
-
-    bounded, notes = _bound_faults(scenario)
-    runs = []
-    for k, name in enumerate(protocols):
-        sc = attrs.evolve(bounded, protocol=name)
-        t0 = time.perf_counter()
-        sim: Any = None
-        try:
-            sim = Simulation(sc)
-            r = sim.run(progress=_bind(progress, k, name))
-        except Exception as exc:  # reported, and the exit status says so
-            runs.append(Run(name, None, False, f"error: {type(exc).__name__}: {exc}",
-                            time.perf_counter() - t0, None, 0.0, 0, 0))
-            continue
-        wall = time.perf_counter() - t0
-        quiet = sim.quiescent_at()
-        facts = sim.describe()
-        if r.converged and r.lost_writes == 0 and r.unexpected == 0:
-            ok, reason = True, ""
-        elif r.converged:
-            ok, reason = False, (f"converged but lost {r.lost_writes} acknowledged write(s) "
-                                 f"and shows {r.unexpected} never written")
-        else:
-            ok, reason = False, "; ".join(notes) if notes else r.reason
-        at = quiet + r.convergence_time_ms if r.convergence_time_ms is not None else None
-        runs.append(Run(name, r, ok, reason, wall, at, quiet, facts["edges"], facts["diameter"]))
-    return runs
-
+#: Width the default table is fitted to (``--wide`` and ``--columns`` show what they are asked for).
+TABLE_WIDTH = 100
 
 # ------------------------------------------------------------------------------------------ progress
 
@@ -266,7 +120,6 @@ class _Progress:
             self.stream.write("\r" + " " * 60 + "\r")
             self.stream.flush()
 
-
 # ------------------------------------------------------------------------------------------ output
 
 
@@ -286,25 +139,62 @@ def _fmt_lag(s: float | None) -> str:
     return "-" if s is None else f"{s:.1f} s"
 
 
-def format_table(runs: Sequence[Run]) -> str:
-    """The results table (one row per protocol)."""
-    head = ("protocol", "converged", "time", "rounds", "messages", "bytes", "payload", "metadata", "units",
-            "full", "mem mean", "mem peak", "cpu s", "conflicts", "lag p50", "lag p95", "lost")
+def _fmt_time(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.1f} s"
+
+
+@attrs.frozen
+class Column:
+    """One column of the results table: its ``--columns`` name, header, cell and footnote."""
+
+    name: str
+    head: str
+    cell: Callable[[Result], str]
+    note: str = ""
+
+
+#: Every column of the table, in order (``--wide`` shows them all). ``protocol`` always comes first.
+COLUMNS: tuple[Column, ...] = (
+    Column("converged", "converged", lambda r: "yes" if r.converged else "NO"),
+    Column("time", "time", lambda r: _fmt_time(r.convergence_time_ms),
+           "time/rounds: to converge, after the last write and heal"),
+    Column("rounds", "rounds", lambda r: "-" if r.rounds_to_converge is None else str(r.rounds_to_converge)),
+    Column("messages", "messages", lambda r: _fmt_count(r.messages)),
+    Column("bytes", "bytes", lambda r: _fmt_bytes(r.bytes),
+           "bytes = payload (codec bytes of CRDT states and deltas) + metadata (protocol envelope, seqs, acks, "
+           "digests)"),
+    Column("payload", "payload", lambda r: _fmt_bytes(r.payload_bytes)),
+    Column("metadata", "metadata", lambda r: _fmt_bytes(r.metadata_bytes)),
+    Column("units", "units", lambda r: _fmt_count(r.payload_units), "units: elements or entries shipped"),
+    Column("full", "full", lambda r: str(r.full_states), "full: full states sent"),
+    Column("mem-mean", "mem mean", lambda r: f"{r.memory_units_mean:,.0f}",
+           "mem: units held per replica (state + buffers)"),
+    Column("mem-peak", "mem peak", lambda r: f"{r.memory_units_peak:,}"),
+    Column("cpu", "cpu s", lambda r: f"{r.cpu_seconds:.2f}", "cpu: seconds spent in the nodes"),
+    Column("conflicts", "conflicts", lambda r: f"{r.conflicts}/{r.conflicts_seen}",
+           "conflicts: visible at the end / seen on merge (conflict types)"),
+    Column("lag-p50", "lag p50", lambda r: _fmt_lag(r.lag_p50_s),
+           "lag: replication lag percentiles over every round and peer (age of the oldest write a peer lacks; "
+           "- for protocols that keep no per-peer knowledge)"),
+    Column("lag-p95", "lag p95", lambda r: _fmt_lag(r.lag_p95_s)),
+    Column("lost", "lost", lambda r: str(r.lost_writes), "lost: acknowledged writes missing at the end"),
+)
+_BY_NAME = {c.name: c for c in COLUMNS}
+#: The columns of the default table; the later ones in :data:`_DROP_ORDER` go first if it is too wide.
+DEFAULT_COLUMNS = ("converged", "time", "rounds", "messages", "bytes", "metadata", "units", "mem-mean", "lag-p95",
+                   "lost")
+_DROP_ORDER = ("rounds", "metadata", "mem-mean", "units", "messages", "lag-p95")
+
+
+def _render(runs: Sequence[Run], cols: Sequence[Column]) -> str:
+    head = ("protocol", *(c.head for c in cols))
     rows: list[tuple[str, ...]] = [head]
     for run in runs:
         r = run.result
         if r is None:
-            rows.append((run.protocol, "ERROR", *["-"] * (len(head) - 2)))
+            rows.append((run.protocol, "ERROR", *["-"] * (len(cols) - 1)) if cols else (run.protocol,))
             continue
-        t = "-" if r.convergence_time_ms is None else f"{r.convergence_time_ms / 1000:.1f} s"
-        rows.append((
-            run.protocol, "yes" if r.converged else "NO", t,
-            "-" if r.rounds_to_converge is None else str(r.rounds_to_converge),
-            _fmt_count(r.messages), _fmt_bytes(r.bytes), _fmt_bytes(r.payload_bytes), _fmt_bytes(r.metadata_bytes),
-            _fmt_count(r.payload_units), str(r.full_states), f"{r.memory_units_mean:,.0f}",
-            f"{r.memory_units_peak:,}", f"{r.cpu_seconds:.2f}", f"{r.conflicts}/{r.conflicts_seen}",
-            _fmt_lag(r.lag_p50_s), _fmt_lag(r.lag_p95_s), str(r.lost_writes),
-        ))
+        rows.append((run.protocol, *(c.cell(r) for c in cols)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = []
     for n, row in enumerate(rows):
@@ -315,16 +205,60 @@ def format_table(runs: Sequence[Run]) -> str:
     return "\n".join(lines)
 
 
-_TABLE_NOTE = ("time/rounds: after the last write and heal; bytes = payload (codec bytes of CRDT states and "
-               "deltas) + metadata (protocol envelope, seqs, acks, digests); units: elements or entries shipped; "
-               "full: full states sent; mem: units held per replica (state + buffers); conflicts: visible at "
-               "the end / seen on merge (conflict types); lag: replication lag percentiles over every round and "
-               "peer (age of the oldest write a peer lacks; - for protocols that keep no per-peer knowledge); "
-               "lost: acknowledged writes missing at the end")
+def parse_columns(spec: str) -> tuple[str, ...]:
+    """``--columns``: ``all`` or comma-separated column names (see :data:`COLUMNS`). Raises ValueError.
+
+    >>> parse_columns("bytes, lost,protocol")
+    ('bytes', 'lost')
+    """
+    if spec.strip() == "all":
+        return tuple(c.name for c in COLUMNS)
+    out: list[str] = []
+    for name in (x.strip() for x in spec.split(",")):
+        if name == "protocol" or name in out:
+            continue
+        if name not in _BY_NAME:
+            raise ValueError(f"unknown column {name!r}; choose from protocol, {', '.join(_BY_NAME)} or all")
+        out.append(name)
+    return tuple(out)
+
+
+def format_table(runs: Sequence[Run], columns: Sequence[str] | None = None,
+                 width: int | None = TABLE_WIDTH) -> tuple[str, list[str]]:
+    """The results table (one row per protocol) and the names of the columns it leaves out.
+
+    ``columns`` names the columns to show (default :data:`DEFAULT_COLUMNS`). When ``width`` is given and
+    the table is wider, columns are dropped (rounds first, then metadata, mean memory, units, messages,
+    lag) until it fits.
+    """
+    names = list(DEFAULT_COLUMNS if columns is None else columns)
+    table = _render(runs, [_BY_NAME[n] for n in names])
+    for victim in _DROP_ORDER:
+        if width is None or max(map(len, table.splitlines())) <= width:
+            break
+        if victim in names:
+            names.remove(victim)
+            table = _render(runs, [_BY_NAME[n] for n in names])
+    return table, [c.name for c in COLUMNS if c.name not in names]
+
+
+def _table_note(shown: Sequence[str], hidden: Sequence[str]) -> str:
+    # a column whose footnote another column carries: (column, the one with the note)
+    carried = {"payload": "bytes", "metadata": "bytes", "rounds": "time", "mem-peak": "mem-mean",
+               "lag-p95": "lag-p50"}
+    with_note = {carried.get(name, name) for name in shown}
+    text = "; ".join(c.note for c in COLUMNS if c.note and c.name in with_note)
+    if hidden:
+        text += f". Not shown: {', '.join(hidden)} (--wide shows every column, --columns NAME,... picks them)"
+    return text
+
+
+def _wrap(text: str, width: int = TABLE_WIDTH) -> str:
+    return textwrap.fill(text, width)
 
 
 def format_scenario(args: argparse.Namespace) -> str:
-    """One paragraph describing the scenario the arguments define."""
+    """A few lines (at most 100 columns wide) describing the scenario the arguments define."""
     n = args.regions
     names = region_names(n)
     shown = ", ".join(names[:8]) + (", ..." if n > 8 else "")
@@ -346,9 +280,11 @@ def format_scenario(args: argparse.Namespace) -> str:
         faults.append(f"reorder (up to {args.reorder:g} ms extra)")
     if args.volatile:
         faults.append("volatile restarts")
-    return (f"{n} regions ({shown}), topology {topo}, workload {args.workload},\n"
-            f"{args.ops} updates per region at {args.rate:g}/s, sync every {args.sync_interval:g} ms, latency {lat},\n"
-            + (", ".join(faults) + ", " if faults else "no faults, ") + f"seed {args.seed}")
+    lines = [f"{n} regions ({shown}), topology {topo}, workload {args.workload}",
+             f"{args.ops} updates per region at {args.rate:g}/s, sync every {args.sync_interval:g} ms",
+             f"latency {lat}",
+             (", ".join(faults) + ", " if faults else "no faults, ") + f"seed {args.seed}"]
+    return "\n".join(textwrap.fill(line, TABLE_WIDTH, subsequent_indent="  ") for line in lines)
 
 
 # ------------------------------------------------------------------------------------------ simulate
@@ -362,60 +298,55 @@ def _partition_specs(args: argparse.Namespace) -> tuple[list[str], bool]:
     return [s for s in args.partition if s.lower() != "none"], False
 
 
-def _partition_spec(p: Any) -> str:
-    groups = "|".join(",".join(str(r) for r in sorted(g)) for g in p.groups)
-    return f"{p.start:g}-{p.end:g}:{groups}"
-
-
-def _latency(spec: str, regions: int) -> Any:
-    if spec == "continents":
-        return continents_latency(regions)
-    lo, sep, hi = spec.partition("-")
-    try:
-        low = float(lo)
-        high = float(hi) if sep else low
-    except ValueError:
-        raise ValueError(f"bad --latency {spec!r}: expected 'continents', LOW-HIGH (ms) or MS") from None
-    if not 0 <= low <= high:
-        raise ValueError(f"bad --latency {spec!r}: need 0 <= LOW <= HIGH")
-    return (low, high)
-
-
-def scenario_from_args(args: argparse.Namespace) -> Any:
+def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """The :class:`~crdts.sim.Scenario` the ``simulate`` arguments describe. Raises ValueError when invalid."""
-    from .sim import Crash, Partition, Scenario, make_workload
-    from .sim.topology import build_topology
-
-    make_workload(args.workload, args.regions, args.ops)  # validates the spec
-    if args.regions >= 1:
-        build_topology(args.topology, args.regions, args.degree, args.seed)
     specs, _ = _partition_specs(args)
-    return Scenario(
+    return build_scenario(
         regions=args.regions, topology=args.topology, degree=args.degree, workload=args.workload, ops=args.ops,
-        rate=args.rate, sync_interval=args.sync_interval, seed=args.seed,
-        latency=_latency(args.latency, max(args.regions, 0)), jitter=args.jitter if args.latency == "continents"
-        else 0.0, loss=args.loss, dup=args.dup, reorder=args.reorder,
-        partitions=tuple(Partition.parse(s) for s in specs), crashes=tuple(Crash.parse(c) for c in args.crash or ()),
-        durable=not args.volatile, max_rounds=args.max_rounds, signed=args.signed,
+        rate=args.rate, sync_interval=args.sync_interval, seed=args.seed, latency=args.latency,
+        jitter=args.jitter, loss=args.loss, dup=args.dup, reorder=args.reorder, partitions=specs,
+        crashes=args.crash or (), volatile=args.volatile, max_rounds=args.max_rounds, signed=args.signed,
     )
 
 
-def _protocols(spec: str) -> list[str]:
-    known = protocol_names()
-    if spec.strip() == "all":
-        return known
-    out = []
-    for p in (x.strip() for x in spec.split(",")):
-        if p not in known:
-            raise ValueError(f"unknown protocol {p!r}; choose from {', '.join(known)} or all")
-        if p not in out:
-            out.append(p)
-    if not out:
-        raise ValueError("--protocol needs at least one protocol")
-    return out
+def _refuse_what_does_not_apply(args: argparse.Namespace) -> None:
+    """A flag that would change nothing is refused (ValueError), rather than silently ignored."""
+    given: set[str] = getattr(args, "given", set())
+    if "degree" in given and args.topology != "partial-mesh":
+        raise ValueError(f"--degree applies to --topology partial-mesh only (a {args.topology} has no degree "
+                         "to choose)")
+    if "jitter" in given and args.latency != "continents":
+        raise ValueError("--jitter adds to the 'continents' latency matrix; with a uniform --latency "
+                         f"{args.latency} the range already sets the spread")
+    if args.volatile and not args.crash:
+        raise ValueError("--volatile says how crashed regions restart: give a --crash R@A-B too")
+    specs = args.partition or []
+    if any(s.lower() == "none" for s in specs) and len(specs) > 1:
+        raise ValueError("--partition none means no partition: it cannot be combined with other partitions")
+    if args.quiet and (args.wide or args.columns):
+        raise ValueError(f"{'--wide' if args.wide else '--columns'} chooses the table's columns, and --quiet "
+                         "prints no table")
 
 
-def _params(args: argparse.Namespace, scenario: Any, protocols: list[str], runs: Sequence[Run]) -> dict[str, Any]:
+def prepare(args: argparse.Namespace) -> tuple[list[str], Scenario, tuple[str, ...] | None]:
+    """Check the ``simulate`` arguments: the protocols to run, the scenario and the table columns (None for
+    the default table). Raises ValueError with the message for the user; runs nothing."""
+    _refuse_what_does_not_apply(args)
+    protocols = select_protocols(args.protocol)
+    scenario = scenario_from_args(args)
+    if args.signed:
+        from .sync import PROTOCOLS
+
+        signing = [p for p in protocols if getattr(PROTOCOLS[p], "signs", False)]
+        if args.protocol.strip() != "all" and signing != protocols:
+            raise ValueError("--signed runs the protocols that relay writes as their origins signed them: "
+                             "digest and op")
+        protocols = signing
+    columns = tuple(c.name for c in COLUMNS) if args.wide else parse_columns(args.columns) if args.columns else None
+    return protocols, scenario, columns
+
+
+def _params(args: argparse.Namespace, scenario: Scenario, protocols: list[str], runs: Sequence[Run]) -> dict[str, Any]:
     specs, default = _partition_specs(args)
     first = next((r for r in runs if r.result is not None), None)
     return {
@@ -434,21 +365,15 @@ def _params(args: argparse.Namespace, scenario: Any, protocols: list[str], runs:
 
 def cmd_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
-        protocols = _protocols(args.protocol)
-        scenario = scenario_from_args(args)
-        if args.signed:
-            from .sync import PROTOCOLS
-
-            signing = [p for p in protocols if getattr(PROTOCOLS[p], "signs", False)]
-            if args.protocol.strip() != "all" and signing != protocols:
-                raise ValueError("--signed runs the protocols that relay writes as their origins signed them: "
-                                 "digest and op")
-            protocols = signing
+        protocols, scenario, columns = prepare(args)
     except ValueError as exc:
         parser.error(str(exc))
     if args.plot:
-        _matplotlib()  # fail before a long run, not after it
-    out = sys.stdout
+        from .sim.plot import pyplot
+
+        pyplot()  # fail before a long run, not after it
+    # With --json - the JSON owns stdout; what people read goes to stderr.
+    out = sys.stderr if args.json == "-" else sys.stdout
     if not args.quiet:
         print(format_scenario(args), file=out)
         print(file=out)
@@ -459,9 +384,11 @@ def cmd_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     finally:
         bar.close()
     if not args.quiet:
-        print(format_table(runs), file=out)
+        table, hidden = format_table(runs, columns, width=None if columns else TABLE_WIDTH)
+        print(table, file=out)
         print(file=out)
-        print(_wrap(_TABLE_NOTE), file=out)
+        shown = [c.name for c in COLUMNS if c.name not in hidden]
+        print(_wrap(_table_note(shown, hidden if columns is None else [])), file=out)
     if args.json:
         doc = {"params": _params(args, scenario, protocols, runs), "results": [r.to_json() for r in runs]}
         _write(args.json, json.dumps(doc, indent=2, default=_json_default) + "\n")
@@ -482,12 +409,6 @@ def cmd_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return 1 if failed else 0
 
 
-def _wrap(text: str, width: int = 110) -> str:
-    import textwrap
-
-    return textwrap.fill(text, width)
-
-
 def _json_default(o: Any) -> Any:
     if isinstance(o, (set, frozenset, tuple)):
         return list(o)
@@ -504,65 +425,6 @@ def _write(path: str, text: str) -> None:
     if p.parent and not p.parent.exists():
         p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
-
-
-# ------------------------------------------------------------------------------------------ plot
-
-
-class MissingExtra(Exception):
-    """An optional dependency is not installed."""
-
-
-def _matplotlib() -> Any:
-    try:
-        mpl = importlib.import_module("matplotlib")
-    except ImportError:
-        raise MissingExtra('--plot needs matplotlib: pip install "crdts[sim]"') from None
-    mpl.use("Agg")
-    return importlib.import_module("matplotlib.pyplot")
-
-
-def plot_runs(runs: Sequence[Run], scenario: Any, path: str, title: str = "") -> None:
-    """A PNG: cumulative bytes sent over simulated time per protocol (top) and bytes per round (bottom),
-    a marker where each protocol converged, partitions and crashes shaded."""
-    plt = _matplotlib()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    peak = 1
-    for run in runs:
-        r = run.result
-        if r is None or not r.timeline:
-            continue
-        xs = [t / 1000 for t, _, _ in r.timeline]
-        ys = [b for _, b, _ in r.timeline]
-        peak = max(peak, ys[-1])
-        (line,) = top.plot(xs, ys, label=f"{run.protocol} ({_fmt_bytes(r.bytes)})", linewidth=1.6)
-        per = [b - a for a, b in zip([0, *ys[:-1]], ys, strict=True)]
-        bottom.plot(xs, per, color=line.get_color(), linewidth=1.0)
-        if run.converged_at_ms is not None:
-            top.plot([run.converged_at_ms / 1000], [ys[-1]], marker="*", markersize=12, color=line.get_color(),
-                     markeredgecolor="black", linestyle="none")
-        else:
-            top.plot([xs[-1]], [ys[-1]], marker="X", markersize=10, color=line.get_color(), linestyle="none")
-    for ax in (top, bottom):
-        for n, p in enumerate(scenario.partitions):
-            ax.axvspan(p.start, p.end, color="0.85", zorder=0, label="partition" if n == 0 and ax is top else None)
-        for n, c in enumerate(scenario.crashes):
-            ax.axvspan(c.start, c.end, color="#f4c7c3", zorder=0, alpha=0.6,
-                       label="crash" if n == 0 and ax is top else None)
-        ax.grid(True, alpha=0.3)
-    top.set_yscale("log" if peak > 10_000 else "linear")
-    top.set_ylabel("bytes sent (cumulative)")
-    bottom.set_ylabel("bytes per sync round")
-    bottom.set_xlabel("simulated time (s)")
-    top.plot([], [], marker="*", color="0.3", linestyle="none", label="converged")
-    top.legend(fontsize=8, loc="lower right")
-    top.set_title(title or "crdts simulate")
-    fig.tight_layout()
-    target = Path(path)
-    if not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------ inspect
@@ -654,12 +516,31 @@ def cmd_inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 # ------------------------------------------------------------------------------------------ bench
 
-_BENCHES = {"types": "bench_types.py", "codec": "bench_codec.py", "hostile": "bench_hostile.py"}
+
+@attrs.frozen
+class Bench:
+    """A benchmark ``crdts bench`` runs: a runner module inside the package (works installed), or a script
+    in a source checkout's ``benchmarks/`` folder. Either has ``main(argv) -> int`` and takes ``--quick``
+    and ``--json PATH``; its JSON may list ``targets`` (``{what, measured, limit, pass}``) or ``checks``
+    (``{check, measured, limit, result}``), and a failed one fails the command."""
+
+    what: str
+    module: str | None = None
+    script: str | None = None
 
 
-def _benchmarks_dir() -> Path | None:
-    here = Path(__file__).resolve().parent.parent / "benchmarks"
-    return here if here.is_dir() else None
+#: The benchmarks of ``crdts bench``, by ``--only`` name (add one here: a module, or a script for now).
+_BENCHES: dict[str, Bench] = {
+    "types": Bench("the data types beside plain Python", module="crdts.bench.types"),
+    "codec": Bench("the wire format beside plain cbor2", module="crdts.bench.codec"),
+    "hostile": Bench("hostile messages beside honest ones", script="bench_hostile.py"),
+}
+
+
+def _checkout() -> Path | None:
+    from .bench._common import checkout
+
+    return checkout()
 
 
 @contextlib.contextmanager
@@ -672,7 +553,9 @@ def _argv(argv: list[str]) -> Iterator[None]:
         sys.argv = saved
 
 
-def _load_bench(path: Path) -> Any:
+def _load_script(path: Path) -> Any:
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location(f"_crdts_bench_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -681,11 +564,40 @@ def _load_bench(path: Path) -> Any:
     return mod
 
 
+def _bench_runner(key: str) -> tuple[Any, str] | str:
+    """The runner's module and its label, or why it cannot run here."""
+    b = _BENCHES[key]
+    if b.module is not None:
+        return importlib.import_module(b.module), f"python -m {b.module}"
+    assert b.script is not None
+    root = _checkout()
+    if root is None:
+        return (f"benchmarks/{b.script} is not part of the installed package: run crdts bench from a clone of "
+                "the crdts repository installed with pip install -e .")
+    path = root / "benchmarks" / b.script
+    if not path.is_file():
+        return f"{path} is not there"
+    return _load_script(path), f"benchmarks/{b.script}"
+
+
+def _failed_targets(doc: dict[str, Any]) -> list[str]:
+    """The names of the targets (or checks) a benchmark's JSON marks as failed."""
+    out = []
+    for t in doc.get("targets", []) or []:
+        if isinstance(t, dict) and t.get("pass") is False:
+            out.append(str(t.get("target", t.get("what", "?"))))
+    for c in doc.get("checks", []) or []:
+        if isinstance(c, dict) and c.get("result") == "FAIL":
+            out.append(str(c.get("check", "?")))
+    return out
+
+
 def _summary_lines(doc: dict[str, Any]) -> list[str]:
     """Each result row of a benchmark JSON as its ratios to the plain-Python baseline, then its targets.
 
-    Rows name their ratios ``ratio`` (with ``crdts_us``/``plain_us``, as bench_types writes) or
-    ``<what>_ratio`` (as bench_codec writes: bytes, encode, decode); targets are ``{what, measured, limit, pass}``.
+    Rows name their ratios ``ratio`` (with ``crdts_us``/``plain_us``, as the types benchmark writes) or
+    ``<what>_ratio`` (as the codec benchmark writes: bytes, encode, decode); targets are
+    ``{what, measured, limit, pass}``.
     """
     rows = [r for r in doc.get("results", []) if isinstance(r, dict)]
     names = [str(r.get("name", "?")) + (f" (N={r['state_n']:,})" if "state_n" in r else "") for r in rows]
@@ -707,40 +619,63 @@ def _summary_lines(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _run_bench(key: str, quick: bool, outdir: Path) -> tuple[str, list[str], dict[str, Any] | None]:
+    """Run one benchmark: its verdict (``ok``, ``FAILED ...``, ``skipped ...``), why, and its JSON."""
+    got = _bench_runner(key)
+    if isinstance(got, str):
+        return "skipped", [got], None
+    mod, label = got
+    out = outdir / f"{key}.json"
+    argv = ["--json", str(out)] + (["--quick"] if quick else [])
+    print(f"== {key}: {label} {' '.join(argv)}", file=sys.stderr, flush=True)
+    try:
+        with _argv([label, *argv]):
+            rc = mod.main(argv)
+    except SystemExit as exc:  # the runner's own argument parser refused something
+        rc = exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:
+        traceback.print_exc()
+        return "FAILED", [f"raised {type(exc).__name__}: {exc}"], None
+    doc = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
+    why = [] if not rc else [f"exit status {rc}"]
+    if doc is None:
+        why.append("wrote no results")
+    else:
+        bad = _failed_targets(doc)
+        if bad:
+            why.append(f"{len(bad)} target(s) failed: {', '.join(bad)}")
+    return ("FAILED" if why else "ok"), why, doc
+
+
 def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    where = _benchmarks_dir()
-    if where is None:
-        print("crdts bench: the benchmark scripts live in the source checkout (benchmarks/); "
-              "run it from a clone installed with pip install -e .", file=sys.stderr)
-        return 2
     wanted = list(_BENCHES) if args.only == "all" else [args.only]
+    if args.only != "all":
+        got = _bench_runner(args.only)
+        if isinstance(got, str):
+            print(f"crdts bench: cannot run {args.only}: {got}", file=sys.stderr)
+            return 2
     outdir = Path(args.json_dir) if args.json_dir else Path(tempfile.mkdtemp(prefix="crdts-bench-"))
+    outdir.mkdir(parents=True, exist_ok=True)
+    verdicts: list[tuple[str, str, list[str]]] = []
     summary: list[tuple[str, list[str]]] = []
-    status = 0
     for key in wanted:
-        script = where / _BENCHES[key]
-        if not script.exists():
-            print(f"crdts bench: {script.name} is not there yet; skipped", file=sys.stderr)
-            continue
-        out = outdir / f"{key}.json"
-        argv = ["--json", str(out)] + (["--quick"] if args.quick else [])
-        print(f"== {script.name} {' '.join(argv)}", file=sys.stderr, flush=True)
-        mod = _load_bench(script)
-        try:
-            with _argv([str(script), *argv]):
-                rc = mod.main(argv)
-        except SystemExit as exc:  # the script's own argument parser refused something
-            rc = exc.code if isinstance(exc.code, int) else 1
-        status = status or int(rc or 0)
-        if out.exists():
-            summary.append((key, _summary_lines(json.loads(out.read_text(encoding="utf-8")))))
+        verdict, why, doc = _run_bench(key, args.quick, outdir)
+        verdicts.append((key, verdict, why))
+        if doc is not None:
+            summary.append((key, _summary_lines(doc)))
     if summary:
         print("\nRatios to the plain-Python baseline of the same run (crdts time / plain time):")
         for key, lines in summary:
             print(f"\n  {key}")
             print("\n".join(lines))
         print(f"\nJSON results in {outdir}")
-    return status
+    print("\nbenchmarks:")
+    for key, verdict, why in verdicts:
+        print(f"  {key:<8} {verdict}" + (f": {'; '.join(why)}" if why else ""))
+    failed = [key for key, verdict, _ in verdicts if verdict == "FAILED"]
+    if failed:
+        print(f"crdts bench: failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 # ------------------------------------------------------------------------------------------ parser
@@ -781,33 +716,74 @@ def _ms(s: str) -> float:
     return v
 
 
+class _Given(argparse.Action):
+    """Stores the value and notes that the flag was given (``args.given``), for flags that apply only
+    together with another one."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
+_MAIN_EPILOG = """\
+examples:
+  crdts simulate                      # every sync protocol through a partition that heals
+  crdts simulate --help               # regions, topology, workload, faults, --json, --plot
+  crdts inspect state.bin             # decode what crdts.encode wrote (raw bytes or hex)
+  crdts bench --quick                 # micro benchmarks, as ratios to plain Python
+
+python -m crdts ARGS is the same command; python -m crdts alone is a short tour of the types.
+"""
+
 _SIM_EPILOG = """\
 examples:
   crdts simulate            # the default: 5 regions on 3 continents, a partition that heals, all protocols
   crdts simulate --regions 15 --topology tree --workload gset --protocol state,bprr
+  crdts simulate --regions 12 --topology partial-mesh --degree 3 --latency 1-5 --partition none
   crdts simulate --workload gmap:30 --protocol all --json out.json --plot out.png
-  crdts simulate --partition 10-40:0,1|2,3,4 --crash 2@50-60 --loss 0.1 --dup 0.05 --reorder
+  crdts simulate --partition '10-40:0,1|2,3,4' --crash 2@50-60 --loss 0.1 --dup 0.05 --reorder
+  crdts simulate --crash 1@20-30 --volatile --wide --json - > run.json
 
 fault schedule (seconds of simulated time; writes happen from 0 to OPS/RATE s):
-  --partition A-B:G1|G2[|G3]   from A to B only regions of the same group talk, e.g. 10-40:0,1|2,3,4
-                               (repeatable; 'none' for no partition; by default the first 2/5 of the
-                               regions are cut from the rest from 30% to 60% of the write period).
-                               A partition that lasts past the run (e.g. 0-100000:0|1,2) never heals:
-                               the run stops --max-rounds rounds after the last write and fails.
+  --partition 'A-B:G1|G2[|G3]' from A to B only regions of the same group talk, e.g. '10-40:0,1|2,3,4'
+                               (quote it: | is a pipe to the shell). Repeatable; 'none' for no
+                               partition; by default the first 2/5 of the regions are cut from the rest
+                               from 30% to 60% of the write period. A partition that lasts past the run
+                               (e.g. '0-100000:0|1,2') never heals: the run stops --max-rounds rounds
+                               after the last write and fails.
   --crash R@A-B                region R is down from A to B, then restarts from its durable state
                                (--volatile: it restarts empty, as a new incarnation)
+
+flags that change nothing are refused: --degree without --topology partial-mesh, --jitter with a
+uniform --latency, --volatile without --crash, --wide or --columns with --quiet. --quiet silences the
+terminal only: --json and --plot still write their files.
+
+""" + textwrap.fill("table: fitted to 100 columns by default (the columns left out are named under it); --wide "
+                   "shows every column, --columns picks them: protocol, " + ", ".join(c.name for c in COLUMNS) + ".",
+                   100) + """
 
 exit status: 0 every protocol converged with no lost write; 1 otherwise (a line on stderr says why);
 2 bad arguments.
 """
 
+_BENCH_EPILOG = """\
+examples:
+  crdts bench --quick                       # every benchmark, fewer repetitions
+  crdts bench --only codec --json-dir results
+
+exit status: 0 every benchmark ran and met its targets; 1 one failed (the summary says which and why);
+2 bad arguments, or the benchmark asked for with --only cannot run here.
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="crdts", description="crdts: conflict-free replicated data types. Convergence benchmarks, "
-        "decoding of encoded states, micro benchmarks.")
     from . import __version__
 
+    parser = argparse.ArgumentParser(
+        prog="crdts", description="crdts: conflict-free replicated data types. Convergence benchmarks, "
+        "decoding of encoded states, micro benchmarks.", epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"crdts {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -817,14 +793,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run N regions with one CRDT each, a sync protocol (or all of them, on the same seeded "
         "schedule) and a fault schedule on a deterministic simulated network. Progress on stderr, a table "
         "on stdout.", epilog=_SIM_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from .sim import TOPOLOGIES, WORKLOADS
-
     g = sim.add_argument_group("scenario")
     g.add_argument("--regions", type=_pos_int, default=5, metavar="N", help="number of regions (default 5)")
     g.add_argument("--topology", default="mesh", choices=sorted(TOPOLOGIES), metavar="T",
                    help=f"overlay: {', '.join(TOPOLOGIES)} (default mesh)")
-    g.add_argument("--degree", type=_pos_int, default=4, metavar="D",
-                   help="neighbours per region of a partial-mesh (default 4)")
+    g.add_argument("--degree", type=_pos_int, default=4, metavar="D", action=_Given,
+                   help="neighbours per region of a partial-mesh (default 4; partial-mesh only)")
     g.add_argument("--protocol", default="all", metavar="P[,P...]",
                    help="sync protocol(s): " + ", ".join(protocol_names()) + ", or all (default all)")
     g.add_argument("--workload", default="awset", metavar="W",
@@ -841,8 +815,8 @@ def build_parser() -> argparse.ArgumentParser:
     n = sim.add_argument_group("network and faults")
     n.add_argument("--latency", default="continents", metavar="continents|LOW-HIGH|MS",
                    help="one-way latency: the 'continents' matrix of cloud regions (default), or uniform ms")
-    n.add_argument("--jitter", type=_ms, default=5.0, metavar="MS",
-                   help="uniform extra ms added to the continents matrix (default 5)")
+    n.add_argument("--jitter", type=_ms, default=5.0, metavar="MS", action=_Given,
+                   help="uniform extra ms added to the continents matrix (default 5; continents only)")
     n.add_argument("--loss", type=_prob, default=0.0, metavar="P", help="per-message loss probability")
     n.add_argument("--dup", type=_prob, default=0.0, metavar="P", help="per-message duplication probability")
     n.add_argument("--reorder", type=_ms, nargs="?", const=500.0, default=0.0, metavar="MS",
@@ -853,9 +827,14 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--signed", action="store_true",
                    help="every region signs its writes (Ed25519; digest and op protocols; needs crdts[signing])")
     o = sim.add_argument_group("output")
-    o.add_argument("--json", metavar="PATH", help="write the results as JSON (- for stdout)")
-    o.add_argument("--plot", metavar="PATH", help='write a PNG of bytes over time (needs pip install "crdts[sim]")')
+    o.add_argument("--json", metavar="PATH", help="write the results as JSON (- for stdout: the table then "
+                   "goes to stderr)")
+    o.add_argument("--plot", metavar="PATH", help='write a PNG of traffic, replication lag and convergence over '
+                   'time (needs pip install "crdts[sim]")')
     o.add_argument("--quiet", "-q", action="store_true", help="no progress and no table (the exit status tells)")
+    cols = o.add_mutually_exclusive_group()
+    cols.add_argument("--wide", action="store_true", help="every column of the table (wider than 100)")
+    cols.add_argument("--columns", metavar="NAME[,NAME...]", help="the table's columns (see below), or all")
     sim.set_defaults(func=cmd_simulate, subparser=sim)
 
     ins = sub.add_parser("inspect", help="decode an encoded state, delta or op and print it",
@@ -865,10 +844,13 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="print JSON instead of text")
     ins.set_defaults(func=cmd_inspect, subparser=ins)
 
+    listing = "; ".join(f"{k}: {b.what}" + (" (source checkout only)" if b.module is None else "")
+                        for k, b in _BENCHES.items())
     ben = sub.add_parser("bench", help="run the micro benchmarks and print ratios to plain Python",
-                         description="Run benchmarks/bench_types.py, bench_codec.py and bench_hostile.py "
-                         "(from a source checkout) and print each figure as a ratio to the plain-Python (or "
-                         "honest-message) baseline measured in the same run.")
+                         description=f"Run the micro benchmarks ({listing}) and print each figure as a ratio "
+                         "to the plain-Python (or honest-message) baseline measured in the same run, then "
+                         "which benchmarks met their targets.", epilog=_BENCH_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ben.add_argument("--quick", action="store_true", help="fewer repetitions: a smoke run")
     ben.add_argument("--only", choices=["all", *_BENCHES], default="all", help="which benchmark (default all)")
     ben.add_argument("--json-dir", metavar="DIR", help="where to write the JSON results (default: a temp dir)")
@@ -877,7 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``crdts`` console script. Returns the exit status."""
+    """Entry point of the ``crdts`` console script (and of ``python -m crdts ARGS``). Returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

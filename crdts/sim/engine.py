@@ -27,7 +27,7 @@ from ..sync.node import Node, SendInfo
 from .topology import build_topology, diameter, edges
 from .workloads import Workload, make_workload
 
-__all__ = ["Crash", "Partition", "Result", "Scenario", "Simulation", "simulate"]
+__all__ = ["Crash", "Partition", "Result", "Scenario", "Simulation", "last_write_ms", "simulate"]
 
 
 @attrs.frozen(slots=True)
@@ -171,6 +171,12 @@ class Result:
     reason: str = ""
     timeline: list[tuple[float, int, int]] = attrs.field(factory=list)  # (ms, cumulative bytes, payload units)
     per_node: list[dict[str, Any]] = attrs.field(factory=list)
+    #: when the last write was made and when, after it and the last heal, convergence is measured from (ms)
+    last_write_ms: float = 0.0
+    quiescent_ms: float = 0.0
+    #: replication lag at every sync round: (ms, p50 s, p95 s, max s) over the up regions' peers; the
+    #: percentiles are None in rounds where no peer reported a lag (protocols that keep no per-peer knowledge)
+    lag_timeline: list[tuple[float, float | None, float | None, float | None]] = attrs.field(factory=list)
 
     @property
     def metadata_bytes_share(self) -> float:
@@ -235,6 +241,10 @@ class Simulation:
         self._units = 0
         self._memory: list[int] = []
         self._lags: list[float] = []
+        self.lag_timeline: list[tuple[float, float | None, float | None, float | None]] = []
+        self._ticks, self._writes = _schedule(sc, self.rng)
+        #: when the last write is made (ms of simulated time); see :func:`last_write_ms`
+        self.last_write_ms = _last(self._writes)
 
     # --- set-up helpers ------------------------------------------------------------------------
 
@@ -299,21 +309,15 @@ class Simulation:
     def quiescent_at(self) -> float:
         """When the last write is made and the last fault heals (ms): convergence is measured from here."""
         sc = self.sc
-        last_op = getattr(self, "_last_write", None)
-        if last_op is None:  # before run(): the latest a write can be scheduled
-            last_op = ((sc.ops - 1) / sc.rate * 1000.0 + 500.0 / sc.rate) if sc.ops else 0.0
         faults = [p.end * 1000.0 for p in sc.partitions] + [c.end * 1000.0 for c in sc.crashes]
-        return max([last_op, *faults])
+        return max([self.last_write_ms, *faults])
 
     def run(self, progress: Callable[[float], None] | None = None) -> Result:
         sc = self.sc
         interval = sc.sync_interval
-        self._last_write = 0.0
-        for i in range(sc.regions):
-            offset = self.rng.uniform(0, interval)
-            for n in range(sc.ops):
-                at = n / sc.rate * 1000.0 + self.rng.uniform(0, 1000.0 / sc.rate) * 0.5
-                self._last_write = max(self._last_write, at)
+        per_region = sc.ops
+        for i, offset in enumerate(self._ticks):
+            for at, _, n in self._writes[i * per_region:(i + 1) * per_region]:
                 self._push(at, "op", i, n)
             self._push(offset, "tick", i)
         for c in sc.crashes:
@@ -379,12 +383,16 @@ class Simulation:
         self.now = until
 
     def _sample_lag(self) -> None:
+        sample = []
         for n in self.nodes:
             if n.up:
                 for j in n.neighbours:
                     lag = n.protocol.peer_lag(j)
                     if lag is not None:
-                        self._lags.append(lag[1])
+                        sample.append(lag[1])
+        self._lags.extend(sample)
+        self.lag_timeline.append((self.now, _quantile(sample, 0.5), _quantile(sample, 0.95),
+                                  max(sample) if sample else None))
 
     def _all_equal(self) -> bool:
         first = self.nodes[0].state
@@ -428,11 +436,48 @@ class Simulation:
             reason="" if converged else (reason or "regions differ"),
             timeline=self.timeline,
             per_node=[dict(name=n.name, **n.stats.as_dict()) for n in self.nodes],
+            last_write_ms=self.last_write_ms,
+            quiescent_ms=quiet,
+            lag_timeline=self.lag_timeline,
         )
 
     def describe(self) -> dict[str, Any]:
         """Facts about the overlay, for reports."""
         return {"edges": edges(self.graph), "diameter": diameter(self.graph)}
+
+
+def _schedule(sc: Scenario, rng: random.Random) -> tuple[list[float], list[tuple[float, int, int]]]:
+    """Each region's first sync tick (ms) and every write as (ms, region, n), drawn from ``rng`` in a fixed
+    order. Region i makes its n-th write at n / rate s plus up to half a write period, so a scenario and a
+    seed give the same writes at the same times whatever the protocol."""
+    ticks: list[float] = []
+    writes: list[tuple[float, int, int]] = []
+    for i in range(sc.regions):
+        ticks.append(rng.uniform(0, sc.sync_interval))
+        for n in range(sc.ops):
+            writes.append((n / sc.rate * 1000.0 + rng.uniform(0, 1000.0 / sc.rate) * 0.5, i, n))
+    return ticks, writes
+
+
+def _last(writes: list[tuple[float, int, int]]) -> float:
+    return max((at for at, _, _ in writes), default=0.0)
+
+
+def last_write_ms(scenario: Scenario) -> float:
+    """When the last write of ``scenario`` is made, in ms of simulated time (0 when there are no writes).
+
+    The one definition of "the last write": the simulator measures convergence from the later of this and
+    the last heal (:meth:`Simulation.quiescent_at`), and :func:`crdts.sim.bound_faults` ends a run
+    ``max_rounds`` sync intervals after it. It is the time the simulator draws for that write, the same
+    for every protocol.
+
+    >>> sc = Scenario(regions=3, ops=10, rate=2.0)
+    >>> 4500.0 <= last_write_ms(sc) < 4750.0
+    True
+    >>> last_write_ms(sc) == Simulation(sc).last_write_ms
+    True
+    """
+    return _last(_schedule(scenario, random.Random(scenario.seed))[1])
 
 
 def _quantile(xs: list[float], q: float) -> float | None:

@@ -481,6 +481,35 @@ def describe_object(obj: Any, size: int) -> dict[str, Any]:
     return info
 
 
+def describe_message(data: bytes) -> dict[str, Any]:
+    """What ``inspect`` shows of a sync message (see crdts.sync.messages): its kind, its fields, and the
+    CRDT payload it carries, decoded. Raises DecodeError when ``data`` is not one."""
+    from .codec import decode
+    from .sync.messages import KINDS, decode_message
+
+    msg = decode_message(data)
+    names = {"uint": "counter", "vv": "vector", "replica": "replica", "entries3": "entries", "entries4": "entries",
+             "entries_osbs": "entries", "entries_osdbs": "entries"}
+    fields: dict[str, Any] = {}
+    for check, value in zip(KINDS[msg.kind][0], msg.meta, strict=True):
+        name = names.get(check, check)
+        if name == "entries":
+            value = [{"origin": e[0], "seq": e[1], "bytes": len(e[-2] if len(e) in (4, 5) and
+                                                              check.endswith("bs") else e[-1])} for e in value]
+        fields[name] = value
+    info: dict[str, Any] = {"kind": msg.kind, "bytes": len(data), "fields": fields}
+    if msg.payload is not None:
+        info["payload"] = describe_object(decode(msg.payload), len(msg.payload))
+    return info
+
+
+def _plain_message(info: dict[str, Any]) -> dict[str, Any]:
+    out = dict(info)
+    if "payload" in out:
+        out["payload"] = dict(out["payload"], value=_plain(out["payload"]["value"]))
+    return out
+
+
 def cmd_inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .codec import decode
     from .errors import DecodeError
@@ -493,8 +522,22 @@ def cmd_inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     try:
         obj = decode(data)
     except DecodeError as exc:
-        print(f"crdts inspect: not a valid crdts encoding: {exc}", file=sys.stderr)
-        return 2
+        try:
+            info = describe_message(data)
+        except DecodeError as exc2:
+            print(f"crdts inspect: neither a crdts encoding ({exc}) nor a sync message ({exc2})", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps(_plain_message(info), indent=2, default=_json_default))
+            return 0
+        print(f"sync message {info['kind']!r}")
+        print(f"  bytes:    {info['bytes']}")
+        for name, value in info["fields"].items():
+            print(f"  {name + ':':<9} {value}")
+        if "payload" in info:
+            p = info["payload"]
+            print(f"  payload:  {p['type']}, {p['bytes']} bytes, value {p['value']!r:.200}")
+        return 0
     info = describe_object(obj, len(data))
     if args.json:
         info["value"] = _plain(info["value"])
@@ -837,7 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
     cols.add_argument("--columns", metavar="NAME[,NAME...]", help="the table's columns (see below), or all")
     sim.set_defaults(func=cmd_simulate, subparser=sim)
 
-    ins = sub.add_parser("inspect", help="decode an encoded state, delta or op and print it",
+    ins = sub.add_parser("inspect", help="decode an encoded state, delta, op or sync message and print it",
                          description="Decode bytes written by crdts.encode (raw, or as hex text) and print "
                          "the object. Bad input: the codec's error on stderr and exit status 2.")
     ins.add_argument("file", metavar="FILE", help="file to read, or - for standard input")

@@ -178,7 +178,7 @@ def test_inspect_of_garbage_exits_2_without_traceback(data: bytes, tmp_path: Pat
                           text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("crdts inspect: not a valid crdts encoding:")
+    assert proc.stderr.startswith("crdts inspect: neither a crdts encoding (")
     assert proc.stdout == ""
 
 
@@ -471,3 +471,25 @@ def test_packaged_benchmarks_run_and_write_their_targets(key: str, tmp_path: Pat
     assert doc["targets"] and all(isinstance(t["pass"], bool) for t in doc["targets"])
     assert doc["command"].startswith(f"python -m crdts.bench.{key} --quick")
     assert not (tmp_path / "benchmarks").exists()
+
+
+def test_inspect_reads_sync_messages(tmp_path, capsys):
+    import json
+
+    from crdts import AWSet, encode
+    from crdts.cli import main
+    from crdts.sync import encode_message
+
+    delta = AWSet("eu").add("apple")
+    path = tmp_path / "m.bin"
+    path.write_bytes(encode_message("seq", 7, payload=encode(delta)))
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "sync message 'seq'" in out and "counter:  7" in out and "AWSet" in out and "apple" in out
+    path.write_bytes(encode_message("log", [["eu", 1, encode(delta)]]))
+    assert main(["inspect", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "log" and doc["fields"]["entries"][0]["origin"] == "eu"
+    path.write_bytes(b"\x83\x01\x63")
+    assert main(["inspect", str(path)]) == 2
+    assert "nor a sync message" in capsys.readouterr().err

@@ -6,13 +6,28 @@ Private: the public names live in the type modules.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import kernel
 from .causal import UINT_LIMIT, CausalContext
 from .errors import InvariantError, LimitExceeded, ReplicaClash, ReplicaRequired
 
 T = TypeVar("T", bound="CRDT")
+
+# The type parameters of the generic types (AWSet[E], LWWMap[K, V], MVRegister[V], ...). They default to Any,
+# so an object made without one (``AWSet("a")``) is ``AWSet[Any]`` rather than a type error.
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    from .deltas import Batch
+
+    E = _TypeVarWithDefault("E", default=Any)
+    K = _TypeVarWithDefault("K", default=Any)
+    V = _TypeVarWithDefault("V", default=Any)
+else:
+    E = TypeVar("E")
+    K = TypeVar("K")
+    V = TypeVar("V")
 
 _UNSET: Any = object()
 
@@ -112,6 +127,19 @@ def check_own_entry(replica: str | None, ours: int, theirs: int) -> None:
         raise ReplicaClash(replica, ours, theirs)
 
 
+def _no_option(obj: Any, **options: Any) -> None:
+    """TypeError for an option (``clock=``, ``policy=``) given to a type that does not take it."""
+    for name, v in options.items():
+        if v is not None:
+            raise TypeError(f"{type(obj).__name__} takes no {name}= ({_OPTION_TAKERS[name]})")
+
+
+_OPTION_TAKERS = {
+    "clock": "only LWWRegister, LWWMap, ConflictRegister and ConflictMap stamp their writes with a clock",
+    "policy": "only ConflictRegister and ConflictMap have a policy",
+}
+
+
 def check_replica(replica: Any) -> str | None:
     if replica is None or (type(replica) is str and replica):
         return replica
@@ -128,6 +156,38 @@ class CRDT:
     def replica(self) -> str | None:
         """The replica id this object mutates as, or None for a read-only object (a delta, a decoded state)."""
         return self._replica
+
+    @property
+    def clock(self) -> Any:
+        """The hybrid logical clock this object stamps its writes with (a :class:`~crdts.HLC`), or None for
+        types that keep no clock (and for unbound objects)."""
+        return None
+
+    def __bool__(self) -> bool:
+        """Truthiness by value, for every type: ``bool(x) is bool(x.value)`` (a disabled flag, a zero
+        counter, an empty set or map, a register holding None or nothing are all falsy)."""
+        return bool(self.value)  # type: ignore[attr-defined]
+
+    def bind(self: T, replica: str | None, *, clock: Any = None, policy: Any = None) -> T:
+        """A copy of this object bound to ``replica`` with its configuration: ``clock`` (an :class:`~crdts.HLC`
+        of ``replica``) for the types that stamp writes, ``policy`` for the conflict types. Options left None
+        keep this object's configuration (a clock is renewed for a new replica with the same time source).
+        A type that takes no such option raises TypeError naming it. Refuses, as :meth:`copy` does, a
+        replica whose events this state holds beyond what it could have made. O(size)."""
+        _no_option(self, clock=clock, policy=policy)
+        return self.copy(replica=replica)
+
+    def fresh(self: T, replica: str | None) -> T:
+        """An empty object of this class bound to ``replica``, with this object's configuration (policy;
+        a new clock with the same time source and drift bound). What a node starts over with. O(1)."""
+        return type(self)(replica)  # type: ignore[call-arg]
+
+    def batch(self: T) -> Batch[T]:
+        """``with x.batch() as b:`` ... then ``b.delta`` is one delta for every mutation made in the block.
+        O(size of ``x``) on entry and exit (a snapshot, then :meth:`delta_for`); see :mod:`crdts.deltas`."""
+        from .deltas import Batch
+
+        return Batch(self)
 
     def _need_replica(self, method: str) -> str:
         r = self._replica

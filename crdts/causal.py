@@ -150,7 +150,7 @@ class VersionVector:
 
         A dot is not a replica id: ``("eu", 3) in vv`` raises TypeError; ask :meth:`contains_dot`.
         """
-        if type(replica) is tuple:
+        if isinstance(replica, tuple):
             raise TypeError(f"`in` on a VersionVector looks up a replica id; for the dot {replica!r} use "
                             f"vv.contains_dot(dot)")
         return replica in self._vv

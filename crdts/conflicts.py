@@ -54,6 +54,7 @@ class ConflictEvent(NamedTuple):
 
 Policy = Callable[[tuple[Sibling, ...]], Any]
 D = TypeVar("D")
+Obs = TypeVar("Obs", bound="_Observable")
 
 
 def lww(siblings: tuple[Sibling, ...]) -> Any:
@@ -181,19 +182,20 @@ class _Observable:
         """The function that picks the value among the siblings."""
         return self._policy
 
-    def bind(self: Any, replica: str | None, *, clock: HLC | None = None,
-             policy: str | Policy | None = None) -> Any:
+    def bind(self: Obs, replica: str | None, *, clock: HLC | None = None, policy: str | Policy | None = None) -> Obs:
         """A copy bound to ``replica``, stamping its writes with ``clock`` and reading with ``policy`` (both
         kept from this object when None; see :meth:`CRDT.bind`). Subscribers are not copied."""
-        c = self.copy(replica=replica)
-        _rebind_clock(self, c, clock, self._timestamps())
+        me: Any = self
+        c = me.copy(replica=replica)
+        _rebind_clock(me, c, clock, me._timestamps())
         if policy is not None:
             c._policy = policy_of(policy)
         return c
 
-    def fresh(self: Any, replica: str | None) -> Any:
+    def fresh(self: Obs, replica: str | None) -> Obs:
         """An empty object for ``replica`` with this one's policy and a clock configured as this one's."""
-        return type(self)(replica, clock=_fresh_clock(self._clock, replica), policy=self._policy)
+        me: Any = self
+        return type(self)(replica, clock=_fresh_clock(me._clock, replica), policy=me._policy)  # type: ignore[call-arg]
 
     @property
     def is_resolution(self) -> bool:

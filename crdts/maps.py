@@ -134,14 +134,23 @@ class TypedKeyReads(Generic[K]):
 class ORMap(TypedKeyReads[K], Causal):
     """Observed-remove map from keys to nested causal CRDTs, all sharing the map's causal context.
 
-    ``update(key, cls, fn)`` hands ``fn`` the nested value (created empty if absent); ``remove(key)``
-    resets what this replica saw of the key. Concurrency: an update concurrent with a remove survives
-    (with only the effects the remove did not see); concurrent updates of one key merge by the nested
-    type's rules. Nested classes: AWSet, RWSet, MVRegister, EWFlag, DWFlag, ORMap and CCounter (name
-    PNCounter or GCounter to get a CCounter). The class is part of the entry: the same key updated as
-    two different classes keeps both entries, and ``m[key]`` returns the one whose class name sorts
-    first. Metadata: the nested stores' dots plus one shared context; removed keys leave no trace.
-    ``update`` costs what the nested mutator costs; merging a delta is O(size of the delta).
+    ``update(key, cls, fn)`` hands ``fn`` the nested value (created empty if absent) to call any number of
+    its mutators on; ``remove(key)`` resets what this replica saw of the key. Concurrency: an update
+    concurrent with a remove survives (with only the effects the remove did not see); concurrent updates of
+    one key merge by the nested type's rules. Nested classes: AWSet, RWSet, MVRegister, EWFlag, DWFlag, ORMap
+    and CCounter; **naming PNCounter or GCounter gives a CCounter** (the counter a remove can reset), and
+    the types that are not causal (GSet, TwoPSet, LWWRegister, LWWMap, the conflict types) raise TypeError
+    naming what to use instead. The class is part of the entry: the same key updated as two different
+    classes keeps both entries, and ``m[key]`` returns the one whose class name sorts first.
+
+    **A nested value that becomes empty leaves the map** (observed-remove: nothing records "present but
+    empty"): a cleared AWSet, a disabled EWFlag, a reset counter are no longer in ``m.value``, ``in`` or
+    ``m[key]``, whereas a disabled DWFlag keeps a token and stays as False. ``m.value_of(key, cls)`` reads
+    an absent key as the empty value of ``cls``, so a never-set and an emptied field read the same.
+
+    A read-only :class:`~collections.abc.Mapping` of keys to nested CRDTs (read-only copies). Metadata: the
+    nested stores' dots plus one shared context; removed keys leave no trace. ``update`` costs what the
+    nested mutators cost plus a copy of the key's nested store; merging a delta is O(size of the delta).
 
     >>> a, b = ORMap("a"), ORMap("b")
     >>> b.merge(a.update("apples", PNCounter, lambda c: c.increment(3)))

@@ -19,6 +19,7 @@ from crdts import (
     ConflictMap,
     ConflictRegister,
     DeltaBuffer,
+    Dot,
     DWFlag,
     EWFlag,
     GCounter,
@@ -380,6 +381,8 @@ def test_in_on_a_version_vector_looks_up_replica_ids() -> None:
     assert dict(vv.items()) == {"node1": 2} and list(vv.keys()) == ["node1"]
     with pytest.raises(TypeError, match="contains_dot"):
         ("node1", 1) in vv  # noqa: B015
+    with pytest.raises(TypeError, match="contains_dot"):
+        Dot("node1", 1) in vv  # noqa: B015
     assert vv.contains_dot(("node1", 2)) and not vv.contains_dot(("node1", 3))
     assert not vv.contains_dot(("node2", 1)) and not vv.contains_dot(("node1", 0))
 

@@ -255,7 +255,7 @@ def test_ormap_update_ignores_what_fn_returns_and_keeps_the_index_consistent():
     m._check()
     assert m.value == {"k": frozenset({1})}
     assert d.value == {"k": frozenset({1})}
-    with pytest.raises(TypeError, match="cannot nest in an ORMap.*use ORMap"):
+    with pytest.raises(TypeError, match=r"cannot nest in an ORMap.*use ORMap"):
         m.update("k", LWWMap, lambda x: x)
 
 

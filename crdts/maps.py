@@ -12,7 +12,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, copy_store, dots_of, empty_like, restrict, same, same_values
+from .kernel import DotMap, DotSetMap, copy_store, dots_of, restrict, same, same_values
 from .registers import MVRegister, _check_ts, _clock_for, _fresh_clock, _rebind_clock
 from .sets import AWSet, RWSet
 
@@ -56,9 +56,27 @@ def _nested_class(cls: Any) -> tuple[str, type[Causal]]:
     return name, target
 
 
-def _ndots(s: Any) -> int:
-    """How many dots a store holds. O(1)."""
-    return len(s.index) if isinstance(s, DotMap) else len(s)
+def _made_part(s: Any, made: list[tuple[str, int]]) -> Any:
+    """The part of the store ``s`` that holds the dots ``made`` (the few dots one update made): what
+    ``kernel.restrict`` gives, faster for a handful of dots. O(len(made)) (O(dots of the keys) for DotMaps
+    of DotMaps)."""
+    t = type(s)
+    if t is set:
+        return {d for d in made if d in s}
+    if t is dict:
+        return {d: s[d] for d in made if d in s}
+    if t is not DotSetMap:
+        return restrict(s, made)
+    idx = s.index
+    out = DotSetMap()
+    oidx = out.index
+    for d in made:
+        k = idx.get(d)
+        if k is not None:
+            cur = dict.get(out, k)
+            dict.__setitem__(out, k, frozenset((d,)) if cur is None else cur | {d})
+            oidx[d] = k
+    return out
 
 
 def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> N:
@@ -213,24 +231,30 @@ class ORMap(TypedKeyReads[K], Causal):
         after = nested._store
         made = own.vv.get(r, 0)
         index = store.index
-        changed: set[tuple[str, int]] = set()
+        delta = DotMap()
         if made > made_before:
             ctx.vv[r] = made
-            changed.update((r, n) for n in range(made_before + 1, made + 1))
-            live = restrict(after, changed)
+            new = [(r, made)] if made == made_before + 1 else [(r, n) for n in range(made_before + 1, made + 1)]
+            changed = set(new)
+            live = _made_part(after, new)
+            if live:
+                dict.__setitem__(delta, mk, live)
+                dindex = delta.index
+                for d in dots_of(live):
+                    dindex[d] = mk
+                    index[d] = mk
         else:
-            live = empty_like(after)
-        if saved is not None:
-            before = dots_of(saved)
-            if _ndots(saved) + _ndots(live) != _ndots(after):  # some dot was removed
-                gone = set(before).difference(dots_of(after))
-                for d in gone:
-                    del index[d]
-                changed |= gone
+            changed = set()
+            live = None
+        if saved is not None and (
+                len(saved.index) + (len(live.index) if live else 0) != len(after.index) if isinstance(after, DotMap)
+                else len(saved) + (len(live) if live else 0) != len(after)):  # then a mutator removed a dot
+            gone = set(dots_of(saved)).difference(dots_of(after))  # the dots the mutators removed
+            for d in gone:
+                del index[d]
+            changed |= gone
         self._settle(mk, after)
-        for d in dots_of(live):
-            index[d] = mk
-        return ORMap._delta(DotMap.of({mk: live}), CausalContext._of_dots(changed))
+        return ORMap._delta(delta, CausalContext._of_dots(changed))
 
     def _settle(self, mk: Any, sub: Any) -> None:
         if sub:

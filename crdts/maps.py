@@ -56,6 +56,9 @@ def _nested_class(cls: Any) -> tuple[str, type[Causal]]:
     return name, target
 
 
+_NONE: Any = object()
+
+
 def _made_part(s: Any, made: list[tuple[str, int]]) -> Any:
     """The part of the store ``s`` that holds the dots ``made`` (the few dots one update made): what
     ``kernel.restrict`` gives, faster for a handful of dots. O(len(made)) (O(dots of the keys) for DotMaps
@@ -71,8 +74,8 @@ def _made_part(s: Any, made: list[tuple[str, int]]) -> Any:
     out = DotSetMap()
     oidx = out.index
     for d in made:
-        k = idx.get(d)
-        if k is not None:
+        k = idx.get(d, _NONE)
+        if k is not _NONE:  # (None is an element)
             cur = dict.get(out, k)
             dict.__setitem__(out, k, frozenset((d,)) if cur is None else cur | {d})
             oidx[d] = k

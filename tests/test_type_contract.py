@@ -509,3 +509,11 @@ def test_the_cli_uses_the_public_json_export() -> None:
     from crdts import cli
 
     assert cli._plain is to_json
+
+
+def test_update_of_a_set_holding_none() -> None:
+    m = ORMap("a")
+    before = m.copy(replica=None)
+    d = m.update("k", AWSet, lambda s: (s.add(None), s.add(0)))
+    m._check()
+    assert m.value == {"k": frozenset({None, 0})} and _replayed(before, d) == m.copy(replica=None)

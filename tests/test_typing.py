@@ -72,17 +72,18 @@ reveal_type(CCounter("a").increment(1))         # R: crdts.counters.CCounter
 
 
 def _installed_from_this_checkout() -> bool:
-    try:
-        dist = metadata.distribution("crdts")
-    except metadata.PackageNotFoundError:
-        return False
-    raw = dist.read_text("direct_url.json")
-    if not raw:
-        return False
-    info = json.loads(raw)
-    url = info.get("url", "")
-    return bool(info.get("dir_info", {}).get("editable")) and url.startswith("file://") and \
-        Path(url[len("file://"):]).resolve() == ROOT
+    """Whether an editable install of this checkout is on the path (a build leaves a ``crdts.egg-info`` in the
+    checkout too, without ``direct_url.json``: every distribution named crdts is looked at)."""
+    for dist in metadata.distributions(name="crdts"):
+        raw = dist.read_text("direct_url.json")
+        if not raw:
+            continue
+        info = json.loads(raw)
+        url = info.get("url", "")
+        if info.get("dir_info", {}).get("editable") and url.startswith("file://") and \
+                Path(url[len("file://"):]).resolve() == ROOT:
+            return True
+    return False
 
 
 def test_a_user_program_type_checks_strictly_with_no_any(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,7 @@ def to_json(v: Any) -> Any:
     from ._base import CRDT
 
     if isinstance(v, CRDT):
-        v = v.value  # type: ignore[attr-defined]
+        v = v.value
     if isinstance(v, (set, frozenset)):
         return sorted((to_json(x) for x in v), key=lambda x: (type(x).__name__, repr(x)))
     if isinstance(v, dict):

@@ -342,6 +342,25 @@ class ORMap(TypedKeyReads[K], Causal):
             return ncls(None)
         return _view(ncls, copy_store(sub), self._ctx.copy(), None)
 
+    @overload  # type: ignore[override]  # (typed: the shared reads return Any for the op-based map)
+    def get(self, key: K) -> Causal | None: ...
+
+    @overload
+    def get(self, key: K, default: D) -> Causal | D: ...
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """``m[key]`` (a read-only copy of the nested CRDT), or ``default`` if ``key`` is absent. To read an
+        absent key as an empty value of a known class, use :meth:`value_of`."""
+        return super().get(key, default)
+
+    def values(self) -> ValuesView[Causal]:
+        """The nested CRDTs, as ``m[key]`` gives them (a snapshot of read-only copies). O(size)."""
+        return super().values()
+
+    def items(self) -> ItemsView[K, Causal]:
+        """``(key, m[key])`` pairs (a snapshot of read-only copies). O(size)."""
+        return super().items()
+
     def _typed(self) -> Any:
         return self._store
 
@@ -353,7 +372,7 @@ class ORMap(TypedKeyReads[K], Causal):
         """``{key: nested value}``. O(size)."""
         ctx = self._ctx
         views = {k: _view(NESTABLE[name], sub, ctx, None) for k, (name, sub) in self._shown().items()}
-        return {k: v.value for k, v in views.items()}  # type: ignore[attr-defined]
+        return {k: v.value for k, v in views.items()}
 
     def _check_payload(self) -> None:
         for mk, sub in self._store.items():

@@ -49,6 +49,9 @@ reveal_type(profile.value_of("cart", PNCounter))                         # R: cr
 reveal_type(profile.value_of("tags", AWSet[str]).value)                  # R: builtins.frozenset[builtins.str]
 reveal_type(profile.value)                      # R: builtins.dict[builtins.str, builtins.object]
 reveal_type(list(profile))                      # R: builtins.list[builtins.str]
+reveal_type(profile["dark-mode"].value)         # R: builtins.object
+reveal_type(profile.get("dark-mode"))           # R: crdts._base.Causal | None
+reveal_type(dict(profile.items()))              # R: builtins.dict[builtins.str, crdts._base.Causal]
 
 reg: MVRegister[int] = MVRegister("a")
 reveal_type(reg.assign(1).values)               # R: builtins.tuple[builtins.int, ...]

@@ -18,10 +18,12 @@ Two regions diverge, exchange deltas, and converge:
 
 from ._base import _UNSET as UNSET
 from ._base import CRDT, check_replica
+from ._json import to_json
 from .causal import HLC, CausalContext, Dot, Ordering, Timestamp, VersionVector
 from .codec import Limits, decode, encode
 from .conflicts import ConflictMap, ConflictRegister
 from .counters import CausalCounter, CCounter, GCounter, PNCounter
+from .deltas import Batch, DeltaBuffer
 from .errors import (
     CausalGap,
     ClockDrift,
@@ -66,6 +68,10 @@ __all__ = [
     "LWWMap",
     "ConflictRegister",
     "ConflictMap",
+    # shipping several mutations as one delta; JSON export of values
+    "DeltaBuffer",
+    "Batch",
+    "to_json",
     # causality
     "Dot",
     "VersionVector",

@@ -5,14 +5,30 @@ Private: the public names live in the type modules.
 
 from __future__ import annotations
 
+import abc
 import math
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import kernel
 from .causal import UINT_LIMIT, CausalContext
 from .errors import InvariantError, LimitExceeded, ReplicaClash, ReplicaRequired
 
 T = TypeVar("T", bound="CRDT")
+
+# The type parameters of the generic types (AWSet[E], LWWMap[K, V], MVRegister[V], ...). They default to Any,
+# so an object made without one (``AWSet("a")``) is ``AWSet[Any]`` rather than a type error.
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    from .deltas import Batch
+
+    E = _TypeVarWithDefault("E", default=Any)
+    K = _TypeVarWithDefault("K", default=Any)
+    V = _TypeVarWithDefault("V", default=Any)
+else:
+    E = TypeVar("E")
+    K = TypeVar("K")
+    V = TypeVar("V")
 
 _UNSET: Any = object()
 
@@ -112,14 +128,31 @@ def check_own_entry(replica: str | None, ours: int, theirs: int) -> None:
         raise ReplicaClash(replica, ours, theirs)
 
 
+def _no_option(obj: Any, **options: Any) -> None:
+    """TypeError for an option (``clock=``, ``policy=``) given to a type that does not take it."""
+    for name, v in options.items():
+        if v is not None:
+            raise TypeError(f"{type(obj).__name__} takes no {name}= ({_OPTION_TAKERS[name]})")
+
+
+_OPTION_TAKERS = {
+    "clock": "only LWWRegister, LWWMap, ConflictRegister and ConflictMap stamp their writes with a clock",
+    "policy": "only ConflictRegister and ConflictMap have a policy",
+}
+
+
 def check_replica(replica: Any) -> str | None:
     if replica is None or (type(replica) is str and replica):
         return replica
     raise TypeError(f"replica must be a non-empty str or None, got {replica!r}")
 
 
-class CRDT:
-    """Base of every state-based type: binding, equality, copy and the validate-then-apply merge."""
+class CRDT(abc.ABC):
+    """Base of every state-based type: binding, truthiness, configuration (``bind``/``fresh``), batches.
+
+    The contract (:mod:`crdts.contract`) is its abstract methods: a subclass that lacks one cannot be
+    instantiated (``TypeError`` names what is missing). Your own types subclass it (docs/extending.md).
+    """
 
     __slots__ = ("_replica",)
     _replica: str | None
@@ -128,6 +161,43 @@ class CRDT:
     def replica(self) -> str | None:
         """The replica id this object mutates as, or None for a read-only object (a delta, a decoded state)."""
         return self._replica
+
+    @property
+    @abc.abstractmethod
+    def value(self) -> object:
+        """The plain Python value (each type says which)."""
+
+    @property
+    def clock(self) -> Any:
+        """The hybrid logical clock this object stamps its writes with (a :class:`~crdts.HLC`), or None for
+        types that keep no clock (and for unbound objects)."""
+        return None
+
+    def __bool__(self) -> bool:
+        """Truthiness by value, for every type: ``bool(x) is bool(x.value)`` (a disabled flag, a zero
+        counter, an empty set or map, a register holding None or nothing are all falsy)."""
+        return bool(self.value)
+
+    def bind(self: T, replica: str | None, *, clock: Any = None, policy: Any = None) -> T:
+        """A copy of this object bound to ``replica`` with its configuration: ``clock`` (an :class:`~crdts.HLC`
+        of ``replica``) for the types that stamp writes, ``policy`` for the conflict types. Options left None
+        keep this object's configuration (a clock is renewed for a new replica with the same time source).
+        A type that takes no such option raises TypeError naming it. Refuses, as :meth:`copy` does, a
+        replica whose events this state holds beyond what it could have made. O(size)."""
+        _no_option(self, clock=clock, policy=policy)
+        return self.copy(replica=replica)
+
+    def fresh(self: T, replica: str | None) -> T:
+        """An empty object of this class bound to ``replica``, with this object's configuration (policy;
+        a new clock with the same time source and drift bound). What a node starts over with. O(1)."""
+        return type(self)(replica)  # type: ignore[call-arg]
+
+    def batch(self: T) -> Batch[T]:
+        """``with x.batch() as b:`` ... then ``b.delta`` is one delta for every mutation made in the block.
+        O(size of ``x``) on entry and exit (a snapshot, then :meth:`delta_for`); see :mod:`crdts.deltas`."""
+        from .deltas import Batch
+
+        return Batch(self)
 
     def _need_replica(self, method: str) -> str:
         r = self._replica
@@ -139,40 +209,45 @@ class CRDT:
         if type(other) is not type(self):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
 
-    def merge(self, other: Any) -> None:  # pragma: no cover - every type overrides
-        raise NotImplementedError
+    @abc.abstractmethod
+    def merge(self, other: Any) -> None:
+        """Join ``other`` (same class) into this object, in place: idempotent, commutative, associative;
+        validates first, so a refused merge changes nothing; TypeError for another class."""
 
-    def copy(self: T, replica: Any = _UNSET) -> T:  # pragma: no cover - every type overrides
-        raise NotImplementedError
+    @abc.abstractmethod
+    def copy(self: T, replica: Any = _UNSET) -> T:
+        """An independent copy; ``replica=`` rebinds it (None: read-only)."""
 
-    def _check(self) -> None:  # pragma: no cover - every type overrides
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _check(self) -> None:
+        """Raise :class:`~crdts.errors.InvariantError` when an internal invariant does not hold."""
 
-    def delta_for(self: T, other: T) -> T:  # pragma: no cover - every type overrides
+    @abc.abstractmethod
+    def delta_for(self: T, other: T) -> T:
         """Δ(self, other): the smallest delta that brings ``other`` up to ``other ⊔ self``."""
-        raise NotImplementedError
 
-    def decompose(self: T) -> list[T]:  # pragma: no cover - every type overrides
+    @abc.abstractmethod
+    def decompose(self: T) -> list[T]:
         """The irredundant join decomposition of this state into join-irreducibles."""
-        raise NotImplementedError
 
-    def units(self) -> int:  # pragma: no cover - every type overrides
+    @abc.abstractmethod
+    def units(self) -> int:
         """The number of join-irreducibles (elements or entries) this state holds."""
-        raise NotImplementedError
+
+    @abc.abstractmethod
+    def is_bottom(self) -> bool:
+        """True for the empty state (nothing written or seen)."""
 
     def check_merge(self, other: Any) -> None:
         """The checks a merge of ``other`` makes before it looks at the stores (its own replica id, limits,
         clocks), cheaply and without changing anything; raises what the merge would raise for them. A
         protocol calls it before any work that grows with ``other`` (such as :meth:`delta_for`)."""
+        return None
 
     def new_origins(self, other: Any) -> set[str] | None:
         """The replica ids that made the events of ``other`` this object has not seen; None for types whose
         state does not say who wrote it (grow-only and two-phase sets). Used to check what a peer relays."""
         return None
-
-    def is_bottom(self) -> bool:  # pragma: no cover - every type overrides
-        """True for the empty state."""
-        raise NotImplementedError
 
     def __ne__(self, other: object) -> bool:
         eq = self.__eq__(other)

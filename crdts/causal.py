@@ -145,8 +145,20 @@ class VersionVector:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __contains__(self, dot: object) -> bool:
-        return isinstance(dot, tuple) and len(dot) == 2 and 0 < dot[1] <= self._vv.get(dot[0], 0)
+    def __contains__(self, replica: object) -> bool:
+        """``"eu" in vv``: whether ``vv`` counts an event of that replica, as ``in`` on a dict of its entries.
+
+        A dot is not a replica id: ``("eu", 3) in vv`` raises TypeError; ask :meth:`contains_dot`.
+        """
+        if isinstance(replica, tuple):
+            raise TypeError(f"`in` on a VersionVector looks up a replica id; for the dot {replica!r} use "
+                            f"vv.contains_dot(dot)")
+        return replica in self._vv
+
+    def contains_dot(self, dot: tuple[str, int]) -> bool:
+        """Whether the event ``dot = (replica, counter)`` is covered: ``0 < counter <= vv[replica]``. O(1)."""
+        return isinstance(dot, tuple) and len(dot) == 2 and type(dot[1]) is int \
+            and 0 < dot[1] <= self._vv.get(dot[0], 0)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._vv)
@@ -156,6 +168,13 @@ class VersionVector:
 
     def items(self) -> Iterable[tuple[str, int]]:
         return self._vv.items()
+
+    def keys(self) -> Iterable[str]:
+        """The replicas counted (those with an entry above 0)."""
+        return self._vv.keys()
+
+    def values(self) -> Iterable[int]:
+        return self._vv.values()
 
     def to_dict(self) -> dict[str, int]:
         return dict(self._vv)
@@ -576,10 +595,11 @@ class HLC:
 
     def now(self) -> Timestamp:
         """A new timestamp, greater than every one this clock returned or observed. O(1)."""
-        return Timestamp(*self._tick())
+        return Timestamp(*self.tick())
 
-    def _tick(self) -> tuple[int, int, str]:
-        """:meth:`now` as a plain tuple (what the types store; cheaper on their hot paths)."""
+    def tick(self) -> tuple[int, int, str]:
+        """:meth:`now` as a plain ``(wall, logical, replica)`` tuple: what the types store, and cheaper on
+        their hot paths (no :class:`Timestamp` is built). O(1)."""
         pt = self.time_source()
         if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
             raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
@@ -594,6 +614,11 @@ class HLC:
         else:
             self._logical += 1
         return (self._wall, self._logical, self.replica)
+
+    def fresh(self, replica: str) -> HLC:
+        """A new clock for ``replica`` with this one's configuration (time source, ``max_drift``, monotonic
+        clock), starting from nothing observed."""
+        return HLC(replica, self.time_source, max_drift=self.max_drift, monotonic=self.monotonic)
 
     def check(self, ts: tuple[int, int, str]) -> None:
         """Refuse a remote timestamp this clock must not observe; changes nothing. O(1).

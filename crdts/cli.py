@@ -39,6 +39,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from ._json import to_json as _plain
 from .sim import (
     TOPOLOGIES,
     WORKLOADS,
@@ -428,23 +429,6 @@ def _write(path: str, text: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ inspect
-
-
-def _plain(v: Any) -> Any:
-    """A JSON-able form of a CRDT value: sets sorted into lists, non-str map keys as [key, value] pairs."""
-    if isinstance(v, (set, frozenset)):
-        return sorted((_plain(x) for x in v), key=lambda x: (type(x).__name__, repr(x)))
-    if isinstance(v, dict):
-        if all(isinstance(k, str) for k in v):
-            return {k: _plain(x) for k, x in sorted(v.items())}
-        return [[_plain(k), _plain(x)] for k, x in sorted(v.items(), key=lambda kv: repr(kv[0]))]
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, bytes):
-        return {"bytes": v.hex()}
-    if isinstance(v, float) and not math.isfinite(v):
-        return repr(v)
-    return v
 
 
 def _read_input(source: str) -> bytes:

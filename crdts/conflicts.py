@@ -17,14 +17,14 @@ concurrent sibling, with who wrote it, from where and when, until a later write 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
-from ._base import _UNSET, Causal, KeyedStoreReads, T, check_replica, element, thaw, value
+from ._base import _UNSET, Causal, K, KeyedStoreReads, T, V, check_replica, element, thaw, value
 from .causal import HLC, CausalContext, Timestamp
 from .errors import InvariantError
 from .kernel import DotMap, candidate_keys
-from .registers import _check_ts, _clock_for
+from .registers import _check_ts, _clock_for, _fresh_clock, _rebind_clock
 
 __all__ = ["ConflictEvent", "ConflictMap", "ConflictRegister", "Sibling", "highest_value", "lww", "policy_of"]
 
@@ -53,6 +53,8 @@ class ConflictEvent(NamedTuple):
 
 
 Policy = Callable[[tuple[Sibling, ...]], Any]
+D = TypeVar("D")
+Obs = TypeVar("Obs", bound="_Observable")
 
 
 def lww(siblings: tuple[Sibling, ...]) -> Any:
@@ -140,7 +142,7 @@ def _stamp(me: Any) -> tuple[int, int, str]:
         me._clock = _clock_for(me._replica, None)
         for ts in me._timestamps():
             me._clock.observe(ts)
-    return me._clock._tick()
+    return me._clock.tick()
 
 
 def _check_actor(actor: Any) -> None:
@@ -162,10 +164,38 @@ def _copy_with_clock(me: Any, replica: Any) -> Any:
 
 
 class _Observable:
-    """``subscribe`` for the conflict types (their ``_subs`` holds the callbacks)."""
+    """``subscribe``, ``clock``, ``bind`` and ``fresh`` for the conflict types (their ``_subs`` holds the
+    callbacks, ``_clock`` the clock, ``_policy`` the policy)."""
 
     __slots__ = ()
     _subs: _Subscribers
+    _clock: HLC | None
+    _policy: Policy
+    _replica: str | None
+
+    @property
+    def clock(self) -> HLC | None:
+        return self._clock
+
+    @property
+    def policy(self) -> Policy:
+        """The function that picks the value among the siblings."""
+        return self._policy
+
+    def bind(self: Obs, replica: str | None, *, clock: HLC | None = None, policy: str | Policy | None = None) -> Obs:
+        """A copy bound to ``replica``, stamping its writes with ``clock`` and reading with ``policy`` (both
+        kept from this object when None; see :meth:`CRDT.bind`). Subscribers are not copied."""
+        me: Any = self
+        c = me.copy(replica=replica)
+        _rebind_clock(me, c, clock, me._timestamps())
+        if policy is not None:
+            c._policy = policy_of(policy)
+        return c
+
+    def fresh(self: Obs, replica: str | None) -> Obs:
+        """An empty object for ``replica`` with this one's policy and a clock configured as this one's."""
+        me: Any = self
+        return type(self)(replica, clock=_fresh_clock(me._clock, replica), policy=me._policy)  # type: ignore[call-arg]
 
     @property
     def is_resolution(self) -> bool:
@@ -189,7 +219,7 @@ class _Observable:
             self._subs.on_conflict.append(on_conflict)
 
 
-class ConflictRegister(_Observable, Causal):
+class ConflictRegister(_Observable, Causal, Generic[V]):
     """A multi-value register that reads as a deterministic winner and shows its conflicts.
 
     State: a DotFun ``dot -> (value, HLC timestamp, actor, resolution)``, one entry per surviving write
@@ -222,7 +252,7 @@ class ConflictRegister(_Observable, Causal):
     def copy(self: T, replica: Any = _UNSET) -> T:
         return _copy_with_clock(self, replica)
 
-    def _write(self, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictRegister:
+    def _write(self, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictRegister[V]:
         _check_actor(actor)
         v = value(v)
         dot = self._new_dot(method)
@@ -233,12 +263,12 @@ class ConflictRegister(_Observable, Causal):
         self._store[dot] = (v, ts, actor, resolution)
         return ConflictRegister._delta({dot: (value(v), ts, actor, resolution)}, CausalContext._of_dots(seen))
 
-    def assign(self, v: Any, actor: str | None = None) -> ConflictRegister:
+    def assign(self, v: V, actor: str | None = None) -> ConflictRegister[V]:
         """Write ``v`` (by ``actor``), replacing every sibling this replica has seen. O(siblings)."""
         return self._write(v, actor, False, "assign")
 
-    def resolve(self, v: Any = _UNSET, policy: str | Policy | None = None,
-                actor: str | None = None) -> ConflictRegister:
+    def resolve(self, v: V = _UNSET, policy: str | Policy | None = None,
+                actor: str | None = None) -> ConflictRegister[V]:
         """Write a resolution that supersedes exactly the siblings seen here: ``v``, or ``policy(siblings)``,
         or this register's policy. A write concurrent with the resolution stays a conflict. Without ``v``
         and with no sibling to resolve, nothing is written (the delta is empty)."""
@@ -261,7 +291,7 @@ class ConflictRegister(_Observable, Causal):
         return self.siblings if len(self._store) > 1 else ()
 
     @property
-    def value(self) -> Any:
+    def value(self) -> V | None:
         """The policy's pick among the siblings (None before any write)."""
         sibs = self.siblings
         return thaw(self._policy(sibs)) if sibs else None
@@ -284,7 +314,7 @@ class ConflictRegister(_Observable, Causal):
         _check_fun(self._store, "ConflictRegister")
 
 
-class ConflictMap(KeyedStoreReads, _Observable, Causal):
+class ConflictMap(KeyedStoreReads, _Observable, Causal, Generic[K, V]):
     """An observed-remove map of conflict registers: per key, a winner by policy and visible siblings.
 
     State: a DotMap ``key -> DotFun`` of siblings sharing one causal context. ``set`` replaces the
@@ -321,7 +351,7 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         c._conflicted = set(self._conflicted)  # type: ignore[attr-defined]
         return c
 
-    def _write(self, key: Any, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictMap:
+    def _write(self, key: Any, v: Any, actor: str | None, resolution: bool, method: str) -> ConflictMap[K, V]:
         _check_actor(actor)
         key = element(key)
         v = value(v)
@@ -341,12 +371,12 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         return ConflictMap._delta(DotMap.of({key: {dot: (value(v), ts, actor, resolution)}}),
                                   CausalContext._of_dots(seen))
 
-    def set(self, key: Any, v: Any, actor: str | None = None) -> ConflictMap:
+    def set(self, key: K, v: V, actor: str | None = None) -> ConflictMap[K, V]:
         """Write ``key = v`` (by ``actor``), replacing the siblings of ``key`` seen here. O(siblings)."""
         return self._write(key, v, actor, False, "set")
 
-    def resolve(self, key: Any, v: Any = _UNSET, policy: str | Policy | None = None,
-                actor: str | None = None) -> ConflictMap:
+    def resolve(self, key: K, v: V = _UNSET, policy: str | Policy | None = None,
+                actor: str | None = None) -> ConflictMap[K, V]:
         """Supersede exactly the siblings of ``key`` seen here, with ``v`` or a policy's pick."""
         if v is _UNSET:
             sibs = self.siblings(key)
@@ -356,7 +386,7 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
             v = (policy_of(policy) if policy is not None else self._policy)(sibs)
         return self._write(key, v, actor, True, "resolve")
 
-    def remove(self, key: Any) -> ConflictMap:
+    def remove(self, key: K) -> ConflictMap[K, V]:
         """Drop the siblings of ``key`` seen here (a concurrent ``set`` survives). O(siblings)."""
         self._need_replica("remove")
         key = element(key)
@@ -366,36 +396,58 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         self._conflicted.discard(key)
         return ConflictMap._delta(DotMap(), CausalContext._of_dots(set(old)))
 
-    def siblings(self, key: Any) -> tuple[Sibling, ...]:
+    def siblings(self, key: K) -> tuple[Sibling, ...]:
         return _siblings(self._store.get(element(key), {}))
 
-    def conflicts(self, key: Any) -> tuple[Sibling, ...]:
+    def conflicts(self, key: K) -> tuple[Sibling, ...]:
         """The siblings of ``key`` while there are two or more, else ()."""
         fun = self._store.get(element(key), {})
         return _siblings(fun) if len(fun) > 1 else ()
 
-    def conflicted_keys(self) -> frozenset[Any]:
+    def conflicted_keys(self) -> frozenset[K]:
         """Keys with two or more siblings. O(conflicted keys)."""
         return frozenset(self._conflicted)
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    @overload
+    def get(self, key: K) -> V | None: ...
+
+    @overload
+    def get(self, key: K, default: V | D) -> V | D: ...
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """The policy's pick for ``key``, or ``default`` if it is absent."""
         try:
             fun = self._store.get(element(key))
         except TypeError:
             return default
         return thaw(self._policy(_siblings(fun))) if fun else default
 
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: K) -> V:
         fun = self._store.get(element(key))
         if not fun:
             raise KeyError(key)
         return thaw(self._policy(_siblings(fun)))
 
-    def keys(self) -> list[Any]:
-        return list(self._store)
+    def keys(self) -> KeysView[K]:
+        """The present keys (a snapshot). O(keys)."""
+        return dict.fromkeys(self._store).keys()
+
+    def values(self) -> ValuesView[V]:
+        """The policy's pick per key (a snapshot). O(entries)."""
+        return self.value.values()
+
+    def items(self) -> ItemsView[K, V]:
+        """``(key, pick)`` pairs (a snapshot). O(entries)."""
+        return self.value.items()
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._store))
+
+    def __bool__(self) -> bool:
+        return bool(self._store)
 
     @property
-    def value(self) -> dict[Any, Any]:
+    def value(self) -> dict[K, V]:
         """``{key: winner}`` under this map's policy. O(entries)."""
         pol = self._policy
         return {k: thaw(pol(_siblings(f))) for k, f in self._store.items()}
@@ -438,6 +490,10 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal):
         real = {k for k, f in self._store.items() if len(f) > 1}
         if real != self._conflicted:
             raise InvariantError(f"ConflictMap conflicted keys {self._conflicted!r} != {real!r}")
+
+
+# The conflict map is a read-only Mapping (see crdts.maps for why it is registered, not inherited).
+Mapping.register(ConflictMap)
 
 
 # --- wire format (docs/wire-format.md, "Conflict types") ---------------------------------------------

@@ -16,9 +16,9 @@ the law suite (``crdts.testing``) rely on. A type of your own that meets it, and
 * :class:`OpCRDT`: an operation-based replica over a causal broadcast (``crdts.ops``).
 
 ``crdts.CRDT`` is the base class of every built-in state-based type; subclassing it gives replica binding
-(``replica``, ``_need_replica``), ``_check_other``, ``!=``, and unhashability. The methods a subclass must
-provide are the abstract ones of :class:`StateCRDT` and :class:`DeltaCRDT`; :func:`missing` lists the ones a
-class lacks.
+(``replica``, ``_need_replica``), ``_check_other``, ``!=``, unhashability, truthiness by value, ``bind``,
+``fresh`` and ``batch``. Its abstract methods are the contract: a subclass that lacks one cannot be
+instantiated, and :func:`missing` lists them.
 
 >>> from crdts import AWSet, ORMap
 >>> isinstance(AWSet("a"), DeltaCRDT), isinstance(ORMap("a"), CausalCRDT), missing(AWSet)
@@ -85,20 +85,15 @@ class OpCRDT(Protocol):
     def apply(self, msg: Any) -> Any: ...
 
 
-_REQUIRED = ("merge", "copy", "is_bottom", "_check", "delta_for", "decompose", "units", "value", "__eq__")
-#: What ``crdts.CRDT`` only declares: a subclass must define these itself.
-_DECLARED = frozenset({"merge", "copy", "is_bottom", "_check", "delta_for", "decompose", "units"})
-
-
 def missing(cls: type) -> list[str]:
-    """The members of the contract (state and delta) that ``cls`` does not define itself. Empty for a
-    complete type."""
-    from ._base import CRDT
-
-    out = []
-    for name in _REQUIRED:
-        attr = getattr(cls, name, None)
-        if attr is None or (name in _DECLARED and attr is getattr(CRDT, name)) or (
-                name == "__eq__" and attr is object.__eq__):
-            out.append(name)
+    """The members of the contract that ``cls`` does not define: for a subclass of ``crdts.CRDT``, its
+    abstract methods left unimplemented (such a class cannot be instantiated); otherwise the members of
+    :class:`DeltaCRDT` it lacks. Empty for a complete type."""
+    abstract = getattr(cls, "__abstractmethods__", None)
+    if abstract is not None:
+        return sorted(abstract)
+    names = ("merge", "copy", "is_bottom", "_check", "delta_for", "decompose", "units", "value")
+    out = [n for n in names if not hasattr(cls, n)]
+    if cls.__eq__ is object.__eq__:
+        out.append("__eq__")
     return out

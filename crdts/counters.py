@@ -12,7 +12,9 @@ __all__ = ["CCounter", "CausalCounter", "GCounter", "PNCounter"]
 
 
 def _amount(n: Any, method: str) -> int:
-    if type(n) is not int or n < 0:
+    if type(n) is not int:
+        raise TypeError(f"{method}(n) takes an int n >= 0, got {type(n).__name__}: {n!r}")
+    if n < 0:
         raise ValueError(f"{method}(n) takes an int n >= 0, got {n!r}")
     return n
 
@@ -70,6 +72,9 @@ class GCounter(CRDT):
     @property
     def value(self) -> int:
         return sum(self._p.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._p)  # every entry is >= 1
 
     @property
     def entries(self) -> dict[str, int]:
@@ -176,6 +181,9 @@ class PNCounter(CRDT):
     @property
     def value(self) -> int:
         return sum(self._p.values()) - sum(self._n.values())
+
+    def __bool__(self) -> bool:
+        return self.value != 0
 
     def merge(self, other: PNCounter) -> None:
         """Pointwise maximum of both parts, in place. O(len(other)). Refuses counts of this replica's own id
@@ -291,6 +299,9 @@ class CCounter(Causal):
     @property
     def value(self) -> int:
         return sum(self._store.values())
+
+    def __bool__(self) -> bool:
+        return self.value != 0
 
     def _check_payload(self) -> None:
         for d, v in self._store.items():

@@ -47,6 +47,9 @@ class EWFlag(Causal):
     def value(self) -> bool:
         return bool(self._store)
 
+    def __bool__(self) -> bool:
+        return bool(self._store)
+
 
 class DWFlag(Causal):
     """Disable-wins flag: True only if every latest concurrent operation was an enable. Starts False.

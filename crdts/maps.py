@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from operator import itemgetter
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_origin, overload
 
-from ._base import _UNSET, CRDT, Causal, T, check_replica, element, thaw, value
+from ._base import _UNSET, CRDT, Causal, K, T, V, _no_option, check_replica, element, thaw, value
 from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, copy_store, dots_of, same, same_values
-from .registers import MVRegister, _check_ts, _clock_for
+from .kernel import DotMap, DotSetMap, copy_store, dots_of, restrict, same, same_values
+from .registers import MVRegister, _check_ts, _clock_for, _fresh_clock, _rebind_clock
 from .sets import AWSet, RWSet
 
 __all__ = ["LWWMap", "ORMap"]
 
 N = TypeVar("N", bound=Causal)
+D = TypeVar("D")
 
 _VALUE = itemgetter(2)  # the value of an LWWMap entry (timestamp, present, value)
 
@@ -28,13 +29,57 @@ NESTABLE: dict[str, type[Causal]] = {}
 _ALIASES: dict[type, type[Causal]] = {PNCounter: CCounter, GCounter: CCounter}
 
 
+#: Types that cannot nest in an ORMap (they are not causal: their state does not say what a remove saw),
+#: and what to use instead.
+_NOT_NESTABLE: dict[str, str] = {
+    "GSet": "AWSet (an add-wins set; add only, and it behaves as a grow-only set)",
+    "TwoPSet": "AWSet (add wins) or RWSet (remove wins)",
+    "LWWRegister": "MVRegister (it keeps concurrent writes; read its values and pick one)",
+    "LWWMap": "ORMap (with MVRegister values)",
+    "ConflictRegister": "MVRegister",
+    "ConflictMap": "ORMap (with MVRegister values)",
+}
+
+
 def _nested_class(cls: Any) -> tuple[str, type[Causal]]:
     target = _ALIASES.get(cls, cls)
     name = getattr(target, "__name__", None)
     if name not in NESTABLE or NESTABLE[name] is not target:
+        origin = get_origin(cls)  # AWSet[str] names AWSet
+        if origin is not None:
+            return _nested_class(origin)
+        if name in _NOT_NESTABLE:
+            raise TypeError(f"{name} cannot nest in an ORMap (it is not a causal CRDT: a map remove could not "
+                            f"reset it); use {_NOT_NESTABLE[name]}")
         allowed = ", ".join(sorted(NESTABLE)) + ", PNCounter, GCounter"
         raise TypeError(f"ORMap values must be causal CRDTs ({allowed}); got {cls!r}")
     return name, target
+
+
+_NONE: Any = object()
+
+
+def _made_part(s: Any, made: list[tuple[str, int]]) -> Any:
+    """The part of the store ``s`` that holds the dots ``made`` (the few dots one update made): what
+    ``kernel.restrict`` gives, faster for a handful of dots. O(len(made)) (O(dots of the keys) for DotMaps
+    of DotMaps)."""
+    t = type(s)
+    if t is set:
+        return {d for d in made if d in s}
+    if t is dict:
+        return {d: s[d] for d in made if d in s}
+    if t is not DotSetMap:
+        return restrict(s, made)
+    idx = s.index
+    out = DotSetMap()
+    oidx = out.index
+    for d in made:
+        k = idx.get(d, _NONE)
+        if k is not _NONE:  # (None is an element)
+            cur = dict.get(out, k)
+            dict.__setitem__(out, k, frozenset((d,)) if cur is None else cur | {d})
+            oidx[d] = k
+    return out
 
 
 def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> N:
@@ -45,10 +90,11 @@ def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> 
     return v
 
 
-class TypedKeyReads:
+class TypedKeyReads(Generic[K]):
     """Reads shared by the OR-maps whose entries are keyed ``(key, nested class name)`` (the delta-state
     :class:`ORMap` and the op-based ``OpORMap``). Subclasses give ``_typed()`` (that dict) and
-    ``_shown()`` (key -> (class name, entry) for the entry shown per key) and ``_names`` (class names, sorted)."""
+    ``_shown()`` (key -> (class name, entry) for the entry shown per key) and ``_names`` (class names, sorted),
+    and ``__getitem__`` (the nested object shown for a key)."""
 
     __slots__ = ()
     _names: ClassVar[list[str]] = []
@@ -59,6 +105,9 @@ class TypedKeyReads:
     def _shown(self) -> dict[Any, tuple[str, Any]]:
         raise NotImplementedError
 
+    def __getitem__(self, key: K) -> Any:
+        raise NotImplementedError
+
     def __contains__(self, key: object) -> bool:
         try:
             k = element(key)
@@ -67,40 +116,62 @@ class TypedKeyReads:
         typed = self._typed()
         return any((k, name) in typed for name in self._names)
 
-    def keys(self) -> list[Any]:
-        """The present keys. O(entries)."""
-        return list(self._shown())
+    def keys(self) -> KeysView[K]:
+        """The present keys (a snapshot). O(entries)."""
+        return self._shown().keys()
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.keys())
+    def values(self) -> ValuesView[Any]:
+        """The nested objects, as ``m[key]`` gives them (a snapshot of read-only copies). O(size)."""
+        return {k: self[k] for k in self._shown()}.values()
+
+    def items(self) -> ItemsView[K, Any]:
+        """``(key, m[key])`` pairs (a snapshot of read-only copies). O(size)."""
+        return {k: self[k] for k in self._shown()}.items()
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._shown()))
 
     def __len__(self) -> int:
         return len(self._shown())
 
-    def classes(self, key: Any) -> list[str]:
+    def __bool__(self) -> bool:
+        return len(self) != 0
+
+    def classes(self, key: K) -> list[str]:
         """The class names stored for ``key`` (more than one only if replicas disagreed on its class)."""
         k = element(key)
         typed = self._typed()
         return [name for name in self._names if (k, name) in typed]
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    def get(self, key: K, default: Any = None) -> Any:
+        """``m[key]``, or ``default`` if ``key`` is absent. To read an absent key as an empty value of a
+        known class, use ``value_of(key, cls)``."""
         try:
-            return self[key]  # type: ignore[index]
+            return self[key]
         except (KeyError, TypeError):
             return default
 
 
-class ORMap(TypedKeyReads, Causal):
+class ORMap(TypedKeyReads[K], Causal):
     """Observed-remove map from keys to nested causal CRDTs, all sharing the map's causal context.
 
-    ``update(key, cls, fn)`` hands ``fn`` the nested value (created empty if absent); ``remove(key)``
-    resets what this replica saw of the key. Concurrency: an update concurrent with a remove survives
-    (with only the effects the remove did not see); concurrent updates of one key merge by the nested
-    type's rules. Nested classes: AWSet, RWSet, MVRegister, EWFlag, DWFlag, ORMap and CCounter (name
-    PNCounter or GCounter to get a CCounter). The class is part of the entry: the same key updated as
-    two different classes keeps both entries, and ``m[key]`` returns the one whose class name sorts
-    first. Metadata: the nested stores' dots plus one shared context; removed keys leave no trace.
-    ``update`` costs what the nested mutator costs; merging a delta is O(size of the delta).
+    ``update(key, cls, fn)`` hands ``fn`` the nested value (created empty if absent) to call any number of
+    its mutators on; ``remove(key)`` resets what this replica saw of the key. Concurrency: an update
+    concurrent with a remove survives (with only the effects the remove did not see); concurrent updates of
+    one key merge by the nested type's rules. Nested classes: AWSet, RWSet, MVRegister, EWFlag, DWFlag, ORMap
+    and CCounter; **naming PNCounter or GCounter gives a CCounter** (the counter a remove can reset), and
+    the types that are not causal (GSet, TwoPSet, LWWRegister, LWWMap, the conflict types) raise TypeError
+    naming what to use instead. The class is part of the entry: the same key updated as two different
+    classes keeps both entries, and ``m[key]`` returns the one whose class name sorts first.
+
+    **A nested value that becomes empty leaves the map** (observed-remove: nothing records "present but
+    empty"): a cleared AWSet, a disabled EWFlag, a reset counter are no longer in ``m.value``, ``in`` or
+    ``m[key]``, whereas a disabled DWFlag keeps a token and stays as False. ``m.value_of(key, cls)`` reads
+    an absent key as the empty value of ``cls``, so a never-set and an emptied field read the same.
+
+    A read-only :class:`~collections.abc.Mapping` of keys to nested CRDTs (read-only copies). Metadata: the
+    nested stores' dots plus one shared context; removed keys leave no trace. ``update`` costs what the
+    nested mutators cost plus a copy of the key's nested store; merging a delta is O(size of the delta).
 
     >>> a, b = ORMap("a"), ORMap("b")
     >>> b.merge(a.update("apples", PNCounter, lambda c: c.increment(3)))
@@ -114,13 +185,24 @@ class ORMap(TypedKeyReads, Causal):
     __slots__ = ()
     _kind = DotMap
 
-    def update(self, key: Any, cls: type[Any], fn: Callable[[Any], Any]) -> ORMap:
+    @overload
+    def update(self, key: K, cls: type[PNCounter] | type[GCounter] | type[CCounter],
+               fn: Callable[[CCounter], object]) -> ORMap[K]: ...
+
+    @overload
+    def update(self, key: K, cls: type[N], fn: Callable[[N], object]) -> ORMap[K]: ...
+
+    def update(self, key: K, cls: Any, fn: Callable[[Any], object]) -> ORMap[K]:
         """Apply ``fn`` to the nested value of ``key`` (class ``cls``); return the map's delta.
 
-        ``fn`` must call exactly one mutator of the nested object and return its delta. The update is
-        atomic: if ``fn`` raises, returns something else, or calls more than one mutator, the map is put
-        back as it was and the error propagates (TypeError for a wrong return or a second mutator).
-        Cost: the nested mutator's, plus a C-level copy of the key's nested store (for the rollback).
+        ``fn`` may call any number of mutators of the nested object (none, one, or several: ``clear()``
+        then ``add(x)`` replaces a set's content); what it returns is ignored. The delta is computed from
+        the change itself: the dots the mutators made that survive, and the dots they removed. The update
+        is atomic: if ``fn`` raises, the map is put back as it was and the error propagates. ``fn`` may
+        only mutate the object it is given: merging another state into it raises TypeError (merge into the
+        map instead). ``PNCounter`` and ``GCounter`` name a :class:`~crdts.CCounter` (the counter that
+        nests). Cost: the mutators', plus a C-level copy of the key's nested store (for the rollback and to
+        find what was removed).
         """
         r = self._need_replica("update")
         key = element(key)
@@ -132,56 +214,50 @@ class ORMap(TypedKeyReads, Causal):
         saved = None if sub is None else copy_store(sub)
         if sub is None:
             sub = ncls._kind()
-        saved_vr = ctx.vv.get(r)      # a nested mutator only adds this replica's new dots to the context
-        made_before = saved_vr or 0   # (to its entry: no dot of ours lies beyond it, see Causal._new_dot)
-        nested = _view(ncls, sub, ctx, r)
+        made_before = ctx.vv.get(r, 0)
+        # The nested object works on a context of its own that holds only this replica's entry: a mutator
+        # reads and bumps that entry and nothing else, so a merge into the object shows as other entries.
+        own = CausalContext._raw({r: made_before} if made_before else {}, set())
+        nested = _view(ncls, sub, own, r)
         try:
-            nd = fn(nested)
-            problem = self._misfit(nd, ncls, nested._store, saved, ctx.vv.get(r, 0) - made_before, r)
-            if problem:
-                raise TypeError(f"ORMap.update: fn must call one {ncls.__name__} mutator and return its delta; "
-                                f"{problem}")
+            fn(nested)
+            if own.cloud or len(own.vv) > 1 or (own.vv and r not in own.vv):
+                raise TypeError(f"ORMap.update: fn may only call mutators of the {ncls.__name__} it is given; "
+                                f"it merged another state into it (merge into the map instead)")
         except BaseException:
-            if saved_vr is None:
-                ctx.vv.pop(r, None)
-            else:
-                ctx.vv[r] = saved_vr
             if saved is None:
                 store.pop(mk, None)
             else:
                 store[mk] = saved
             self._reindex(mk)
             raise
-        self._settle(mk, nested._store)
+        after = nested._store
+        made = own.vv.get(r, 0)
         index = store.index
-        new_dots = dots_of(nd._store)
-        for d in new_dots:
-            index[d] = mk
-        for d in nd._ctx.dots():
-            if d not in new_dots:
-                index.pop(d, None)
-        return ORMap._delta(DotMap.of({mk: nd._store}), nd._ctx)
-
-    @staticmethod
-    def _misfit(nd: Any, ncls: Any, after: Any, before: Any, made: int, r: str) -> str:
-        """Why ``nd`` is not the exact delta of the change from ``before`` to ``after`` ('' if it is)."""
-        if type(nd) is not ncls or nd._replica is not None:
-            return f"it returned {nd!r:.80}"
-        now = dots_of(after)
-        own = 0
-        for d in dots_of(nd._store):
-            if d not in now:
-                return "the returned delta is not this map's (its dots are not in the nested value)"
-            if d[0] == r:
-                own += 1
-        if own != made:
-            return f"{made} new dots were made but the delta carries {own}"
-        if before is not None:
-            gone = set(dots_of(before)).difference(now)  # C-level: the dots the mutation removed
-            ctx = nd._ctx
-            if gone and not all(ctx.contains(d) for d in gone):
-                return "a change (a removal) is missing from the returned delta"
-        return ""
+        delta = DotMap()
+        if made > made_before:
+            ctx.vv[r] = made
+            new = [(r, made)] if made == made_before + 1 else [(r, n) for n in range(made_before + 1, made + 1)]
+            changed = set(new)
+            live = _made_part(after, new)
+            if live:
+                dict.__setitem__(delta, mk, live)
+                dindex = delta.index
+                for d in dots_of(live):
+                    dindex[d] = mk
+                    index[d] = mk
+        else:
+            changed = set()
+            live = None
+        if saved is not None and (
+                len(saved.index) + (len(live.index) if live else 0) != len(after.index) if isinstance(after, DotMap)
+                else len(saved) + (len(live) if live else 0) != len(after)):  # then a mutator removed a dot
+            gone = set(dots_of(saved)).difference(dots_of(after))  # the dots the mutators removed
+            for d in gone:
+                del index[d]
+            changed |= gone
+        self._settle(mk, after)
+        return ORMap._delta(delta, CausalContext._of_dots(changed))
 
     def _settle(self, mk: Any, sub: Any) -> None:
         if sub:
@@ -199,7 +275,7 @@ class ORMap(TypedKeyReads, Causal):
             for d in dots_of(self._store[mk]):
                 index[d] = mk
 
-    def remove(self, key: Any) -> ORMap:
+    def remove(self, key: K) -> ORMap[K]:
         """Reset ``key``: drop every effect on it this replica has seen. O(dots of the key)."""
         self._need_replica("remove")
         key = element(key)
@@ -215,7 +291,7 @@ class ORMap(TypedKeyReads, Causal):
                 del index[d]
         return ORMap._delta(DotMap(), CausalContext._of_dots(gone))
 
-    def clear(self) -> ORMap:
+    def clear(self) -> ORMap[K]:
         """Reset every key this replica has seen. O(dots)."""
         self._need_replica("clear")
         store = self._store
@@ -233,8 +309,8 @@ class ORMap(TypedKeyReads, Causal):
                 out[k] = (name, sub)
         return out
 
-    def __getitem__(self, key: Any) -> Any:
-        """A read-only copy of the nested CRDT at ``key``. Raises KeyError if absent."""
+    def __getitem__(self, key: K) -> Causal:
+        """A read-only copy of the nested CRDT at ``key``. Raises KeyError if absent (see :meth:`value_of`)."""
         k = element(key)
         store = self._store
         for name in _NAMES:
@@ -243,15 +319,60 @@ class ORMap(TypedKeyReads, Causal):
                 return _view(NESTABLE[name], copy_store(sub), self._ctx.copy(), None)
         raise KeyError(key)
 
+    @overload
+    def value_of(self, key: K, cls: type[PNCounter] | type[GCounter]) -> CCounter: ...
+
+    @overload
+    def value_of(self, key: K, cls: type[N]) -> N: ...
+
+    def value_of(self, key: K, cls: Any) -> Any:
+        """The nested object of class ``cls`` at ``key`` (a read-only copy), or an empty one if there is
+        none: a key that was never set and one whose value was emptied (a set cleared, a flag disabled, a
+        register or counter reset by a map remove) read the same, since an emptied value leaves the map.
+
+        >>> profile = ORMap("a")
+        >>> _ = profile.update("dark-mode", EWFlag, lambda f: f.enable())
+        >>> _ = profile.update("dark-mode", EWFlag, lambda f: f.disable())
+        >>> "dark-mode" in profile, profile.value_of("dark-mode", EWFlag).value
+        (False, False)
+        """
+        name, ncls = _nested_class(cls)
+        sub = self._store.get((element(key), name))
+        if sub is None:
+            return ncls(None)
+        return _view(ncls, copy_store(sub), self._ctx.copy(), None)
+
+    @overload  # type: ignore[override]  # (typed: the shared reads return Any for the op-based map)
+    def get(self, key: K) -> Causal | None: ...
+
+    @overload
+    def get(self, key: K, default: D) -> Causal | D: ...
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """``m[key]`` (a read-only copy of the nested CRDT), or ``default`` if ``key`` is absent. To read an
+        absent key as an empty value of a known class, use :meth:`value_of`."""
+        return super().get(key, default)
+
+    def values(self) -> ValuesView[Causal]:
+        """The nested CRDTs, as ``m[key]`` gives them (a snapshot of read-only copies). O(size)."""
+        return super().values()
+
+    def items(self) -> ItemsView[K, Causal]:
+        """``(key, m[key])`` pairs (a snapshot of read-only copies). O(size)."""
+        return super().items()
+
     def _typed(self) -> Any:
         return self._store
 
+    def __bool__(self) -> bool:
+        return bool(self._store)  # an emptied nested value leaves the store
+
     @property
-    def value(self) -> dict[Any, Any]:
+    def value(self) -> dict[K, object]:
         """``{key: nested value}``. O(size)."""
         ctx = self._ctx
         views = {k: _view(NESTABLE[name], sub, ctx, None) for k, (name, sub) in self._shown().items()}
-        return {k: v.value for k, v in views.items()}  # type: ignore[attr-defined]
+        return {k: v.value for k, v in views.items()}
 
     def _check_payload(self) -> None:
         for mk, sub in self._store.items():
@@ -272,7 +393,7 @@ _NAMES = sorted(NESTABLE)
 ORMap._names = _NAMES
 
 
-class LWWMap(CRDT):
+class LWWMap(CRDT, Generic[K, V]):
     """Last-writer-wins map: per key, the write (set or remove) with the highest timestamp wins.
 
     Timestamps come from a hybrid logical clock, ``(wall, logical, replica)``, so ties break by
@@ -297,13 +418,13 @@ class LWWMap(CRDT):
         self._entries: dict[Any, tuple[tuple[int, int, str], bool, Any]] = {}
         self._live = 0
 
-    def _write(self, key: Any, present: bool, v: Any, method: str) -> LWWMap:
+    def _write(self, key: Any, present: bool, v: Any, method: str) -> LWWMap[K, V]:
         clock = self._clock
         if clock is None or self._replica is None:
             self._need_replica(method)
         if type(key) is not str:
             key = element(key)
-        entry = (clock._tick(), present, v)  # type: ignore[union-attr]
+        entry = (clock.tick(), present, v)  # type: ignore[union-attr]
         entries = self._entries
         old = entries.get(key)
         if old is None or not old[1]:
@@ -319,25 +440,32 @@ class LWWMap(CRDT):
         d._live = 1 if present else 0
         return d
 
-    def set(self, key: Any, v: Any) -> LWWMap:
+    def set(self, key: K, v: V) -> LWWMap[K, V]:
         """Write ``key = v``; the delta is that one entry. O(size of v)."""
         tv = type(v)
         if not (tv is str or tv is int or v is None):
             v = value(v)
         return self._write(key, True, v, "set")
 
-    def remove(self, key: Any) -> LWWMap:
+    def remove(self, key: K) -> LWWMap[K, V]:
         """Remove ``key`` (a timestamped tombstone that later writes override). O(1)."""
         return self._write(key, False, None, "remove")
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    @overload
+    def get(self, key: K) -> V | None: ...
+
+    @overload
+    def get(self, key: K, default: V | D) -> V | D: ...
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` if it is absent (never written, or removed)."""
         try:
             e = self._entries.get(element(key))
         except TypeError:
             return default
         return thaw(e[2]) if e is not None and e[1] else default
 
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: K) -> V:
         e = self._entries.get(element(key))
         if e is None or not e[1]:
             raise KeyError(key)
@@ -353,22 +481,49 @@ class LWWMap(CRDT):
     def __len__(self) -> int:
         return self._live
 
-    def keys(self) -> list[Any]:
-        return [k for k, e in self._entries.items() if e[1]]
+    def __bool__(self) -> bool:
+        return self._live > 0
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.keys())
+    def keys(self) -> KeysView[K]:
+        """The present keys (a snapshot). O(entries)."""
+        return {k: None for k, e in self._entries.items() if e[1]}.keys()
 
-    def timestamp(self, key: Any) -> Timestamp | None:
+    def values(self) -> ValuesView[V]:
+        """The present values (a snapshot). O(entries)."""
+        return self.value.values()
+
+    def items(self) -> ItemsView[K, V]:
+        """``(key, value)`` pairs (a snapshot). O(entries)."""
+        return self.value.items()
+
+    def __iter__(self) -> Iterator[K]:
+        return iter([k for k, e in self._entries.items() if e[1]])
+
+    def timestamp(self, key: K) -> Timestamp | None:
         """The timestamp of the winning write (set or remove) of ``key``, or None."""
         e = self._entries.get(element(key))
         return None if e is None else Timestamp(*e[0])
 
     @property
-    def value(self) -> dict[Any, Any]:
+    def value(self) -> dict[K, V]:
         return {k: thaw(e[2]) for k, e in self._entries.items() if e[1]}
 
-    def merge(self, other: LWWMap) -> None:
+    @property
+    def clock(self) -> HLC | None:
+        return self._clock
+
+    def bind(self, replica: str | None, *, clock: HLC | None = None, policy: Any = None) -> LWWMap[K, V]:
+        """A copy bound to ``replica``, stamping its writes with ``clock`` (see :meth:`CRDT.bind`)."""
+        _no_option(self, policy=policy)
+        c = self.copy(replica=replica)
+        _rebind_clock(self, c, clock, (e[0] for e in self._entries.values()))
+        return c
+
+    def fresh(self, replica: str | None) -> LWWMap[K, V]:
+        """An empty map for ``replica`` whose clock is configured as this one's."""
+        return LWWMap(replica, clock=_fresh_clock(self._clock, replica))
+
+    def merge(self, other: LWWMap[K, V]) -> None:
         """Per key, keep the higher timestamp; observe the newest on this replica's clock. O(len(other))."""
         self._check_other(other)
         entries = self._entries
@@ -415,14 +570,14 @@ class LWWMap(CRDT):
         c._live = me._live
         return c  # type: ignore[return-value]
 
-    def _of(self, entries: dict[Any, tuple[tuple[int, int, str], bool, Any]]) -> LWWMap:
+    def _of(self, entries: dict[Any, tuple[tuple[int, int, str], bool, Any]]) -> LWWMap[K, V]:
         d = LWWMap.__new__(LWWMap)
         d._replica, d._clock = None, None
         d._entries = entries
         d._live = sum(1 for e in entries.values() if e[1])
         return d
 
-    def delta_for(self, other: LWWMap) -> LWWMap:
+    def delta_for(self, other: LWWMap[K, V]) -> LWWMap[K, V]:
         """The entries whose write beats ``other``'s. O(len(self))."""
         self._check_other(other)
         theirs = other._entries
@@ -433,11 +588,11 @@ class LWWMap(CRDT):
                 out[k] = e
         return self._of(out)
 
-    def new_origins(self, other: LWWMap) -> builtins.set[str] | None:
+    def new_origins(self, other: LWWMap[K, V]) -> builtins.set[str] | None:
         mine = self._entries
         return {e[0][2] for k, e in other._entries.items() if k not in mine or e[0] > mine[k][0]}
 
-    def decompose(self) -> list[LWWMap]:
+    def decompose(self) -> list[LWWMap[K, V]]:
         return [self._of({k: e}) for k, e in self._entries.items()]
 
     def units(self) -> int:
@@ -462,3 +617,9 @@ class LWWMap(CRDT):
 
     def __repr__(self) -> str:
         return f"LWWMap(replica={self._replica!r}, value={self.value!r})"
+
+
+# Maps are read-only Mappings (keys, values, items, get, in, len, iteration, m[key]) without inheriting
+# Mapping: its __eq__ and __hash__ would replace the lattice equality.
+Mapping.register(ORMap)
+Mapping.register(LWWMap)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Generic
 
-from ._base import _UNSET, CRDT, Causal, T, check_replica, thaw, value
+from ._base import _UNSET, CRDT, Causal, T, V, _no_option, check_replica, thaw, value
 from .causal import HLC, CausalContext, Timestamp
 from .errors import ConflictingWrite, InvariantError
 from .kernel import same
@@ -22,6 +23,30 @@ def _clock_for(replica: str | None, clock: HLC | None) -> HLC | None:
     return HLC(replica) if replica is not None else None
 
 
+def _fresh_clock(clock: HLC | None, replica: str | None) -> HLC | None:
+    """A new clock for ``replica`` configured as ``clock`` (time source, drift bound), or a default one."""
+    if replica is None:
+        return None
+    return clock.fresh(replica) if clock is not None else HLC(replica)
+
+
+def _rebind_clock(me: Any, c: Any, clock: HLC | None, timestamps: Iterable[tuple[int, int, str]]) -> None:
+    """Give ``c`` (a copy of ``me`` bound to its replica) its clock: ``clock`` if given, else ``me``'s for the
+    same replica or a fresh one configured as ``me``'s; a new clock observes every timestamp the state holds."""
+    if clock is not None:
+        if c._replica is None:
+            raise ValueError("clock= needs a replica to stamp writes as: bind(replica, clock=...)")
+        c._clock = _clock_for(c._replica, clock)
+    elif c._replica == me._replica and me._clock is not None:
+        c._clock = me._clock
+        return
+    else:
+        c._clock = _fresh_clock(me._clock, c._replica)
+    if c._clock is not None:
+        for ts in timestamps:
+            c._clock.observe(ts)
+
+
 def _check_ts(ts: Any, what: str) -> None:
     if (type(ts) is not tuple and not isinstance(ts, Timestamp)) or len(ts) != 3 \
             or type(ts[0]) is not int or type(ts[1]) is not int or ts[1] < 0 \
@@ -29,7 +54,7 @@ def _check_ts(ts: Any, what: str) -> None:
         raise InvariantError(f"{what}: bad timestamp {ts!r}")
 
 
-class LWWRegister(CRDT):
+class LWWRegister(CRDT, Generic[V]):
     """Last-writer-wins register: the write with the highest hybrid-logical-clock timestamp wins.
 
     Timestamps are ``(wall, logical, replica)``; ties are broken by replica id, so every replica picks
@@ -53,7 +78,7 @@ class LWWRegister(CRDT):
         self._ts: tuple[int, int, str] | None = None
         self._value: Any = None
 
-    def assign(self, v: Any) -> LWWRegister:
+    def assign(self, v: V) -> LWWRegister[V]:
         """Write ``v`` with a fresh timestamp; the delta is the whole (tiny) register. O(size of v)."""
         self._need_replica("assign")
         v = value(v)
@@ -64,16 +89,34 @@ class LWWRegister(CRDT):
         return d
 
     @property
-    def value(self) -> Any:
+    def value(self) -> V | None:
         """The winning value (None before any write)."""
         return thaw(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    @property
+    def clock(self) -> HLC | None:
+        return self._clock
+
+    def bind(self, replica: str | None, *, clock: HLC | None = None, policy: Any = None) -> LWWRegister[V]:
+        """A copy bound to ``replica``, stamping its writes with ``clock`` (see :meth:`CRDT.bind`)."""
+        _no_option(self, policy=policy)
+        c = self.copy(replica=replica)
+        _rebind_clock(self, c, clock, () if self._ts is None else (self._ts,))
+        return c
+
+    def fresh(self, replica: str | None) -> LWWRegister[V]:
+        """An empty register for ``replica`` whose clock is configured as this one's."""
+        return LWWRegister(replica, clock=_fresh_clock(self._clock, replica))
 
     @property
     def timestamp(self) -> Timestamp | None:
         """The winning write's timestamp (None before any write)."""
         return None if self._ts is None else Timestamp(*self._ts)
 
-    def merge(self, other: LWWRegister) -> None:
+    def merge(self, other: LWWRegister[V]) -> None:
         """Keep the write with the higher timestamp; observe it on this replica's clock. O(1)."""
         self._check_other(other)
         ts = other._ts
@@ -107,7 +150,7 @@ class LWWRegister(CRDT):
         c._ts, c._value = me._ts, value(me._value)
         return c  # type: ignore[return-value]
 
-    def delta_for(self, other: LWWRegister) -> LWWRegister:
+    def delta_for(self, other: LWWRegister[V]) -> LWWRegister[V]:
         """This write if it beats ``other``'s, else the empty register. O(1)."""
         self._check_other(other)
         d = LWWRegister.__new__(LWWRegister)
@@ -116,11 +159,11 @@ class LWWRegister(CRDT):
             d._ts, d._value = self._ts, self._value
         return d
 
-    def new_origins(self, other: LWWRegister) -> set[str] | None:
+    def new_origins(self, other: LWWRegister[V]) -> set[str] | None:
         ts = other._ts
         return {ts[2]} if ts is not None and (self._ts is None or ts > self._ts) else set()
 
-    def decompose(self) -> list[LWWRegister]:
+    def decompose(self) -> list[LWWRegister[V]]:
         return [] if self._ts is None else [self.copy(replica=None)]
 
     def units(self) -> int:
@@ -139,7 +182,7 @@ class LWWRegister(CRDT):
         return f"LWWRegister(replica={self._replica!r}, value={self._value!r}, timestamp={self._ts!r})"
 
 
-class MVRegister(Causal):
+class MVRegister(Causal, Generic[V]):
     """Multi-value register: keeps every concurrent write; a write that saw them replaces them all.
 
     State: a DotFun ``dot -> value``, one dot per surviving write, plus the causal context (never a
@@ -157,7 +200,7 @@ class MVRegister(Causal):
     __slots__ = ()
     _kind = dict
 
-    def assign(self, v: Any) -> MVRegister:
+    def assign(self, v: V) -> MVRegister[V]:
         """Write ``v``, replacing every value this replica has seen. O(siblings)."""
         v = value(v)
         dot = self._new_dot("assign")
@@ -168,15 +211,18 @@ class MVRegister(Causal):
         return MVRegister._delta({dot: value(v)}, CausalContext._of_dots(seen))
 
     @property
-    def values(self) -> tuple[Any, ...]:
+    def values(self) -> tuple[V, ...]:
         """The concurrent values, ordered by their dots (replica id, then counter)."""
         s = self._store
         return tuple(thaw(s[d]) for d in sorted(s))
 
     @property
-    def value(self) -> tuple[Any, ...]:
+    def value(self) -> tuple[V, ...]:
         """Same as :attr:`values` (so every type has ``value``)."""
         return self.values
+
+    def __bool__(self) -> bool:
+        return bool(self._store)  # some sibling survives
 
     def _check_payload(self) -> None:
         for d, v in self._store.items():

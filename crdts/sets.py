@@ -7,9 +7,9 @@ stored as the int 1.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Generic
 
-from ._base import _UNSET, CRDT, Causal, KeyedStoreReads, T, check_replica, element
+from ._base import _UNSET, CRDT, Causal, E, KeyedStoreReads, T, check_replica, element
 from .causal import CausalContext
 from .errors import InvariantError
 from .kernel import DotMap, DotSetMap
@@ -19,13 +19,13 @@ __all__ = ["AWSet", "GSet", "ORSet", "RWSet", "TwoPSet"]
 _CANONICAL_AS_IS = frozenset({str, bytes, int, type(None)})
 
 
-class _SetReads:
+class _SetReads(Generic[E]):
     """Reads shared by the set types: ``value``, ``in``, ``len`` and iteration."""
 
     __slots__ = ()
 
     @property
-    def value(self) -> frozenset[Any]:
+    def value(self) -> frozenset[E]:
         raise NotImplementedError
 
     def __contains__(self, e: object) -> bool:
@@ -37,11 +37,14 @@ class _SetReads:
     def __len__(self) -> int:
         return len(self.value)
 
-    def __iter__(self) -> Iterator[Any]:
+    def __bool__(self) -> bool:
+        return len(self) != 0
+
+    def __iter__(self) -> Iterator[E]:
         return iter(self.value)
 
 
-class GSet(_SetReads, CRDT):
+class GSet(_SetReads[E], CRDT):
     """Grow-only set: elements are added, never removed. Merge is set union.
 
     Metadata: none beyond the elements. ``add`` O(1); merge O(len(other)).
@@ -59,7 +62,7 @@ class GSet(_SetReads, CRDT):
         self._replica = check_replica(replica)
         self._elems: set[Any] = set()
 
-    def add(self, e: Any) -> GSet:
+    def add(self, e: E) -> GSet[E]:
         """Add ``e``; return the delta ``{e}``. O(1)."""
         if self._replica is None:
             self._need_replica("add")
@@ -72,7 +75,7 @@ class GSet(_SetReads, CRDT):
         return d
 
     @property
-    def value(self) -> frozenset[Any]:
+    def value(self) -> frozenset[E]:
         return frozenset(self._elems)
 
     def __contains__(self, e: object) -> bool:
@@ -84,7 +87,7 @@ class GSet(_SetReads, CRDT):
     def __len__(self) -> int:
         return len(self._elems)
 
-    def merge(self, other: GSet) -> None:
+    def merge(self, other: GSet[E]) -> None:
         """Set union, in place. O(len(other))."""
         self._check_other(other)
         self._elems |= other._elems
@@ -100,18 +103,18 @@ class GSet(_SetReads, CRDT):
         c._elems = set(self._elems)  # type: ignore[attr-defined]
         return c  # type: ignore[return-value]
 
-    def _of(self, elems: set[Any]) -> GSet:
+    def _of(self, elems: set[Any]) -> GSet[E]:
         d = GSet.__new__(GSet)
         d._replica = None
         d._elems = elems
         return d
 
-    def delta_for(self, other: GSet) -> GSet:
+    def delta_for(self, other: GSet[E]) -> GSet[E]:
         """The elements ``other`` lacks. O(len(self))."""
         self._check_other(other)
         return self._of(self._elems - other._elems)
 
-    def decompose(self) -> list[GSet]:
+    def decompose(self) -> list[GSet[E]]:
         return [self._of({e}) for e in self._elems]
 
     def units(self) -> int:
@@ -129,7 +132,7 @@ class GSet(_SetReads, CRDT):
         return f"GSet(replica={self._replica!r}, value={set(self._elems)!r})"
 
 
-class TwoPSet(_SetReads, CRDT):
+class TwoPSet(_SetReads[E], CRDT):
     """Two-phase set: an element can be added and later removed, and once removed it never returns.
 
     Concurrency: a remove wins over every add of the same element, past or future. Metadata: one
@@ -151,21 +154,21 @@ class TwoPSet(_SetReads, CRDT):
         self._added: set[Any] = set()
         self._removed: set[Any] = set()
 
-    def _delta_of(self, added: set[Any], removed: set[Any]) -> TwoPSet:
+    def _delta_of(self, added: set[Any], removed: set[Any]) -> TwoPSet[E]:
         d = TwoPSet.__new__(TwoPSet)
         d._replica = None
         d._added = added
         d._removed = removed
         return d
 
-    def add(self, e: Any) -> TwoPSet:
+    def add(self, e: E) -> TwoPSet[E]:
         """Add ``e`` (no effect if it was ever removed); return the delta. O(1)."""
         self._need_replica("add")
         e = element(e)
         self._added.add(e)
         return self._delta_of({e}, set())
 
-    def remove(self, e: Any) -> TwoPSet:
+    def remove(self, e: E) -> TwoPSet[E]:
         """Remove ``e`` for ever; return the delta. O(1)."""
         self._need_replica("remove")
         e = element(e)
@@ -173,15 +176,15 @@ class TwoPSet(_SetReads, CRDT):
         return self._delta_of(set(), {e})
 
     @property
-    def value(self) -> frozenset[Any]:
+    def value(self) -> frozenset[E]:
         return frozenset(self._added - self._removed)
 
     @property
-    def tombstones(self) -> frozenset[Any]:
+    def tombstones(self) -> frozenset[E]:
         """The removed elements (kept forever)."""
         return frozenset(self._removed)
 
-    def merge(self, other: TwoPSet) -> None:
+    def merge(self, other: TwoPSet[E]) -> None:
         """Union of both parts, in place. O(len(other))."""
         self._check_other(other)
         self._added |= other._added
@@ -199,12 +202,12 @@ class TwoPSet(_SetReads, CRDT):
         c._removed = set(self._removed)  # type: ignore[attr-defined]
         return c  # type: ignore[return-value]
 
-    def delta_for(self, other: TwoPSet) -> TwoPSet:
+    def delta_for(self, other: TwoPSet[E]) -> TwoPSet[E]:
         """The adds and removes ``other`` lacks. O(len(self))."""
         self._check_other(other)
         return self._delta_of(self._added - other._added, self._removed - other._removed)
 
-    def decompose(self) -> list[TwoPSet]:
+    def decompose(self) -> list[TwoPSet[E]]:
         return [self._delta_of({e}, set()) for e in self._added] + \
             [self._delta_of(set(), {e}) for e in self._removed]
 
@@ -223,7 +226,7 @@ class TwoPSet(_SetReads, CRDT):
         return f"TwoPSet(replica={self._replica!r}, value={set(self.value)!r})"
 
 
-class AWSet(KeyedStoreReads, _SetReads, Causal):
+class AWSet(KeyedStoreReads, _SetReads[E], Causal):
     """Add-wins (observed-remove) set, without tombstones (ORSWOT as a delta-state dot map).
 
     Each present element holds the dots of the adds that made it present; ``remove`` drops the dots it
@@ -243,7 +246,7 @@ class AWSet(KeyedStoreReads, _SetReads, Causal):
     __slots__ = ()
     _kind = DotSetMap
 
-    def add(self, e: Any) -> AWSet:
+    def add(self, e: E) -> AWSet[E]:
         """Add ``e``; the delta carries one new dot and the dots of ``e`` it replaces. O(1)."""
         r = self._replica
         if r is None:
@@ -277,7 +280,7 @@ class AWSet(KeyedStoreReads, _SetReads, Causal):
         d._ctx = dc
         return d
 
-    def remove(self, e: Any) -> AWSet:
+    def remove(self, e: E) -> AWSet[E]:
         """Remove ``e`` (the adds this replica has seen); the delta carries only their dots. O(1)."""
         self._need_replica("remove")
         if type(e) is not str:
@@ -290,7 +293,7 @@ class AWSet(KeyedStoreReads, _SetReads, Causal):
             del index[od]
         return AWSet._delta(DotSetMap(), CausalContext._of_dots(set(old)))
 
-    def clear(self) -> AWSet:
+    def clear(self) -> AWSet[E]:
         """Remove every element this replica has seen. O(elements)."""
         self._need_replica("clear")
         store = self._store
@@ -300,8 +303,11 @@ class AWSet(KeyedStoreReads, _SetReads, Causal):
         return AWSet._delta(DotSetMap(), CausalContext._of_dots(gone))
 
     @property
-    def value(self) -> frozenset[Any]:
+    def value(self) -> frozenset[E]:
         return frozenset(self._store)
+
+    def __iter__(self) -> Iterator[E]:
+        return iter(list(self._store))
 
     def _check_payload(self) -> None:
         store = self._store
@@ -317,7 +323,7 @@ class AWSet(KeyedStoreReads, _SetReads, Causal):
 ORSet = AWSet
 
 
-class RWSet(_SetReads, Causal):
+class RWSet(_SetReads[E], Causal):
     """Remove-wins set: an element is present only if every concurrent latest operation on it was an add.
 
     Each element keeps tokens ``dot -> True`` (add) or ``dot -> False`` (remove); an operation replaces
@@ -336,7 +342,7 @@ class RWSet(_SetReads, Causal):
     __slots__ = ()
     _kind = DotMap
 
-    def _token(self, e: Any, present: bool, method: str) -> RWSet:
+    def _token(self, e: Any, present: bool, method: str) -> RWSet[E]:
         e = element(e)
         dot = self._new_dot(method)
         store = self._store
@@ -351,15 +357,15 @@ class RWSet(_SetReads, Causal):
         index[dot] = e
         return RWSet._delta(DotMap.of({e: {dot: present}}), CausalContext._of_dots(seen))
 
-    def add(self, e: Any) -> RWSet:
+    def add(self, e: E) -> RWSet[E]:
         """Add ``e``, replacing the tokens this replica saw. O(1)."""
         return self._token(e, True, "add")
 
-    def remove(self, e: Any) -> RWSet:
+    def remove(self, e: E) -> RWSet[E]:
         """Remove ``e``; wins over concurrent adds. O(1)."""
         return self._token(e, False, "remove")
 
-    def clear(self) -> RWSet:
+    def clear(self) -> RWSet[E]:
         """Remove every present element (each wins over concurrent adds of it). O(elements)."""
         self._need_replica("clear")
         delta = RWSet._delta(DotMap(), CausalContext())
@@ -369,7 +375,7 @@ class RWSet(_SetReads, Causal):
         return delta
 
     @property
-    def value(self) -> frozenset[Any]:
+    def value(self) -> frozenset[E]:
         return frozenset(e for e, tokens in self._store.items() if all(tokens.values()))
 
     def _check_payload(self) -> None:

@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from itertools import accumulate, chain, islice, repeat
 from operator import ge, itemgetter, sub
-from typing import Any
+from typing import Any, TypeVar, get_origin, overload
 
 import attrs
 import cbor2
@@ -828,8 +828,27 @@ def _table(x: Any, limits: Limits) -> list[str]:
     return x
 
 
-def decode(data: Any, replica: str | None = None, *, limits: Limits | None = None) -> Any:
+_C = TypeVar("_C")
+
+
+@overload
+def decode(data: bytes | bytearray | memoryview, cls: type[_C], /, *, replica: str | None = None,
+           clock: Any = None, policy: Any = None, limits: Limits | None = None) -> _C: ...
+
+
+@overload
+def decode(data: bytes | bytearray | memoryview, /, *, replica: str | None = None, clock: Any = None,
+           policy: Any = None, limits: Limits | None = None) -> Any: ...
+
+
+def decode(data: Any, cls_or_replica: Any = None, /, *, replica: str | None = None, clock: Any = None,
+           policy: Any = None, limits: Limits | None = None) -> Any:
     """The object ``data`` encodes; unbound, or bound to ``replica``. Raises :class:`DecodeError`.
+
+    ``decode(data, AWSet)`` (or ``AWSet[str]``) also checks that the bytes hold that type (DecodeError
+    otherwise) and types the result for a type checker. ``replica=`` binds the object; ``clock=`` and
+    ``policy=`` restore the configuration the bytes do not carry (a clock for the last-writer-wins and
+    conflict types, a policy for the conflict types: see ``bind``).
 
     Checks, in order: size, CBOR well-formedness (no tags but the tuple mark, no indefinite lengths,
     no duplicate map keys, depth, no trailing bytes), the envelope (magic, version, type code), the
@@ -837,22 +856,34 @@ def decode(data: Any, replica: str | None = None, *, limits: Limits | None = Non
     canonical elements), then the object's own ``_check()``. ``replica=`` binds CRDTs (ignored for
     VersionVector, CausalContext and Timestamp). Cost: O(size of the message).
     """
+    cls: Any = None
+    if isinstance(cls_or_replica, type) or get_origin(cls_or_replica) is not None:
+        cls = get_origin(cls_or_replica) or cls_or_replica
+    elif cls_or_replica is not None:
+        if replica is not None:
+            raise TypeError("decode() got the replica twice (positionally and as replica=)")
+        replica = cls_or_replica
     if replica is not None and (type(replica) is not str or not replica):
         raise TypeError(f"replica must be a non-empty str or None, got {replica!r}")
     lim = DEFAULT_LIMITS if limits is None else limits
     if not isinstance(lim, Limits):
         raise TypeError(f"limits must be a crdts.Limits, got {type(lim).__name__}")
     try:
-        return _decode(data, replica, lim)
+        obj = _decode(data, lim)
     except DecodeError:
         raise
     except InvariantError as exc:
         raise SchemaError("object", f"the decoded state breaks an invariant: {exc}") from exc
     except Exception as exc:
         raise DecodeError(f"malformed message: {type(exc).__name__}: {exc}") from exc
+    if cls is not None and not isinstance(obj, cls):
+        raise DecodeError(f"expected a {cls.__name__}, the bytes hold a {type(obj).__name__}")
+    if isinstance(obj, CRDT) and (replica is not None or clock is not None or policy is not None):
+        obj = obj.bind(replica, clock=clock, policy=policy)
+    return obj
 
 
-def _decode(data: Any, replica: str | None, lim: Limits) -> Any:
+def _decode(data: Any, lim: Limits) -> Any:
     if type(data) is not bytes:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DecodeError(f"expected bytes, got {type(data).__name__}")
@@ -883,15 +914,4 @@ def _decode(data: Any, replica: str | None, lim: Limits) -> Any:
         obj._check()
     if lim.require_canonical and encode(obj) != data:
         raise SchemaError("message", "not in canonical form (re-encoding gives other bytes)")
-    if replica is not None and isinstance(obj, CRDT):
-        from ..maps import LWWMap
-        from ..registers import LWWRegister
-
-        if isinstance(obj, (LWWRegister, LWWMap)):
-            obj = obj.copy(replica=replica)
-        else:
-            check = getattr(obj, "_check_binding", None)
-            if check is not None:
-                check(replica)
-            obj._replica = replica
     return obj

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections import deque
@@ -34,11 +35,19 @@ __all__ = ["Event", "LocalTransport", "Node", "NodeStats", "PeerStats", "SendInf
 
 def _stamp(state: Any, clock: Callable[[], float]) -> list[Any]:
     """The HLC reading of the state's clock when it has one, else the node clock in seconds."""
-    hlc = getattr(state, "_clock", None)
-    if hlc is not None and hasattr(hlc, "peek"):
+    hlc = state.clock
+    if hlc is not None:
         wall, logical = hlc.peek()
         return [wall, logical, hlc.replica]
     return [clock()]
+
+
+def _protocol_options(cls: type) -> set[str] | None:
+    """The keyword options a protocol class takes (beyond the node); None if it takes any (``**kwargs``)."""
+    params = list(inspect.signature(cls).parameters.values())[1:]  # after the node
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 @attrs.frozen(slots=True)
@@ -198,12 +207,10 @@ class Node:
         self.name = name
         self.incarnation = 0
         if isinstance(crdt, type):
-            self._factory: Callable[[str], CRDT] = crdt
             self.state: Any = crdt(name)  # type: ignore[call-arg]
         else:
             if crdt.replica is None:
                 raise ValueError("the node's CRDT object must be bound to a replica")
-            self._factory = lambda r: type(crdt)(r)  # type: ignore[call-arg]
             self.state = crdt
         self.neighbours = list(neighbours)
         self.transport = transport
@@ -229,11 +236,13 @@ class Node:
                                  f"(digest or op); {protocol!r} joins writes of several origins into one delta")
             if signer is None or signer.replica != name.partition("~")[0]:
                 raise ValueError(f"a signed node needs the signer of its own replica id {name!r}")
-        try:
-            self.protocol = cls(self, **(options or {}))
-        except TypeError as exc:
-            raise TypeError(f"protocol {protocol!r} does not take the options {sorted(options or {})}: {exc}") \
-                from None
+        accepted = _protocol_options(cls)
+        unknown = [] if accepted is None else sorted(set(options or {}) - accepted)
+        if unknown and accepted is not None:
+            takes = ", ".join(sorted(accepted)) or "none"
+            raise TypeError(f"protocol {protocol!r} takes no option {', '.join(map(repr, unknown))} "
+                            f"(its options: {takes})")
+        self.protocol = cls(self, **(options or {}))
         if transport is not None and hasattr(transport, "register"):
             transport.register(self)
 
@@ -419,7 +428,8 @@ class Node:
                 return
             self.up = True
             if not self.durable:
-                self._new_incarnation(self._factory(self._next_replica()))
+                # an empty object with the state's configuration (policy, clock's time source)
+                self._new_incarnation(self.state.fresh(self._next_replica()))
             if self.audit is not None:
                 self.audit.reopen()
             self.protocol.on_restart()

@@ -642,10 +642,45 @@ ORMAP_MIXED = ormap_spec(
 ORMAP_CLASH = ormap_spec({"k1": [AWSET, MVREGISTER, NESTED_COUNTER], "k2": [EWFLAG, DWFLAG]},
                          name="ORMap[class clash]")
 
+#: How many operations one batch may run (ids and seqs of a batch's operations are ``id * _SPREAD + i``).
+_SPREAD = 8
+
+
+def _batched(spec: TypeSpec) -> TypeSpec:
+    """``spec`` nested with several mutators per ``ORMap.update``: ``Op("batch", (op, ...))`` runs zero to
+    three of its operations in one ``fn`` (such as ``clear`` then ``add``). The nested model sees each batch
+    as consecutive operations of its replica, each having seen the ones before it."""
+    assert spec.nested is not None
+
+    def ops(replicas: Any) -> Any:
+        return st.lists(spec.ops(replicas), max_size=3).map(lambda xs: Op("batch", tuple(xs)))
+
+    def apply(obj: Any, op: Op) -> Any:
+        for inner in op.args:
+            spec.apply(obj, inner)
+
+    def nested(events: Any, view: Any = None) -> tuple[Any, bool]:
+        parts = {e.id: (e.op.args if e.op.name == "batch" else (e.op,)) for e in events}
+
+        def ids(xs: Any) -> set[int]:
+            return {x * _SPREAD + i for x in xs for i in range(len(parts.get(x, ())) or 1)}
+
+        flat = [Event(e.id * _SPREAD + i, e.replica, e.seq * _SPREAD + i, inner,
+                      frozenset(ids(e.past) | {e.id * _SPREAD + j for j in range(i)}), e.note)
+                for e in events for i, inner in enumerate(parts[e.id])]
+        return spec.nested(flat, None if view is None else ids(view))  # type: ignore[misc]
+
+    return attrs.evolve(spec, ops=ops, apply=apply, nested=nested, name=f"{spec.name}*")
+
+
+#: Updates that run several mutators (or none) in one fn: the map's delta is computed from the change.
+ORMAP_BATCHED = ormap_spec({"k1": _batched(AWSET), "k2": _batched(NESTED_COUNTER), "k3": _batched(MVREGISTER)},
+                           name="ORMap[batched updates]")
+
 #: Every spec of an exported type, in a stable order (test ids are the names).
 SPECS: list[TypeSpec] = [
     GCOUNTER, PNCOUNTER, CCOUNTER, LWWREGISTER, MVREGISTER, EWFLAG, DWFLAG, GSET, TWOPSET, AWSET, RWSET,
-    LWWMAP, ORMAP_AWSET, ORMAP_MVREGISTER, ORMAP_EWFLAG, ORMAP_COUNTER, ORMAP_MIXED, ORMAP_CLASH,
+    LWWMAP, ORMAP_AWSET, ORMAP_MVREGISTER, ORMAP_EWFLAG, ORMAP_COUNTER, ORMAP_MIXED, ORMAP_CLASH, ORMAP_BATCHED,
     CONFLICT_REGISTER, CONFLICT_REGISTER_HIGHEST, CONFLICT_MAP,
 ]
 

@@ -147,6 +147,10 @@ def check_replica(replica: Any) -> str | None:
     raise TypeError(f"replica must be a non-empty str or None, got {replica!r}")
 
 
+#: What :meth:`CRDT.restore_from` leaves as it is: the binding, the clock, the subscribers.
+_KEPT_ON_RESTORE = frozenset({"_replica", "_clock", "_subs", "__weakref__", "__dict__"})
+
+
 class CRDT(abc.ABC):
     """Base of every state-based type: binding, truthiness, configuration (``bind``/``fresh``), batches.
 
@@ -198,6 +202,17 @@ class CRDT(abc.ABC):
         from .deltas import Batch
 
         return Batch(self)
+
+    def restore_from(self, snapshot: Any) -> None:
+        """Make this object's state that of ``snapshot`` (a ``copy()`` taken earlier, same class), in place:
+        the object keeps its identity, binding, clock and subscribers. For rolling back a failed
+        transaction; not a merge (no lattice join). O(1): the snapshot's parts are taken over."""
+        if type(snapshot) is not type(self):
+            raise TypeError(f"cannot restore a {type(self).__name__} from a {type(snapshot).__name__}")
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if name not in _KEPT_ON_RESTORE and hasattr(snapshot, name):
+                    setattr(self, name, getattr(snapshot, name))
 
     def _need_replica(self, method: str) -> str:
         r = self._replica

@@ -285,11 +285,9 @@ class Node:
             return delta
 
     def _restore_state(self, saved: Any) -> None:
-        """Put back a copy of the state taken before a failed update (keeping the object's subscribers)."""
-        subs = getattr(self.state, "_subs", None)
-        self.state = saved
-        if subs is not None:
-            saved._subs = subs
+        """Put back, in place, the copy of the state taken before a failed update: the object (and whoever
+        holds it, its subscribers) stays the same."""
+        self.state.restore_from(saved)
 
     def _watch_conflicts(self) -> None:
         sub = getattr(self.state, "subscribe", None)

@@ -214,8 +214,8 @@ class TypeSpec:
 # --------------------------------------------------------------------------------------------
 # Strategies: small domains, so that operations on the same element, key or flag collide.
 
-#: Elements: a few strings, and the numbers 1, 1.0 and True, which are one element.
-ELEMENTS: tuple[Hashable, ...] = ("a", "b", 1, 1.0, "c", True, ("t", 1))
+#: Elements: a few strings, the numbers 1, 1.0 and True (which are one element), a tuple and None.
+ELEMENTS: tuple[Hashable, ...] = ("a", "b", 1, 1.0, "c", True, ("t", 1), None)
 #: Map keys.
 KEYS: tuple[Hashable, ...] = ("k1", "k2", 1, True, "k3")
 
@@ -229,7 +229,7 @@ def _domain(values: Sequence[Any], key: str) -> st.SearchStrategy[Any]:
 
 def elements() -> st.SearchStrategy[Hashable]:
     """Set elements from a small domain: ``"a"``, ``"b"``, ``"c"``, the one element 1 == 1.0 == True,
-    and a tuple. Each example uses a prefix of that list, so some use only ``"a"``."""
+    a tuple and None. Each example uses a prefix of that list, so some use only ``"a"``."""
     return _domain(ELEMENTS, "elements")
 
 

@@ -559,3 +559,30 @@ def test_a_local_clock_glitch_forward_does_not_pin_the_clock():
     after = clock.now()
     assert clock.glitches == 1 and glitched.wall < first.wall + 3600 * 10**9 and after.wall == 10**18 + 2 * 10**6
     assert HLC("a", time_source=lambda: 5, max_drift=None).now().wall == 5
+
+
+def test_a_failed_update_rolls_back_in_place_keeping_subscribers(tmp_path, monkeypatch):
+    import os
+
+    from crdts import ConflictMap
+
+    events = []
+    net = LocalTransport()
+    a = Node("a", ConflictMap, protocol="bprr", neighbours=["b"], transport=net,
+             audit=AuditLog(tmp_path / "audit.log"))
+    obj = a.state
+    obj.subscribe(on_change=events.append)
+    a.update(lambda s: s.set("k", 1))
+    before = obj.copy()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        a.update(lambda s: s.set("k", 2))
+    monkeypatch.undo()
+    assert a.state is obj and obj == before and obj.value == {"k": 1}
+    b = ConflictMap("b")
+    obj.merge(b.set("j", 3) and b)
+    assert events, "the subscriber still hears of merges"

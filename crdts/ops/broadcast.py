@@ -420,6 +420,35 @@ class CausalBroadcast:
                 floor[key[0]] = key[1]
         return n
 
+    def forget(self, upto: Any) -> int:
+        """Drop from the log every message of each origin ``r`` up to ``upto[r]``; returns how many went.
+
+        For a log that serves a known set of peers (the neighbours of a flooding protocol): once each of
+        them has said it delivered a message, none of them will ask for it, even if the message is not
+        stable yet. Stability is not changed. A replica that later asks for a forgotten message gets
+        :class:`~crdts.errors.CausalGap` from :meth:`log_since`, as after :meth:`shed_log`. Entries above
+        what is delivered here count as what is delivered here (a claim cannot reach past the log), so the
+        cost is O(len(upto) + dropped): the log holds, per origin, every delivered message above its floor.
+        """
+        want = _pairs(upto, "forget")
+        log, floor, d = self._log, self._floor, self._delivered
+        n = 0
+        for r, k in want.items():
+            lo = floor.get(r, 0)
+            hi = min(k, d.get(r, 0))
+            if hi <= lo:
+                continue
+            for c in range(lo + 1, hi + 1):
+                if log.pop((r, c), None) is not None:
+                    n += 1
+            floor[r] = hi
+        return n
+
+    @property
+    def log_size(self) -> int:
+        """How many messages the log holds. O(1)."""
+        return len(self._log)
+
     # -- membership ----------------------------------------------------------------------------
 
     def add_member(self, replica: str, delivered: Any = None) -> None:

@@ -18,7 +18,7 @@ from crdts import AWSet, GSet, encode
 from crdts.sim import Crash, Partition, Scenario, Simulation, diameter
 from crdts.sim.topology import build_topology
 from crdts.sync import Node, encode_message
-from crdts.sync.trust import Authorizer, Grant
+from crdts.sync.trust import Authorizer, Grant, SyncLimits
 
 LINE3 = {"a": ["b"], "b": ["a", "c"], "c": ["b"]}
 
@@ -272,6 +272,34 @@ def test_a_new_incarnation_of_a_neighbour_starts_from_what_it_says():
     assert a.protocol.held()["log"] == 2, "a:2 and a:3 stay for b~1"
     a.receive("b", encode_message("opsync", "b~1", ["a", 3]))
     assert a.protocol.held()["log"] == 0
+
+
+# --- what the guarantee leaves out, and its caps ---------------------------------------------------------
+
+
+def test_a_neighbour_that_never_acknowledges_holds_the_log_back_up_to_max_log():
+    net = Net()
+    a = Node("a", GSet, protocol="op", neighbours=["b", "silent"], transport=net, limits=SyncLimits(max_log=5))
+    for i in range(20):
+        a.update(lambda s, i=i: s.add(i))
+        a.receive("b", encode_message("opsync", "b", ["a", i + 1]))
+    assert a.protocol.held()["log"] == 5 and a.stats.limits_hit["log"] == 15
+
+
+def test_an_operation_whose_predecessor_died_with_its_origin_waits_in_the_early_buffer_up_to_max_pending():
+    net, n = build({"b": ["c"], "c": ["b"]}, cls=GSet, durable=False, limits=SyncLimits(max_pending=2))
+    n["b"].update(lambda s: s.add(1))
+    net.sent.clear()                                   # b:1 is lost...
+    for i in range(2, 5):
+        n["b"].update(lambda s, i=i: s.add(i))
+    n["b"].crash()                                     # ...and b loses its state before anyone has it
+    deliver_all(net, n)                                # b:2 and b:3 wait for b:1; b:4 is refused (max_pending)
+    n["b"].restart()                                   # b~1
+    n["b"].update(lambda s: s.add(5))
+    for _ in range(6):
+        sync_round(net, n)
+    assert n["b"].replica == "b~1" and sorted(n["c"].state.value) == [5] and n["b"].state == n["c"].state
+    assert held(n) == {"c": {"buffered": 2, "decoded": 2}} and n["c"].stats.limits_hit == {"pending": 1}
 
 
 # --- a buffer that never drained: the decoded payloads of refused operations ------------------------

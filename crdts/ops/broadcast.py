@@ -46,6 +46,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -210,6 +211,11 @@ class CausalBroadcast:
     def delivered(self) -> VersionVector:
         """What this replica has delivered (a copy). Send it to a peer to ask for :meth:`log_since`."""
         return VersionVector(self._delivered)
+
+    @property
+    def delivered_view(self) -> Mapping[str, int]:
+        """What this replica has delivered, as a read-only live view (no copy). O(1)."""
+        return MappingProxyType(self._delivered)
 
     @property
     def stable(self) -> VersionVector:

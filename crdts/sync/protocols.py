@@ -750,10 +750,12 @@ class OpProtocol(SyncProtocol):
                     return theirs          # a late opsync of an earlier incarnation: says nothing of this one
             rec = self.acked[src] = (replica, {})   # a new incarnation has delivered only what it says
         got = rec[1]
-        mine = self.bc.delivered
+        mine = self.bc.delivered_view
         changed = []
         for r, n in theirs.items():
-            n = min(n, mine.get(r))
+            m = mine.get(r, 0)
+            if m < n:
+                n = m
             if n > got.get(r, 0):
                 got[r] = n
                 changed.append(r)
@@ -766,11 +768,8 @@ class OpProtocol(SyncProtocol):
                     upto[r] = low
             if upto:
                 self.bc.forget(upto)
-        seen = dict(theirs)
-        for r, n in got.items():
-            if n > seen.get(r, 0):
-                seen[r] = n
-        return seen
+        behind = {r: n for r, n in got.items() if n > theirs.get(r, 0)}
+        return {**theirs, **behind} if behind else theirs
 
     def _tidy(self) -> None:
         """Forget the times and signatures of operations that left the log (and wait nowhere). Amortized

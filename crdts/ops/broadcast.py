@@ -436,12 +436,16 @@ class CausalBroadcast:
         what is delivered here count as what is delivered here (a claim cannot reach past the log), so the
         cost is O(len(upto) + dropped): the log holds, per origin, every delivered message above its floor.
         """
-        want = _pairs(upto, "forget")
+        items = upto.items() if isinstance(upto, Mapping) else _pairs(upto, "forget").items()
         log, floor, d = self._log, self._floor, self._delivered
         n = 0
-        for r, k in want.items():
+        for r, k in items:
+            if type(k) is not int:
+                raise ValueError(f"forget: entries map replica ids to ints, got {r!r}: {k!r}")
+            hi = d.get(r, 0)
+            if k < hi:
+                hi = k
             lo = floor.get(r, 0)
-            hi = min(k, d.get(r, 0))
             if hi <= lo:
                 continue
             for c in range(lo + 1, hi + 1):

@@ -761,9 +761,16 @@ class OpProtocol(SyncProtocol):
                 changed.append(r)
         if changed:
             upto: dict[str, int] = {}
+            acked = self.acked
             for r in changed:
-                low = min(((self.acked[j][1].get(r, 0) if j in self.acked else 0) for j in self.node.neighbours),
-                          default=0)
+                low = got[r]
+                for j in self.node.neighbours:      # the least any neighbour acknowledged (0: one has not spoken)
+                    other = acked.get(j)
+                    v = other[1].get(r, 0) if other is not None else 0
+                    if v < low:
+                        low = v
+                        if not low:
+                            break
                 if low:
                     upto[r] = low
             if upto:

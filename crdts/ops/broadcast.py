@@ -46,6 +46,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -210,6 +211,11 @@ class CausalBroadcast:
     def delivered(self) -> VersionVector:
         """What this replica has delivered (a copy). Send it to a peer to ask for :meth:`log_since`."""
         return VersionVector(self._delivered)
+
+    @property
+    def delivered_view(self) -> Mapping[str, int]:
+        """What this replica has delivered, as a read-only live view (no copy). O(1)."""
+        return MappingProxyType(self._delivered)
 
     @property
     def stable(self) -> VersionVector:
@@ -419,6 +425,39 @@ class CausalBroadcast:
             if key[1] > floor.get(key[0], 0):
                 floor[key[0]] = key[1]
         return n
+
+    def forget(self, upto: Any) -> int:
+        """Drop from the log every message of each origin ``r`` up to ``upto[r]``; returns how many went.
+
+        For a log that serves a known set of peers (the neighbours of a flooding protocol): once each of
+        them has said it delivered a message, none of them will ask for it, even if the message is not
+        stable yet. Stability is not changed. A replica that later asks for a forgotten message gets
+        :class:`~crdts.errors.CausalGap` from :meth:`log_since`, as after :meth:`shed_log`. Entries above
+        what is delivered here count as what is delivered here (a claim cannot reach past the log), so the
+        cost is O(len(upto) + dropped): the log holds, per origin, every delivered message above its floor.
+        """
+        items = upto.items() if isinstance(upto, Mapping) else _pairs(upto, "forget").items()
+        log, floor, d = self._log, self._floor, self._delivered
+        n = 0
+        for r, k in items:
+            if type(k) is not int:
+                raise ValueError(f"forget: entries map replica ids to ints, got {r!r}: {k!r}")
+            hi = d.get(r, 0)
+            if k < hi:
+                hi = k
+            lo = floor.get(r, 0)
+            if hi <= lo:
+                continue
+            for c in range(lo + 1, hi + 1):
+                if log.pop((r, c), None) is not None:
+                    n += 1
+            floor[r] = hi
+        return n
+
+    @property
+    def log_size(self) -> int:
+        """How many messages the log holds. O(1)."""
+        return len(self._log)
 
     # -- membership ----------------------------------------------------------------------------
 

@@ -12,8 +12,9 @@
   truncated.
 - ``op``: operation-based flooding over :class:`~crdts.ops.CausalBroadcast`: each operation (the one-op
   delta of a mutator) crosses every edge once, is delivered exactly once and in causal order, and is
-  forwarded on delivery; each round's ``opsync`` (delivered vector) acknowledges for causal stability
-  and repairs loss from the log, or with a snapshot once the log was compacted.
+  forwarded on delivery; each round's ``opsync`` (delivered vector) acknowledges (an operation leaves the
+  log once every neighbour has acknowledged it) and repairs loss from the log, or with a snapshot once the
+  log was compacted.
 """
 
 from __future__ import annotations
@@ -561,11 +562,16 @@ class OpProtocol(SyncProtocol):
     The operation of a local write is its one-op delta, stamped with the writer's causal timestamp and
     sent to every neighbour; a node delivers each operation once, in causal order (holding early ones),
     joins it into X and forwards it to its other neighbours, so each operation crosses each edge about
-    once. Each round a node tells its neighbours what it has delivered (``opsync``): that acknowledges
-    (causally stable operations leave the log) and lets a neighbour resend what was lost, from its log,
-    or a snapshot (state plus delivered vector) when those operations were already compacted away.
-    Durable: X and the delivered vector; the log and the buffer are volatile. ``members`` (option)
-    names the group; unknown replicas are admitted when first heard from.
+    once. Each round a node tells its neighbours what it has delivered (``opsync``): that acknowledges,
+    and lets a neighbour resend what was lost, from its log, or a snapshot (state plus delivered vector)
+    when those operations were already compacted away.
+
+    The log serves the neighbours' repairs only, so an operation leaves it once every neighbour has
+    acknowledged it in an ``opsync`` (or once it is causally stable). Each neighbour speaks for itself
+    only: what it says others delivered is never believed, so a hostile neighbour can make this node
+    forget only what that neighbour itself would have asked for. Durable: X and the delivered vector;
+    the log, the buffer and the acknowledgements are volatile. ``members`` (option) names the group;
+    unknown replicas are admitted when first heard from.
     """
 
     name = "op"
@@ -585,6 +591,8 @@ class OpProtocol(SyncProtocol):
         self.seen_at: dict[tuple[str, int], float] = {}     # op -> when it was made or delivered here
         self._ready: dict[tuple[str, int], Any] = {}        # decoded ops not yet delivered (apply takes them)
         self._applied: list[int] = []                       # units of the ops applied by the last receive
+        # neighbour -> (the replica it acknowledged as, what it said it delivered, capped at what we delivered)
+        self.acked: dict[str, tuple[str, dict[str, int]]] = {}
 
     def _new_broadcast(self, delivered: dict[str, int]) -> None:
         from ..ops.broadcast import CausalBroadcast
@@ -602,15 +610,15 @@ class OpProtocol(SyncProtocol):
 
             self.node.hit_limit("members", src, f"replica {replica!r} not admitted")
             raise LimitExceeded("members of the op group", len(bc.members) + 1, self.node.limits.max_members)
+        floor = bc.stable.to_dict()
+        for r, n in (delivered or {}).items():
+            floor[r] = max(floor.get(r, 0), n)
+        bc.add_member(replica, floor)          # first: between the two, stability would count neither
         base, inc = _base_name(replica)
         for m in list(bc.members):
             b, i = _base_name(m)
             if b == base and i < inc and m != bc.replica:
                 bc.remove_member(m)            # an older incarnation is gone for good
-        floor = bc.stable.to_dict()
-        for r, n in (delivered or {}).items():
-            floor[r] = max(floor.get(r, 0), n)
-        bc.add_member(replica, floor)
         if replica not in self._members:
             self._members.append(replica)
 
@@ -654,8 +662,9 @@ class OpProtocol(SyncProtocol):
                 self._admit(src, origin)
                 for r in deps:
                     self._admit(src, r)
+                bc.check(m)                  # a malformed stamp is refused before anything is decoded or held
                 if not bc.is_new(m):
-                    bc.receive(m)        # a duplicate: counted, dropped
+                    bc.receive(m, check=False)   # a duplicate: counted, dropped
                     continue
                 if not bc.is_ready(m) and bc.metadata()["buffered"] >= node.limits.max_pending:
                     node.hit_limit("pending", src, f"early operation {origin}:{seq} not buffered")
@@ -668,7 +677,7 @@ class OpProtocol(SyncProtocol):
                 if self.signed:
                     self.sigs[(origin, seq)] = sig[0]
                 self._applied = []
-                for dm in bc.receive(m, apply=self._apply):
+                for dm in bc.receive(m, check=False, apply=self._apply):
                     units = self._applied.pop(0)
                     self.seen_at[(dm.origin, dm.seq)] = node.clock()
                     entry = self._entry(dm)
@@ -693,9 +702,11 @@ class OpProtocol(SyncProtocol):
                 raise Unauthorized(src, f"acknowledge for replica {replica!r}")
             self._admit(src, replica, theirs)
             bc.receive_ack(Ack(replica, tuple(sorted(theirs.items()))))
+            seen = self._acknowledge(src, replica, theirs)
             self._cap_log()
+            self._tidy()            # what left the log (acknowledged by every neighbour, or stable) leaves the rest
             if self._may_answer(src):
-                self._repair(src, theirs)
+                self._repair(src, seen)
         elif msg.kind == "snapshot":
             if self.signed and not node.trusts_snapshots():
                 from .trust import Unauthorized
@@ -722,6 +733,59 @@ class OpProtocol(SyncProtocol):
                     if r not in self._members:
                         self._members.append(r)
                 self._new_broadcast(mine)
+
+    def _acknowledge(self, src: str, replica: str, theirs: dict[str, int]) -> dict[str, int]:
+        """Record what neighbour ``src`` (as ``replica``) says it delivered, and forget the operations every
+        neighbour has now acknowledged. Returns what ``src`` is known to have delivered: ``theirs``, raised
+        to what it acknowledged before (an ``opsync`` overtaken by a later one says less than is known).
+
+        Only origins we delivered are recorded, capped at what we delivered: the record is bounded by our
+        delivered vector, never by the claim. O(len(theirs) * neighbours + operations forgotten).
+        """
+        rec = self.acked.get(src)
+        if rec is None or rec[0] != replica:
+            if rec is not None:
+                (b_old, i_old), (b_new, i_new) = _base_name(rec[0]), _base_name(replica)
+                if b_old == b_new and i_new < i_old:
+                    return theirs          # a late opsync of an earlier incarnation: says nothing of this one
+            rec = self.acked[src] = (replica, {})   # a new incarnation has delivered only what it says
+        got = rec[1]
+        mine = self.bc.delivered_view
+        changed = []
+        for r, n in theirs.items():
+            m = mine.get(r, 0)
+            if m < n:
+                n = m
+            if n > got.get(r, 0):
+                got[r] = n
+                changed.append(r)
+        if changed:
+            upto: dict[str, int] = {}
+            acked = self.acked
+            for r in changed:
+                low = got[r]
+                for j in self.node.neighbours:      # the least any neighbour acknowledged (0: one has not spoken)
+                    other = acked.get(j)
+                    v = other[1].get(r, 0) if other is not None else 0
+                    if v < low:
+                        low = v
+                        if not low:
+                            break
+                if low:
+                    upto[r] = low
+            if upto:
+                self.bc.forget(upto)
+        behind = {r: n for r, n in got.items() if n > theirs.get(r, 0)}
+        return {**theirs, **behind} if behind else theirs
+
+    def _tidy(self) -> None:
+        """Forget the times and signatures of operations that left the log (and wait nowhere). Amortized
+        O(1) per operation: a pass runs only when at least half of what it walks goes."""
+        held = self.bc.log_size
+        if len(self.seen_at) > 2 * held:
+            self.seen_at = {op: t for op, t in self.seen_at.items() if self.bc.in_log(op)}
+        if len(self.sigs) > 2 * (held + len(self._ready)):
+            self.sigs = {op: s for op, s in self.sigs.items() if self.bc.in_log(op) or op in self._ready}
 
     def _apply(self, m: Any) -> None:
         """Apply one operation as it is delivered (raises: not delivered, see CausalBroadcast.receive);
@@ -771,16 +835,12 @@ class OpProtocol(SyncProtocol):
         vv = vv_to_wire(self.bc.delivered.to_dict())
         for j in self.node.neighbours:
             self.node.send(j, "opsync", self.bc.replica, vv)
-        if len(self.sigs) > 64:      # signatures of operations that left the log (and wait nowhere) go too
-            for op in [op for op in self.sigs if not self.bc.in_log(op) and op not in self._ready]:
-                del self.sigs[op]
-        if len(self.seen_at) > 64:   # forget the times of operations every member has (stable)
-            for op in [op for op in self.seen_at if self.bc.is_stable(op)]:
-                del self.seen_at[op]
+        self._tidy()                 # operations that became stable or were shed since the last round
 
     def on_crash(self) -> None:
         self.behind.clear()
         self.seen_at.clear()
+        self.acked.clear()
 
     def on_restart(self) -> None:
         # The delivered vector is durable with X; the log and the buffer are not.
@@ -794,11 +854,24 @@ class OpProtocol(SyncProtocol):
         self._members = [r for r in self._members if r != old]
         self.behind.clear()
         self.seen_at.clear()
+        self.acked.clear()
         self._new_broadcast({})
 
     def buffer_units(self) -> int:
         meta = self.bc.metadata()
         return int(meta["log"] + meta["buffered"])
+
+    def held(self) -> dict[str, int]:
+        """What this node holds per operation, by part: ``log`` (kept to repair neighbours), ``buffered``
+        (arrived early, waiting for what they depend on) and ``decoded`` (their decoded payloads), ``times``
+        and ``signatures`` (of logged operations), ``lacking`` (operations the neighbours lacked at their
+        last ``opsync``) and ``pending_acks`` (acknowledgements waiting for their sender's own operations).
+        Every part is 0 once every node has delivered every operation and every neighbour has said so
+        (see docs/sync.md for when that is)."""
+        meta = self.bc.metadata()
+        return {"log": meta["log"], "buffered": meta["buffered"], "decoded": len(self._ready),
+                "times": len(self.seen_at), "signatures": len(self.sigs),
+                "lacking": sum(len(v) for v in self.behind.values()), "pending_acks": meta["pending_acks"]}
 
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
         lacking = self.behind.get(peer, ())

@@ -7,7 +7,7 @@ Run from the repository root (writes benchmarks/results/icde19.json and PNGs in 
     python benchmarks/icde19.py --quick         # 30 updates per node, scaling at 16 nodes only: a smoke run
     python benchmarks/icde19.py --jobs 2        # runs in two processes (CPU figures get noisier)
 
-Scenario (as in the paper, §2.4 of shared/research/papers.md): 15 nodes on a partial mesh (every node has 4
+Scenario (as in the paper, section 2.4): 15 nodes on a partial mesh (every node has 4
 neighbours, 30 edges) and on a tree (binary, internal degree 3); each node makes 100 updates, one per second;
 every node syncs with its neighbours every second; latency 1-5 ms (a LAN, as the paper's Emulab cluster).
 Workloads: GSet (add a unique element), GCounter (increment), GMap K% (an LWW map over 1,000 keys, each node
@@ -20,7 +20,7 @@ protocol of a scenario runs on the same seeded schedule (same update times, same
 Measures: payload units (elements or map entries shipped: the paper's unit), bytes (our codec + protocol
 envelope) split into payload and metadata, mean memory per replica in units (state + buffers), CPU seconds
 (process time inside the nodes), rounds to converge. Printed as ratios to ``state`` and to ``op``; the
-acceptance targets of issue 6 are checked against the numbers of this run, never stored.
+acceptance targets are checked against the numbers of this run, never stored.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ SCALING = (16, 32, 64)
 WANTED = ("state", "delta", "causal", "bprr", "digest", "op")
 GMAP_LIMITS = {"gmap:10": 0.10, "gmap:30": 0.26, "gmap:60": 0.50, "gmap:100": 0.78}          # mesh (acceptance)
 GMAP_LIMITS_TREE = {"gmap:10": 0.06, "gmap:30": 0.17, "gmap:60": 0.32, "gmap:100": 0.52}     # tree (T3, extra)
-# The paper's numbers (papers.md §2.5-2.9, from the authors' raw data): BP+RR / state-based, in units.
+# The paper's numbers (from the authors' raw data): BP+RR / state-based, in units.
 PAPER_BPRR_VS_STATE = {
     ("partial-mesh", "gset"): 0.017, ("partial-mesh", "gmap:10"): 0.090, ("partial-mesh", "gmap:30"): 0.248,
     ("partial-mesh", "gmap:60"): 0.474, ("partial-mesh", "gmap:100"): 0.751,
@@ -136,7 +136,7 @@ def table(rows: list[dict[str, Any]], protocols: list[str], metric: str, title: 
 
 
 def checks(rows: list[dict[str, Any]], has_op: bool) -> list[dict[str, Any]]:
-    """The acceptance targets of issue 6 (and a few extra ones of papers.md), from this run's numbers."""
+    """The acceptance targets (and a few extra ones from the paper's figures), from this run's numbers."""
     out: list[dict[str, Any]] = []
 
     def add(name: str, measured: float | None, limit: str, ok: bool | None, acceptance: bool = True) -> None:
@@ -170,7 +170,7 @@ def checks(rows: list[dict[str, Any]], has_op: bool) -> list[dict[str, Any]]:
     for topo in TOPOLOGIES:
         v = ratio(topo, "gset", "bprr", "memory_units_mean")
         add(f"T6 bprr memory <= 1.1x state, GSet {topo}", v, "<= 1.1", None if v is None else v <= 1.1)
-    # Extra targets of papers.md (reported, not part of issue 6's acceptance).
+    # Extra targets from the paper's figures (reported, not part of the acceptance).
     for wl, lim in GMAP_LIMITS_TREE.items():
         v = ratio("tree", wl, "bprr", "payload_units")
         add(f"T3 bprr/state (units), tree, {wl}", v, f"<= {lim}", None if v is None else v <= lim, False)
@@ -315,7 +315,7 @@ def markdown(rows: list[dict[str, Any]], protocols: list[str], chk: list[dict[st
     out.append("| --- | ---: | --- | --- |")
     for c in chk:
         m = c["measured"]
-        tag = "" if c["acceptance"] else " (extra, not in the issue's acceptance)"
+        tag = "" if c["acceptance"] else " (extra, not an acceptance target)"
         out.append(f"| {c['check']}{tag} | {fmt(m, '.4g') if m is not None else '-'} | {c['limit']} | "
                    f"{c['result']} |")
     out.append("")

@@ -1,4 +1,4 @@
-"""Size targets of issue 3: a one-op AWSet delta fits 64 bytes; a 20k-element AWSet costs at most 1.4x the
+"""Size targets of the wire format: a one-op AWSet delta fits 64 bytes; a 20k-element AWSet costs at most 1.4x the
 plain CBOR of its elements plus its version vector."""
 
 from __future__ import annotations

@@ -654,7 +654,8 @@ def cmd_inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 # ------------------------------------------------------------------------------------------ bench
 
-_BENCHES = {"types": "bench_types.py", "codec": "bench_codec.py", "hostile": "bench_hostile.py"}
+_BENCHES = {"types": "bench_types.py", "codec": "bench_codec.py", "hostile": "bench_hostile.py",
+            "workloads": "bench_workloads.py"}
 
 
 def _benchmarks_dir() -> Path | None:
@@ -866,9 +867,10 @@ def build_parser() -> argparse.ArgumentParser:
     ins.set_defaults(func=cmd_inspect, subparser=ins)
 
     ben = sub.add_parser("bench", help="run the micro benchmarks and print ratios to plain Python",
-                         description="Run benchmarks/bench_types.py, bench_codec.py and bench_hostile.py "
-                         "(from a source checkout) and print each figure as a ratio to the plain-Python (or "
-                         "honest-message) baseline measured in the same run.")
+                         description="Run benchmarks/bench_types.py, bench_codec.py, bench_hostile.py and "
+                         "bench_workloads.py (from a source checkout) and print each figure as a ratio to the "
+                         "plain-Python (or honest-message) baseline measured in the same run; the exit status is "
+                         "non-zero when a benchmark's target fails.")
     ben.add_argument("--quick", action="store_true", help="fewer repetitions: a smoke run")
     ben.add_argument("--only", choices=["all", *_BENCHES], default="all", help="which benchmark (default all)")
     ben.add_argument("--json-dir", metavar="DIR", help="where to write the JSON results (default: a temp dir)")

@@ -561,6 +561,7 @@ _BENCHES: dict[str, Bench] = {
     "types": Bench("the data types beside plain Python", module="crdts.bench.types"),
     "codec": Bench("the wire format beside plain cbor2", module="crdts.bench.codec"),
     "hostile": Bench("hostile messages beside honest ones", script="bench_hostile.py"),
+    "workloads": Bench("two regions that have talked: merges, codec, memory", script="bench_workloads.py"),
 }
 
 

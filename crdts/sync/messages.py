@@ -18,7 +18,7 @@ import cbor2
 from ..codec import DEFAULT_LIMITS
 from ..errors import DecodeError
 
-__all__ = ["Message", "decode_message", "encode_message"]
+__all__ = ["Message", "decode_message", "encode_message", "parse_plain"]
 
 VERSION = 1
 
@@ -139,22 +139,30 @@ _CHECKS = {"uint": _uint, "vv": _vv, "replica": _replica,
            "entries_osbs": lambda v, w: _entries(v, w, "osbb"), "entries_osdbs": lambda v, w: _entries(v, w, "osdbb")}
 
 
-def decode_message(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
-    """Decode and check one message; anything wrong raises :class:`~crdts.errors.DecodeError`."""
+def parse_plain(data: Any, max_bytes: int, max_depth: int = 8) -> Any:
+    """Plain CBOR data (arrays, ints, text, bytes, ...) out of ``data``, hardened as the codec is: a size limit
+    checked first, no tags, no indefinite lengths, no duplicate map keys, bounded depth, no trailing bytes.
+    Raises :class:`~crdts.errors.DecodeError` for anything else."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"a message is bytes, got {type(data).__name__}")
     if len(data) > max_bytes:
         raise DecodeError(f"message of {len(data)} bytes is over the limit of {max_bytes}")
     try:
         fp = io.BytesIO(bytes(data))
-        obj = cbor2.CBORDecoder(fp, tag_hook=_reject_tag, semantic_decoders=_NO_TAGS, max_depth=8,
+        obj = cbor2.CBORDecoder(fp, tag_hook=_reject_tag, semantic_decoders=_NO_TAGS, max_depth=max_depth,
                                 allow_indefinite=False, allow_duplicate_keys=False).decode()
         if fp.tell() != len(data):
             raise DecodeError(f"{len(data) - fp.tell()} trailing bytes after the message")
     except DecodeError:
         raise
     except Exception as exc:
-        raise DecodeError(f"malformed sync message: {exc}") from exc
+        raise DecodeError(f"malformed message: {exc}") from exc
+    return obj
+
+
+def decode_message(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
+    """Decode and check one message; anything wrong raises :class:`~crdts.errors.DecodeError`."""
+    obj = parse_plain(data, max_bytes, max_depth=8)
     if type(obj) is not list or len(obj) < 2:
         raise DecodeError("a sync message is an array [version, kind, ...]")
     if obj[0] != VERSION or type(obj[0]) is not int:

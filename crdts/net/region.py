@@ -1,0 +1,759 @@
+"""A region: a durable keyspace of named CRDTs, replicated to its peers.
+
+One :class:`Region` per process (per region). It holds every object of its keyspace in memory, the log of
+changes since the snapshots, and per peer what it has sent and received; the :class:`~crdts.store.Store`
+holds the same durably. Writes and merges change the objects at once and go into the next *group commit*;
+nothing is acknowledged — to a writer, or to a peer — and no message carrying it leaves before the commit
+that holds it returned.
+
+Sync (over a transport that connects peers: :mod:`crdts.net.tls`): the log is the delta buffer of the
+causal delta-interval algorithm, lifted to the keyspace. Each round a peer gets the log entries it has not
+acknowledged (the writes of every object that changed since, batched in few frames; never the entries it
+sent itself), and acknowledges them once it committed their merge; a received delta is merged whole
+(validated first) and only the part of it that was new is logged and passed on. A round costs O(changes
+since the peer's acknowledgement), whatever the size of the keyspace: idle objects cost nothing. A peer
+that needs entries the log no longer holds (it was away past the log's retention, or restored from an old
+backup) catches up with a Merkle exchange over the keyspace (16-way, four levels: 65,536 leaf buckets by
+the hash of the object name): only the buckets whose sums differ are opened, and only the objects whose
+hashes differ travel, as full states.
+
+Over a message bus (:mod:`crdts.net.jetstream`) the same region publishes its own log entries and merges
+everyone else's; the bus keeps and redelivers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+
+from .. import codec
+from .._base import CRDT
+from ..causal import HLC
+from ..errors import CRDTError, DecodeError, ReplicaClash
+from ..store import Commit, LogEntry, Meta, Store, StoreError
+from ..sync.node import Event
+from ..sync.trust import Authorizer, Grant, Unauthorized
+from .frames import Frame, decode_frame, encode_frame
+
+__all__ = ["Region", "RegionLimits"]
+
+log = logging.getLogger("crdts.net")
+
+_LEVELS = 4                      # Merkle depth: 16**4 = 65,536 leaf buckets
+_FANOUT = 16
+
+
+def _leaf_of(name: str) -> int:
+    """The leaf bucket of an object name (16 bits of its hash)."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=2).digest(), "big")
+
+
+def _prefix_int(prefix: bytes) -> int:
+    n = 0
+    for nib in prefix:
+        n = n * _FANOUT + nib
+    return n
+
+
+@attrs.frozen(slots=True)
+class RegionLimits:
+    """Caps of a region, each with a counter in ``Region.stats["limits"]``.
+
+    ``max_frame_bytes``: one frame (sent or accepted); ``max_batch_entries``: log entries per batch frame;
+    ``max_log``: log entries kept for peers that have not acknowledged them (past it the oldest go after
+    their objects are snapshotted, and a peer that needed them catches up with the Merkle exchange);
+    ``max_objects``: objects in the keyspace (a write or merge that would create one more is refused);
+    ``max_pending``: writes waiting for the next group commit (past it, writers wait).
+    """
+
+    max_frame_bytes: int = 4 * 1024 * 1024
+    max_batch_entries: int = 4096
+    max_log: int = 200_000
+    max_objects: int = 10_000_000
+    max_pending: int = 10_000
+
+
+@attrs.define(slots=True)
+class _Peer:
+    name: str
+    sent: int = 0            # durable: the last lsn of ours the peer committed
+    received: int = 0        # durable: the last lsn of the peer's we committed
+    inflight: int = 0        # volatile: the last lsn sent and not yet acknowledged
+    inflight_at: float = 0.0
+    connected: bool = False
+    catching_up: bool = False        # we are pushing a Merkle catch-up to it
+    catchup_mark: int = 0
+    expecting: int = 0               # (being caught up) answers we still wait for
+    incarnation: int = -1            # the peer's incarnation, as its last hello said
+    hello_due: bool = False          # our incarnation changed: tell it (and it will catch us up)
+    force_catchup: bool = False      # it came back as a new incarnation: push it a full catch-up
+
+
+class Region:
+    """A region's keyspace, its log and its sync state (see the module). Create it with its store, then
+    ``await start()``; a transport calls :meth:`connected`, :meth:`receive` and :meth:`disconnected`,
+    and sends the frames :meth:`round` returns."""
+
+    def __init__(self, store: Store, *, peers: Iterable[str] = (), sync_interval: float = 0.5,
+                 limits: RegionLimits | None = None, authorizer: Authorizer | None = None,
+                 time_source: Callable[[], int] = time.time_ns, commit_delay: float = 0.002,
+                 on_event: Callable[[Event], Any] | None = None, send: Callable[[str, bytes], Awaitable[None]]
+                 | None = None) -> None:
+        self.store = store
+        self.limits = limits or RegionLimits()
+        self.sync_interval = sync_interval
+        self.commit_delay = commit_delay
+        self.authorizer = authorizer
+        self.on_event = on_event
+        self._send = send
+        meta = store.meta()
+        self.name = meta.replica
+        self.incarnation = meta.incarnation
+        self.clock = HLC(meta.replica_id, time_source=time_source)
+        if meta.clock:
+            self.clock.observe((meta.clock, 0, meta.replica_id))
+        self.lsn = self.committed = meta.lsn
+        self.objects: dict[str, CRDT] = {}
+        self.peers: dict[str, _Peer] = {p: _Peer(p) for p in peers}
+        for p, (sent, received) in store.peers().items():
+            self.peers.setdefault(p, _Peer(p))
+            self.peers[p].sent, self.peers[p].received = sent, received
+        self.log: deque[LogEntry] = deque()
+        self._load()
+        # Merkle: per-object hash (int of 8 bytes), sums per level; objects whose hash is stale.
+        self._hash: dict[str, int] = {}
+        self._sums: list[dict[int, int]] = [{} for _ in range(_LEVELS + 1)]
+        self._leaf_names: dict[int, set[str]] = {}
+        self._dirty: set[str] = set(self.objects)
+        for name in self.objects:
+            self._leaf_names.setdefault(_leaf_of(name), set()).add(name)
+        # group commit
+        self._pending = Commit()
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self._touched: set[str] = set()
+        self._wake = asyncio.Event() if _has_loop() else None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.events: deque[Event] = deque(maxlen=256)
+        self.stats: dict[str, Any] = {"writes": 0, "merges": 0, "commits": 0, "commit_seconds": 0.0,
+                                       "frames_sent": 0, "bytes_sent": 0, "frames_received": 0,
+                                       "bytes_received": 0, "rejected": {}, "limits": {}, "catchups": 0,
+                                       "catchup_bytes": 0, "incarnations": 0, "lag": {}}
+        self._closed = False
+
+    # --- identity and loading -----------------------------------------------------------------------
+
+    @property
+    def replica_id(self) -> str:
+        return self.name if self.incarnation == 0 else f"{self.name}~{self.incarnation}"
+
+    def _bind(self, obj: CRDT) -> CRDT:
+        return obj.bind(self.replica_id, clock=self.clock) if obj.clock is not None or _takes_clock(obj) \
+            else obj.bind(self.replica_id)
+
+    def _load(self) -> None:
+        self.objects = self._rebuild(None)
+        self.log = deque(self.store.log())
+
+    def _rebuild(self, names: set[str] | None) -> dict[str, CRDT]:
+        """The committed state of the objects ``names`` (None: all): their snapshots joined with the log
+        entries above them, built unbound (our own writes replayed) and bound to this region at the end."""
+        out: dict[str, CRDT] = {}
+        covered: dict[str, int] = {}
+        for rec in self.store.objects():
+            if names is None or rec.name in names:
+                out[rec.name] = codec.decode(rec.data, limits=_STORE_LIMITS)
+                covered[rec.name] = rec.lsn
+        for e in self.store.log():
+            if (names is None or e.name in names) and e.lsn > covered.get(e.name, 0):
+                d = codec.decode(e.delta, limits=_STORE_LIMITS)
+                obj = out.get(e.name)
+                if obj is None:
+                    obj = out[e.name] = type(d)()
+                obj.merge(d)
+                self._observe(d)
+        return {n: self._bind(o) for n, o in out.items()}
+
+    def _observe(self, d: Any) -> None:
+        """Move the region clock past the timestamps a delta carries (LWW and conflict types)."""
+        ts = _max_timestamp(d)
+        if ts is not None:
+            self.clock.observe(ts)
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._tasks.append(asyncio.create_task(self._committer(), name=f"{self.name}:commit"))
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        self.store.close()
+
+    # --- events and counters -------------------------------------------------------------------------
+
+    def event(self, kind: str, reason: str, peer: str | None, detail: str) -> None:
+        ev = Event(kind, reason, peer, detail)
+        self.events.append(ev)
+        if self.on_event is not None:
+            try:
+                self.on_event(ev)
+            except Exception:
+                log.exception("on_event hook failed for %r", ev)
+
+    def _reject(self, peer: str | None, reason: str, detail: str) -> None:
+        r = self.stats["rejected"]
+        r[reason] = r.get(reason, 0) + 1
+        self.event("rejected", reason, peer, detail)
+
+    def _limit(self, name: str, peer: str | None, detail: str) -> None:
+        lim = self.stats["limits"]
+        lim[name] = lim.get(name, 0) + 1
+        self.event("limit", name, peer, detail)
+
+    # --- the application side ------------------------------------------------------------------------
+
+    def get(self, name: str) -> CRDT | None:
+        """The object ``name`` (None if absent). Read it, do not mutate it: write through :meth:`write`."""
+        return self.objects.get(name)
+
+    async def write(self, name: str, cls: type[CRDT], fn: Callable[[Any], Any]) -> int:
+        """Run ``fn`` (one or more mutators) on object ``name`` of class ``cls`` (created if absent), and return
+        once the change is committed: its log sequence number. Raises what ``fn`` raises (nothing changes),
+        :class:`TypeError` if the object has another class, :class:`~crdts.store.StoreError` if the commit
+        failed (the object is put back as it was)."""
+        _check_name(name)
+        while len(self._waiting) >= self.limits.max_pending:
+            self._limit("pending", None, "writers wait for the group commit")
+            await asyncio.sleep(self.commit_delay)
+        obj = self.objects.get(name)
+        created = obj is None
+        if obj is None:
+            if len(self.objects) >= self.limits.max_objects:
+                self._limit("objects", None, f"object {name!r} not created")
+                raise CRDTError(f"the keyspace holds {len(self.objects)} objects: the limit")
+            obj = self._new(cls)
+        elif type(obj) is not cls:
+            raise TypeError(f"object {name!r} is a {type(obj).__name__}, not a {cls.__name__}")
+        with obj.batch() as b:
+            fn(obj)
+        if created:
+            self.objects[name] = obj
+            self._leaf_names.setdefault(_leaf_of(name), set()).add(name)
+        delta = b.delta
+        if delta is None or delta.is_bottom():
+            return self.committed
+        lsn = self._append(name, None, codec.encode(delta))
+        self.stats["writes"] += 1
+        await self._committed(lsn)
+        return lsn
+
+    def _new(self, cls: type[CRDT]) -> CRDT:
+        obj = cls(self.replica_id)  # type: ignore[call-arg]
+        if obj.clock is not None or _takes_clock(obj):
+            obj = obj.bind(self.replica_id, clock=self.clock)
+        return obj
+
+    def _append(self, name: str, origin: str | None, delta: bytes) -> int:
+        self.lsn += 1
+        e = LogEntry(self.lsn, name, origin, delta)
+        self.log.append(e)
+        self._pending.log.append(e)
+        self._touched.add(name)
+        self._dirty.add(name)
+        return self.lsn
+
+    # --- group commit ----------------------------------------------------------------------------------
+
+    async def _committed(self, lsn: int) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((lsn, fut))
+        assert self._wake is not None
+        self._wake.set()
+        await fut
+
+    async def flush(self) -> None:
+        """Wait until everything changed so far is committed."""
+        if self._pending:
+            await self._committed(self.lsn)
+
+    async def _committer(self) -> None:
+        assert self._wake is not None
+        while not self._closed:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.commit_delay:
+                await asyncio.sleep(self.commit_delay)      # let more writes join this commit
+            await self._commit_now()
+
+    async def _commit_now(self) -> None:
+        c, self._pending = self._pending, Commit()
+        waiting, self._waiting = self._waiting, []
+        touched, self._touched = self._touched, set()
+        if not c:
+            for _, f in waiting:
+                if not f.done():
+                    f.set_result(None)
+            return
+        c.meta = Meta(self.name, self.incarnation, self.lsn, self.clock.peek()[0])
+        upto = self.lsn
+        t0 = time.perf_counter()
+        try:
+            await asyncio.to_thread(self.store.commit, c)
+        except StoreError as exc:
+            self._rollback(c, touched)
+            self.event("store", "commit-failed", None, str(exc))
+            for _, f in waiting:
+                if not f.done():
+                    f.set_exception(exc)
+            return
+        self.stats["commits"] += 1
+        self.stats["commit_seconds"] += time.perf_counter() - t0
+        self.committed = max(self.committed, upto)
+        for _, f in waiting:
+            if not f.done():
+                f.set_result(None)
+
+    def _rollback(self, c: Commit, touched: set[str]) -> None:
+        """A commit failed: the log entries it held are gone, and the objects they touched are rebuilt from
+        the store (their last committed state). Peers get no ack for what was in it and send it again."""
+        lost = {e.lsn for e in c.log}
+        self.log = deque(e for e in self.log if e.lsn not in lost)
+        self.lsn = self.committed
+        rebuilt = self._rebuild(touched)
+        for name in touched:
+            self._dirty.add(name)
+            if name in rebuilt:
+                self.objects[name] = rebuilt[name]
+            else:
+                self.objects.pop(name, None)
+                self._leaf_names.get(_leaf_of(name), set()).discard(name)
+        for p, n in c.received.items():
+            peer = self.peers.get(p)
+            if peer is not None:
+                peer.received = min(peer.received, n)
+
+    async def compact(self) -> int:
+        """Drop log entries every peer has committed (at most ``max_log`` are kept for peers that have not),
+        after snapshotting the objects they changed. Returns how many entries went."""
+        if not self.log:
+            return 0
+        await self.flush()
+        floor = min((p.sent for p in self.peers.values()), default=self.committed)
+        floor = min(floor, self.committed)
+        if self.committed - floor > self.limits.max_log:
+            floor = self.committed - self.limits.max_log
+            self._limit("log", None, f"log entries up to {floor} dropped before every peer had them")
+        if floor <= 0 or self.log[0].lsn > floor:
+            return 0
+        names = {e.name for e in self.log if e.lsn <= floor}
+        snaps = [codec.encode(self.objects[n]) for n in names if n in self.objects]
+        c = Commit(snapshots=[_record(n, data, self.committed) for n, data in zip(
+            [n for n in names if n in self.objects], snaps, strict=True)], truncate_below=floor)
+        await asyncio.to_thread(self.store.commit, c)
+        n = 0
+        while self.log and self.log[0].lsn <= floor:
+            self.log.popleft()
+            n += 1
+        return n
+
+    def log_floor(self) -> int:
+        """The lowest lsn the log still holds (committed + 1 when it is empty)."""
+        return self.log[0].lsn if self.log else self.committed + 1
+
+    # --- incarnations -------------------------------------------------------------------------------------
+
+    async def reincarnate(self, reason: str) -> str:
+        """Continue under a new replica id (``name~N``): every object is rebound, so no later write reuses a
+        dot or a timestamp of the id our peers may have seen more of than we have (we were restored from an
+        old store, or another process used our id)."""
+        self.incarnation += 1
+        rid = self.replica_id
+        self.clock = self.clock.fresh(rid)
+        self.objects = {n: self._bind(o.copy(replica=None)) for n, o in self.objects.items()}
+        self._pending.meta = Meta(self.name, self.incarnation, self.lsn, self.clock.peek()[0])
+        self.stats["incarnations"] += 1
+        for p in self.peers.values():
+            p.hello_due = True                  # peers learn it and push us what we may have lost
+        self.event("incarnation", reason, None, f"continuing as {rid!r}")
+        await self._committed(self.lsn)
+        return rid
+
+    # --- the network side --------------------------------------------------------------------------------
+
+    def connected(self, peer: str) -> list[bytes]:
+        """A link to ``peer`` is up: its volatile sync state starts over; returns the frames to send first."""
+        p = self.peers.get(peer)
+        if p is None:
+            p = self.peers[peer] = _Peer(peer)
+        p.connected = True
+        p.inflight = p.sent
+        p.catching_up = False
+        p.expecting = 0
+        return [encode_frame("hello", self.name, self.incarnation, p.received)]
+
+    def disconnected(self, peer: str) -> None:
+        p = self.peers.get(peer)
+        if p is not None:
+            p.connected = False
+            p.inflight = p.sent
+            p.catching_up = False
+
+    def grant(self, identity: str) -> Grant | None:
+        if self.authorizer is None:
+            return Grant(frozenset({identity}))
+        return self.authorizer.grant(identity)
+
+    async def receive(self, peer: str, data: bytes) -> list[bytes]:
+        """Handle one frame from ``peer``; returns the frames to send back (after what needed committing is
+        committed). A bad frame is counted and refused, never answered."""
+        self.stats["frames_received"] += 1
+        self.stats["bytes_received"] += len(data)
+        p = self.peers.get(peer)
+        if p is None:
+            self._reject(peer, "stranger", "a frame from a region that is not a peer")
+            return []
+        try:
+            f = decode_frame(data, self.limits.max_frame_bytes)
+        except DecodeError as exc:
+            self._reject(peer, "malformed", str(exc))
+            return []
+        try:
+            return await self._handle(p, f)
+        except ReplicaClash as exc:
+            self._reject(peer, "clash", str(exc))
+            if exc.replica == self.replica_id:
+                await self.reincarnate(f"{peer} holds our events beyond our counter")
+            return []
+        except Unauthorized as exc:
+            self._reject(peer, "unauthorized", str(exc))
+            return []
+        except (DecodeError, CRDTError, TypeError, ValueError) as exc:
+            self._reject(peer, "invalid", f"{f.kind}: {exc}")
+            return []
+
+    async def _handle(self, p: _Peer, f: Frame) -> list[bytes]:
+        kind = f.kind
+        if kind == "hello":
+            region, _inc, theirs = f.fields
+            if region != p.name:
+                raise Unauthorized(p.name, f"speak as region {region!r}")
+            inc = f.fields[1]
+            if p.incarnation >= 0 and inc > p.incarnation:
+                p.force_catchup = True          # it lost state and came back: give it everything we have
+            p.incarnation = inc
+            if theirs > self.committed:
+                # The peer has committed more of our log than we ever did: we were restored from an old store.
+                self._reject(p.name, "clash", f"{p.name} holds our log up to {theirs}, we have {self.committed}")
+                self.lsn = self.committed = theirs          # never number a new entry as one it already has
+                await self.reincarnate(f"{p.name} holds our log beyond our last commit")
+            if theirs < p.sent:
+                self._pending.sent_reset[p.name] = theirs     # it lost state: start over from what it has
+            p.sent = p.inflight = theirs
+            return []
+        if kind == "batch":
+            upto, entries = f.fields
+            if len(entries) > self.limits.max_batch_entries:
+                self._limit("batch_entries", p.name, f"a batch of {len(entries)} entries")
+                raise CRDTError(f"a batch of {len(entries)} entries, over the limit")
+            if upto > p.received:
+                for name, delta in entries:
+                    self._merge_from(p.name, name, delta)
+                p.received = upto
+                self._pending.received[p.name] = upto
+                await self._committed(self.lsn)
+            return [encode_frame("ack", upto)]
+        if kind == "ack":
+            (upto,) = f.fields
+            if upto > self.committed:
+                raise CRDTError(f"an ack of lsn {upto}, but only {self.committed} were committed")
+            if upto > p.sent:
+                p.sent = upto
+                self._pending.sent[p.name] = upto
+            if upto > p.inflight:
+                p.inflight = upto
+            if p.catching_up and upto >= p.catchup_mark:
+                p.catching_up = False
+            return []
+        if kind == "ping":
+            return [encode_frame("pong")]
+        if kind == "pong":
+            return []
+        return await self._catchup(p, f)
+
+    def _merge_from(self, peer: str, name: str, delta: bytes) -> None:
+        d = codec.decode(delta, limits=self._codec_limits())
+        if not isinstance(d, CRDT):
+            raise DecodeError(f"object {name!r}: the delta is a {type(d).__name__}, not a CRDT")
+        _check_name(name)
+        obj = self.objects.get(name)
+        if obj is None:
+            if len(self.objects) >= self.limits.max_objects:
+                self._limit("objects", peer, f"object {name!r} not created")
+                raise CRDTError("the keyspace is full")
+            obj = self._bind(type(d)())
+            new = True
+        else:
+            new = False
+            if type(obj) is not type(d):
+                raise TypeError(f"object {name!r} is a {type(obj).__name__} here, the delta a {type(d).__name__}")
+        grant = self.grant(peer)
+        if grant is not None and not grant.relay:
+            origins = obj.new_origins(d)
+            if origins and any(not grant.may_originate(r) for r in origins):
+                raise Unauthorized(peer, f"relay writes of {sorted(origins)}")
+        obj.check_merge(d)
+        delta_new = d.delta_for(obj)
+        obj.merge(d)
+        self._observe(d)
+        if new:
+            self.objects[name] = obj
+            self._leaf_names.setdefault(_leaf_of(name), set()).add(name)
+        self.stats["merges"] += 1
+        if not delta_new.is_bottom():
+            self._append(name, peer, codec.encode(delta_new))
+
+    def _codec_limits(self) -> codec.Limits:
+        return codec.Limits(max_bytes=self.limits.max_frame_bytes)
+
+    # --- a sync round ----------------------------------------------------------------------------------------
+
+    def round(self, peer: str) -> list[bytes]:
+        """The frames ``peer`` needs now: log entries it has not acknowledged (in batches), or the start of a
+        Merkle catch-up when the log no longer holds them. Only committed entries leave."""
+        p = self.peers.get(peer)
+        if p is None or not p.connected:
+            return []
+        now = time.monotonic()
+        out: list[bytes] = []
+        if p.hello_due:
+            p.hello_due = False
+            out.append(encode_frame("hello", self.name, self.incarnation, p.received))
+        if p.inflight > p.sent and now - p.inflight_at > 4 * self.sync_interval:
+            p.inflight = p.sent                                   # unacknowledged: send again
+        if p.catching_up:
+            return out
+        if p.force_catchup or (p.inflight + 1 < self.log_floor() and p.inflight < self.committed):
+            p.force_catchup = False
+            return out + self._start_catchup(p)
+        entries: list[list[Any]] = []
+        size = 0
+        upto = p.inflight
+        for e in self._log_after(p.inflight):
+            if e.lsn > self.committed:
+                break
+            upto = e.lsn
+            if e.origin == peer:
+                continue
+            entries.append([e.name, e.delta])
+            size += len(e.delta) + len(e.name) + 8
+            if len(entries) >= self.limits.max_batch_entries or size > self.limits.max_frame_bytes // 2:
+                out.append(encode_frame("batch", upto, entries))
+                entries, size = [], 0
+        if upto > p.inflight:
+            if entries or not out:
+                out.append(encode_frame("batch", upto, entries))
+            p.inflight = upto
+            p.inflight_at = now
+        lag = self.committed - p.sent
+        self.stats["lag"][peer] = lag
+        return out
+
+    def _log_after(self, lsn: int) -> Iterable[LogEntry]:
+        log_ = self.log
+        if not log_ or log_[-1].lsn <= lsn:
+            return ()
+        first = log_[0].lsn
+        start = max(0, lsn - first + 1)
+        if start < len(log_) and log_[start].lsn == lsn + 1:
+            return (log_[i] for i in range(start, len(log_)))
+        return (e for e in log_ if e.lsn > lsn)
+
+    def sent(self, data: bytes) -> None:
+        self.stats["frames_sent"] += 1
+        self.stats["bytes_sent"] += len(data)
+
+    # --- Merkle catch-up ---------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Recompute the hashes of the objects that changed, and the sums above them. O(changed objects)."""
+        if not self._dirty:
+            return
+        sums = self._sums
+        for name in self._dirty:
+            obj = self.objects.get(name)
+            new = 0 if obj is None else int.from_bytes(hashlib.blake2b(
+                name.encode("utf-8") + codec.encode(obj), digest_size=8).digest(), "big")
+            old = self._hash.get(name, 0)
+            if new == old:
+                continue
+            if obj is None:
+                self._hash.pop(name, None)
+            else:
+                self._hash[name] = new
+            x = old ^ new
+            leaf = _leaf_of(name)
+            for level in range(_LEVELS + 1):
+                key = leaf >> (4 * (_LEVELS - level))
+                sums[level][key] = sums[level].get(key, 0) ^ x
+        self._dirty.clear()
+
+    def _sums_of(self, prefix: bytes) -> bytes:
+        """The 16 child sums under ``prefix`` (a bucket of ``len(prefix)`` levels)."""
+        level = len(prefix) + 1
+        base = _prefix_int(prefix) * _FANOUT
+        s = self._sums[level]
+        return b"".join(s.get(base + i, 0).to_bytes(8, "big") for i in range(_FANOUT))
+
+    def _start_catchup(self, p: _Peer) -> list[bytes]:
+        self._refresh()
+        p.catching_up = True
+        p.catchup_mark = self.committed
+        self.stats["catchups"] += 1
+        self.event("catchup", "merkle", p.name, f"{p.name} is behind our log (acknowledged {p.sent}, log from "
+                                                f"{self.log_floor()}): Merkle exchange")
+        f = encode_frame("sums", b"", self._sums_of(b""))
+        self.stats["catchup_bytes"] += len(f)
+        return [f]
+
+    async def _catchup(self, p: _Peer, f: Frame) -> list[bytes]:
+        out: list[bytes] = []
+        kind = f.kind
+        # --- as the region being caught up: ask for what differs, count the answers we wait for -------------
+        if kind == "sums":
+            self._refresh()
+            prefix, hashes = f.fields
+            if len(prefix) >= _LEVELS or len(hashes) != 8 * _FANOUT or any(n >= _FANOUT for n in prefix):
+                raise DecodeError("sums: a bucket prefix of at most 3 nibbles and 16 hashes")
+            if prefix:
+                p.expecting -= 1
+            else:
+                p.expecting = 0                                    # a catch-up (re)starts
+            mine = self._sums_of(prefix)
+            differ = [prefix + bytes([i]) for i in range(_FANOUT)
+                      if hashes[8 * i:8 * i + 8] != mine[8 * i:8 * i + 8]]
+            if differ:
+                p.expecting += len(differ)
+                out.append(encode_frame("want", differ, []))
+        elif kind == "keys":
+            self._refresh()
+            _prefix, pairs = f.fields
+            p.expecting -= 1
+            want = [n for n, h in pairs if self._hash.get(n, 0).to_bytes(8, "big") != h]
+            if want:
+                p.expecting += 1
+                out.append(encode_frame("want", [], want))
+        elif kind == "states":
+            pairs, final = f.fields
+            for name, data in pairs:
+                self._merge_from(p.name, name, data)
+            if pairs:
+                await self._committed(self.lsn)
+            if final:
+                p.expecting -= 1
+        elif kind == "done":
+            (mark,) = f.fields
+            if mark > p.received:
+                p.received = mark
+                self._pending.received[p.name] = mark
+            await self._committed(self.lsn)
+            out.append(encode_frame("ack", mark))
+            return out
+        # --- as the region catching a peer up: answer what it asks ------------------------------------------
+        elif kind == "want":
+            prefixes, names = f.fields
+            self._refresh()
+            for pre in prefixes:
+                if not 0 < len(pre) <= _LEVELS or any(n >= _FANOUT for n in pre):
+                    raise DecodeError("want: bad bucket prefix")
+                if len(pre) < _LEVELS:
+                    out.append(encode_frame("sums", pre, self._sums_of(pre)))
+                else:
+                    keys = sorted(n for n in self._leaf_names.get(_prefix_int(pre), ()) if n in self.objects)
+                    out.append(encode_frame("keys", pre, [[n, self._hash.get(n, 0).to_bytes(8, "big")] for n in keys]))
+            if names:
+                out.extend(self._states(names))
+            if not prefixes and not names:
+                out.append(encode_frame("done", p.catchup_mark))  # it has all it asked for: it acks our mark
+            self.stats["catchup_bytes"] += sum(len(x) for x in out)
+            return out
+        if kind in ("sums", "keys", "states") and p.expecting <= 0:
+            p.expecting = 0
+            out.append(encode_frame("want", [], []))               # every answer arrived: we are done
+        self.stats["catchup_bytes"] += sum(len(x) for x in out)
+        return out
+
+    def _states(self, names: list[str]) -> list[bytes]:
+        out = []
+        batch: list[list[Any]] = []
+        size = 0
+        for n in names:
+            obj = self.objects.get(n)
+            if obj is None:
+                continue
+            data = codec.encode(obj)
+            batch.append([n, data])
+            size += len(data) + len(n)
+            if size > self.limits.max_frame_bytes // 2:
+                out.append(encode_frame("states", batch, 0))
+                batch, size = [], 0
+        out.append(encode_frame("states", batch, 1))
+        return out
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+#: The store's own bytes: trusted (we wrote them) but still decoded with every check.
+_STORE_LIMITS = codec.Limits(max_bytes=1 << 30, max_entries=1 << 30, max_replicas=1 << 20)
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _takes_clock(obj: Any) -> bool:
+    return hasattr(obj, "_clock")
+
+
+def _max_timestamp(d: Any) -> tuple[int, int, str] | None:
+    ts = getattr(d, "_ts", None)
+    if type(ts) is tuple:
+        return ts
+    entries = getattr(d, "_entries", None)
+    if type(entries) is dict and entries:
+        return max(e[0] for e in entries.values())
+    stamps = getattr(d, "_timestamps", None)
+    if callable(stamps):
+        got = list(stamps())
+        return max(got) if got else None
+    return None
+
+
+def _check_name(name: Any) -> None:
+    if type(name) is not str or not name or len(name.encode("utf-8")) > 1024:
+        raise ValueError(f"object names are text of 1 to 1,024 bytes, got {name!r:.40}")
+
+
+def _record(name: str, data: bytes, lsn: int) -> Any:
+    from ..store import ObjectRecord
+
+    return ObjectRecord(name, data, lsn)

@@ -1,0 +1,160 @@
+"""Regions with a store, synced over an in-process network: convergence, durability, restarts, catch-up."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pytest
+
+from crdts import AWSet, LWWMap, ORMap, PNCounter
+from crdts.net import RegionLimits
+from crdts.store import SQLiteStore, StoreError
+
+from .harness import Net
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_three_regions_converge_on_many_objects(tmp_path):
+    async def main():
+        net = Net(tmp_path, ["eu", "us", "ap"])
+        await net.start()
+        for i in range(30):
+            for n, r in net.regions.items():
+                await r.write(f"cart:{i % 7}", AWSet, lambda s, n=n, i=i: s.add(f"{n}-{i}"))
+        await net.rounds(4)
+        for k in range(7):
+            vals = net.values(f"cart:{k}")
+            assert len({frozenset(v) for v in vals.values()}) == 1, vals
+        assert sum(len(net.regions["eu"].get(f"cart:{k}").value) for k in range(7)) == 90
+        await net.close()
+
+    run(main())
+
+
+def test_a_committed_write_survives_kill_and_restart(tmp_path):
+    async def main():
+        net = Net(tmp_path, ["eu", "us"])
+        await net.start()
+        eu = net.regions["eu"]
+        await eu.write("profile:1", LWWMap, lambda m: m.set("name", "ada"))
+        await eu.write("c", ORMap, lambda m: m.update("n", PNCounter, lambda c: c.increment(3)))
+        net.kill("eu")                                   # no close, no flush
+        eu = await net.open("eu")
+        assert eu.get("profile:1").value == {"name": "ada"} and eu.get("c").value == {"n": 3}
+        lsn = await eu.write("profile:1", LWWMap, lambda m: m.set("name", "grace"))
+        assert lsn == 3
+        await net.rounds(3)
+        assert net.values("profile:1") == {"eu": {"name": "grace"}, "us": {"name": "grace"}}
+        await net.close()
+
+    run(main())
+
+
+def test_a_restart_never_reuses_a_dot_and_the_clock_never_goes_back(tmp_path):
+    async def main():
+        now = [10**18]
+        net = Net(tmp_path, ["eu"])
+        r = await net.open("eu", time_source=lambda: now[0])
+        for i in range(5):
+            await r.write("s", AWSet, lambda s, i=i: s.add(i))
+        await r.write("m", LWWMap, lambda m: m.set("k", 1))
+        ts = r.get("m").timestamp("k")
+        net.kill("eu")
+        now[0] -= 10**12                                  # the clock went back 1,000 s over the restart
+        r = await net.open("eu", time_source=lambda: now[0])
+        await r.write("s", AWSet, lambda s: s.add("new"))
+        await r.write("m", LWWMap, lambda m: m.set("k", 2))
+        assert r.get("s").context.vv == {"eu": 6}
+        assert r.get("m").timestamp("k") > ts and r.get("m").value == {"k": 2}
+        await net.close()
+
+    run(main())
+
+
+def test_a_failed_commit_is_refused_and_rolled_back(tmp_path):
+    async def main():
+        net = Net(tmp_path, ["eu"])
+        r = await net.open("eu")
+        await r.write("s", AWSet, lambda s: s.add("kept"))
+        r.store.close()
+        r.store = SQLiteStore(net.path("eu"), replica="eu", max_bytes=1)   # the disk is full now
+        with pytest.raises(StoreError, match="full"):
+            await r.write("s", AWSet, lambda s: s.add("x" * 100_000))
+        assert r.get("s").value == frozenset({"kept"}) and r.lsn == r.committed == 1
+        await net.close()
+
+    run(main())
+
+
+def test_a_region_restored_from_an_old_store_continues_as_a_new_incarnation(tmp_path):
+    async def main():
+        net = Net(tmp_path, ["eu", "us"])
+        await net.start()
+        eu = net.regions["eu"]
+        await eu.write("s", AWSet, lambda s: s.add("a"))
+        await net.rounds(2)
+        await eu.flush()
+        net.kill("eu")
+        shutil.copy(net.path("eu"), tmp_path / "backup.db")
+        eu = await net.open("eu")
+        await eu.write("s", AWSet, lambda s: s.add("b"))      # ('eu', 2): acknowledged, then the disk is lost
+        await net.rounds(2)
+        net.kill("eu")
+        shutil.copy(tmp_path / "backup.db", net.path("eu"))
+        for suffix in ("-wal", "-shm"):
+            (tmp_path / f"eu.db{suffix}").unlink(missing_ok=True)
+        eu = await net.open("eu")
+        await net.rounds(4)
+        assert eu.incarnation == 1 and eu.replica_id == "eu~1"
+        await eu.write("s", AWSet, lambda s: s.add("c"))      # a new id: no dot of the lost write reused
+        await net.rounds(4)
+        assert net.values("s") == {"eu": frozenset("abc"), "us": frozenset("abc")}
+        await net.close()
+
+    run(main())
+
+
+def test_a_partitioned_region_catches_up_from_the_log_and_past_it_with_merkle(tmp_path):
+    async def main():
+        net = Net(tmp_path, ["eu", "us"], limits=RegionLimits(max_log=50))
+        await net.start()
+        eu = net.regions["eu"]
+        for i in range(200):
+            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(i))
+        await net.rounds(3)
+        net.partition("eu", "us")
+        for i in range(0, 200, 10):                       # 20 of 200 objects change while us is away
+            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(-i - 1))
+        for _ in range(60):                               # more changes than the log keeps for an absent peer
+            await eu.write("busy", PNCounter, lambda c: c.increment())
+        await eu.compact()                                # past max_log: the entries us needs are gone
+        assert eu.log_floor() > net.regions["us"].peers["eu"].received + 1
+        before = eu.stats["catchup_bytes"]
+        net.heal()
+        await net.rounds(8)
+        us = net.regions["us"]
+        assert eu.stats["catchups"] == 1
+        for i in range(200):
+            assert us.get(f"obj:{i}") == eu.get(f"obj:{i}"), i
+        assert us.get("busy").value == 60
+        assert eu.stats["catchup_bytes"] - before < 20_000
+        await net.close()
+
+    run(main())
+
+
+def test_frames_from_strangers_and_garbage_are_refused(tmp_path):
+    async def main():
+        net = Net(tmp_path, ["eu", "us"])
+        await net.start()
+        eu = net.regions["eu"]
+        assert await eu.receive("mallory", b"\x00") == []
+        assert await eu.receive("us", b"\xff\xff") == []
+        assert eu.stats["rejected"] == {"stranger": 1, "malformed": 1}
+        await net.close()
+
+    run(main())

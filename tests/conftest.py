@@ -23,3 +23,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--chaos-long", action="store_true", default=False,
+                     help="run the region chaos tests for CRDTS_CHAOS_SECONDS (default 300) each, not seconds")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "processes: starts real region processes (and a nats-server) on 127.0.0.1")

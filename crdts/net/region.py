@@ -106,10 +106,13 @@ class Region:
                  limits: RegionLimits | None = None, authorizer: Authorizer | None = None,
                  time_source: Callable[[], int] = time.time_ns, commit_delay: float = 0.002,
                  on_event: Callable[[Event], Any] | None = None, send: Callable[[str, bytes], Awaitable[None]]
-                 | None = None) -> None:
+                 | None = None, log_holders: Iterable[str] | None = None, forward: bool = True) -> None:
         self.store = store
         self.limits = limits or RegionLimits()
         self.sync_interval = sync_interval
+        #: pass on what we merged from one peer to the others (off: each region sends only its own writes,
+        #: for meshes whose peers are granted no relaying)
+        self.forward = forward
         self.commit_delay = commit_delay
         self.authorizer = authorizer
         self.on_event = on_event
@@ -123,6 +126,10 @@ class Region:
         self.lsn = self.committed = meta.lsn
         self.objects: dict[str, CRDT] = {}
         self.peers: dict[str, _Peer] = {p: _Peer(p) for p in peers}
+        #: the peers whose acknowledgements hold log entries (None: every peer)
+        self.log_holders = None if log_holders is None else set(log_holders)
+        for p in self.log_holders or ():
+            self.peers.setdefault(p, _Peer(p))
         for p, (sent, received) in store.peers().items():
             self.peers.setdefault(p, _Peer(p))
             self.peers[p].sent, self.peers[p].received = sent, received
@@ -147,6 +154,8 @@ class Region:
                                        "bytes_received": 0, "rejected": {}, "limits": {}, "catchups": 0,
                                        "catchup_bytes": 0, "incarnations": 0, "lag": {}}
         self._closed = False
+        #: called after every successful commit (a bus transport wakes its publisher)
+        self.on_commit: Callable[[], Any] | None = None
 
     # --- identity and loading -----------------------------------------------------------------------
 
@@ -328,6 +337,8 @@ class Region:
         for _, f in waiting:
             if not f.done():
                 f.set_result(None)
+        if self.on_commit is not None:
+            self.on_commit()
 
     def _rollback(self, c: Commit, touched: set[str]) -> None:
         """A commit failed: the log entries it held are gone, and the objects they touched are rebuilt from
@@ -354,7 +365,8 @@ class Region:
         if not self.log:
             return 0
         await self.flush()
-        floor = min((p.sent for p in self.peers.values()), default=self.committed)
+        holders = [p for n, p in self.peers.items() if self.log_holders is None or n in self.log_holders]
+        floor = min((p.sent for p in holders), default=self.committed)
         floor = min(floor, self.committed)
         if self.committed - floor > self.limits.max_log:
             floor = self.committed - self.limits.max_log
@@ -393,6 +405,12 @@ class Region:
         self.event("incarnation", reason, None, f"continuing as {rid!r}")
         await self._committed(self.lsn)
         return rid
+
+    async def restored_behind(self, lsn: int, reason: str) -> str:
+        """Someone holds our log up to ``lsn``, past our last commit: we were restored from an old store (or
+        lost our disk). Number no new entry as one they already have, and continue as a new incarnation."""
+        self.lsn = self.committed = max(self.committed, lsn)
+        return await self.reincarnate(reason)
 
     # --- the network side --------------------------------------------------------------------------------
 
@@ -458,12 +476,11 @@ class Region:
                 p.force_catchup = True          # it lost state and came back: give it everything we have
             p.incarnation = inc
             if theirs > self.committed:
-                # The peer has committed more of our log than we ever did: we were restored from an old store.
                 self._reject(p.name, "clash", f"{p.name} holds our log up to {theirs}, we have {self.committed}")
-                self.lsn = self.committed = theirs          # never number a new entry as one it already has
-                await self.reincarnate(f"{p.name} holds our log beyond our last commit")
+                await self.restored_behind(theirs, f"{p.name} holds our log beyond our last commit")
             if theirs < p.sent:
                 self._pending.sent_reset[p.name] = theirs     # it lost state: start over from what it has
+                self._pending.sent.pop(p.name, None)
             p.sent = p.inflight = theirs
             return []
         if kind == "batch":
@@ -558,7 +575,7 @@ class Region:
             if e.lsn > self.committed:
                 break
             upto = e.lsn
-            if e.origin == peer:
+            if e.origin == peer or (e.origin is not None and not self.forward):
                 continue
             entries.append([e.name, e.delta])
             size += len(e.delta) + len(e.name) + 8
@@ -573,6 +590,61 @@ class Region:
         lag = self.committed - p.sent
         self.stats["lag"][peer] = lag
         return out
+
+    def own_entries(self, after: int, max_bytes: int, max_entries: int | None = None) -> tuple[int, list[LogEntry]]:
+        """Our own committed writes (not merges) after lsn ``after``, at most about ``max_bytes`` of deltas:
+        ``(upto, entries)``, where ``upto`` is the last lsn they cover (merged entries in between are
+        skipped and covered). What a bus transport publishes."""
+        cap = max_entries or self.limits.max_batch_entries
+        out: list[LogEntry] = []
+        size = 0
+        upto = after
+        for e in self._log_after(after):
+            if e.lsn > self.committed:
+                break
+            if e.origin is None:
+                if out and (size + len(e.delta) + len(e.name) > max_bytes or len(out) >= cap):
+                    break
+                out.append(e)
+                size += len(e.delta) + len(e.name) + 8
+            upto = e.lsn
+        return upto, out
+
+    def acknowledged(self, peer: str, upto: int) -> None:
+        """``peer`` (a region, or a bus) holds our log up to ``upto``; durable with the next commit."""
+        p = self.peers[peer]
+        if upto > self.committed:
+            raise CRDTError(f"an acknowledgement of lsn {upto}, but only {self.committed} were committed")
+        if upto > p.sent:
+            p.sent = p.inflight = upto
+            self._pending.sent[peer] = upto
+
+    def add_peer(self, name: str) -> None:
+        """Keep sync state for ``name`` (a region, or a transport's own bookkeeping such as a bus cursor)."""
+        self.peers.setdefault(name, _Peer(name))
+
+    async def merge_entries(self, peer: str, entries: Iterable[tuple[str, bytes]], *, cursor: tuple[str, int]
+                            | None = None, commit: bool = True) -> None:
+        """Merge the log entries ``peer`` wrote (each delta checked whole before it is merged), and with
+        ``cursor`` (``(name, position)``) record that position durably in the same commit. With ``commit``
+        returns once all of it is committed. A bad entry raises; the entries before it stay merged."""
+        for name, delta in entries:
+            self._merge_from(peer, name, delta)
+        if cursor is not None:
+            name, pos = cursor
+            self.add_peer(name)
+            p = self.peers[name]
+            p.received = max(p.received, pos)
+            self._pending.received[name] = p.received
+        if commit:
+            await self._committed(self.lsn)
+
+    def catchup_for(self, peer: str) -> list[bytes]:
+        """``peer`` asks for a Merkle catch-up (over a bus: request and reply): the first frame of it."""
+        p = self.peers.get(peer)
+        if p is None:
+            raise Unauthorized(peer, "ask for a catch-up (not a peer)")
+        return self._start_catchup(p)
 
     def _log_after(self, lsn: int) -> Iterable[LogEntry]:
         log_ = self.log
@@ -661,7 +733,12 @@ class Region:
         elif kind == "states":
             pairs, final = f.fields
             for name, data in pairs:
-                self._merge_from(p.name, name, data)
+                try:
+                    self._merge_from(p.name, name, data)
+                except Unauthorized as exc:
+                    # A state carries every origin's writes; a peer that may not relay cannot bring those of
+                    # others. The object stays as it is here; the rest of the catch-up goes on.
+                    self._reject(p.name, "unauthorized", f"catch-up of {name!r}: {exc}")
             if pairs:
                 await self._committed(self.lsn)
             if final:

@@ -72,13 +72,15 @@ class Commit:
     received: dict[str, int] = attrs.field(factory=dict)
     #: peer -> what it has of ours, set exactly (lowered: after it said it lost state)
     sent_reset: dict[str, int] = attrs.field(factory=dict)
+    #: peer -> what we have of its, set exactly (lowered: the source we counted in started over)
+    received_reset: dict[str, int] = attrs.field(factory=dict)
     meta: Meta | None = None
     #: drop log entries at or below this lsn (their objects' snapshots cover them; every peer has them)
     truncate_below: int | None = None
 
     def __bool__(self) -> bool:
         return bool(self.log or self.snapshots or self.sent or self.received or self.sent_reset
-                    or self.meta is not None or self.truncate_below is not None)
+                    or self.received_reset or self.meta is not None or self.truncate_below is not None)
 
 
 class Store(abc.ABC):

@@ -56,6 +56,8 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(self.path, f"cannot open: {exc}") from exc
         db = self._db
+        if exists:
+            self._check_ids()
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
@@ -87,8 +89,18 @@ class SQLiteStore(Store):
             head = f.read(100)
         if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
             raise StoreError(self.path, "not a crdts store (not an SQLite database); left untouched")
-        app = int.from_bytes(head[68:72], "big")
-        layout = int.from_bytes(head[60:64], "big")
+
+    def _check_ids(self) -> None:
+        """Read the file's application id and layout version through SQLite (the newest copy of the header
+        may still be in the write-ahead log after a crash) before anything is written to it."""
+        try:
+            app = self._db.execute("PRAGMA application_id").fetchone()[0]
+            layout = self._db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(self.path, f"cannot read it: {exc}; left untouched") from exc
+        if app != APPLICATION_ID or layout > LAYOUT_VERSION:
+            self._db.close()
         if app != APPLICATION_ID:
             raise StoreError(self.path, "not a crdts store (an SQLite file of another application); left untouched")
         if layout > LAYOUT_VERSION:
@@ -131,12 +143,16 @@ class SQLiteStore(Store):
                 db.executemany("INSERT INTO objects VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                                "data = excluded.data, lsn = excluded.lsn",
                                [(o.name, o.data, o.lsn) for o in c.snapshots])
-            for peer, n in c.sent.items():
-                db.execute("INSERT INTO peers (peer, sent) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
-                           "sent = max(sent, excluded.sent)", (peer, n))
+            # resets first: a later advance in the same commit is newer than the reset
             for peer, n in c.sent_reset.items():
                 db.execute("INSERT INTO peers (peer, sent) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
                            "sent = excluded.sent", (peer, n))
+            for peer, n in c.received_reset.items():
+                db.execute("INSERT INTO peers (peer, received) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
+                           "received = excluded.received", (peer, n))
+            for peer, n in c.sent.items():
+                db.execute("INSERT INTO peers (peer, sent) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
+                           "sent = max(sent, excluded.sent)", (peer, n))
             for peer, n in c.received.items():
                 db.execute("INSERT INTO peers (peer, received) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
                            "received = max(received, excluded.received)", (peer, n))

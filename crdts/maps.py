@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from operator import itemgetter
+from itertools import compress
+from operator import is_not, itemgetter
 from typing import Any, ClassVar, Generic, TypeVar, get_origin, overload
 
 from ._base import _UNSET, CRDT, Causal, K, T, V, _no_option, check_replica, element, thaw, value
@@ -12,7 +13,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, DotSetMap, copy_store, dots_of, restrict, same, same_values
+from .kernel import DotMap, copy_store, dots_of, restrict, same, same_values
 from .registers import MVRegister, _check_ts, _clock_for, _fresh_clock, _rebind_clock
 from .sets import AWSet, RWSet
 
@@ -22,6 +23,8 @@ N = TypeVar("N", bound=Causal)
 D = TypeVar("D")
 
 _VALUE = itemgetter(2)  # the value of an LWWMap entry (timestamp, present, value)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 #: The causal types an ORMap can hold, by the name stored beside each key.
 NESTABLE: dict[str, type[Causal]] = {}
@@ -68,18 +71,7 @@ def _made_part(s: Any, made: list[tuple[str, int]]) -> Any:
         return {d for d in made if d in s}
     if t is dict:
         return {d: s[d] for d in made if d in s}
-    if t is not DotSetMap:
-        return restrict(s, made)
-    idx = s.index
-    out = DotSetMap()
-    oidx = out.index
-    for d in made:
-        k = idx.get(d, _NONE)
-        if k is not _NONE:  # (None is an element)
-            cur = dict.get(out, k)
-            dict.__setitem__(out, k, frozenset((d,)) if cur is None else cur | {d})
-            oidx[d] = k
-    return out
+    return restrict(s, made)  # O(len(made)) for DotMaps and DotSetMaps alike (through their indexes)
 
 
 def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> N:
@@ -249,9 +241,8 @@ class ORMap(TypedKeyReads[K], Causal):
         else:
             changed = set()
             live = None
-        if saved is not None and (
-                len(saved.index) + (len(live.index) if live else 0) != len(after.index) if isinstance(after, DotMap)
-                else len(saved) + (len(live) if live else 0) != len(after)):  # then a mutator removed a dot
+        if saved is not None and (len(dots_of(saved)) + (len(dots_of(live)) if live else 0)  # type: ignore[arg-type]
+                                  != len(dots_of(after))):  # type: ignore[arg-type]  # then a mutator removed a dot
             gone = set(dots_of(saved)).difference(dots_of(after))  # the dots the mutators removed
             for d in gone:
                 del index[d]
@@ -524,31 +515,56 @@ class LWWMap(CRDT, Generic[K, V]):
         return LWWMap(replica, clock=_fresh_clock(self._clock, replica))
 
     def merge(self, other: LWWMap[K, V]) -> None:
-        """Per key, keep the higher timestamp; observe the newest on this replica's clock. O(len(other))."""
+        """Per key, keep the higher timestamp; observe the newest on this replica's clock. O(len(other)).
+
+        Validates first (an equal timestamp with another write is a ConflictingWrite; the clock's drift
+        bound): a refused merge changes nothing. Only the keys both maps hold are compared, and among them
+        only the entries that are not the same object (after a sync both maps share their entries); the
+        rest is C-level dict work (``update``, or a copy when the other map covers this one)."""
         self._check_other(other)
         entries = self._entries
         theirs = other._entries
-        for k, e in theirs.items():  # validate first: a refused merge changes nothing
-            mine = entries.get(k)
-            if mine is not None and mine[0] == e[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
-                raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
-        newest = max(e[0] for e in theirs.values()) if theirs else None
-        if newest is not None and self._clock is not None:
-            self._clock.check(newest)
-        live = self._live
-        for k, e in theirs.items():
-            ts = e[0]
-            mine = entries.get(k)
-            if mine is None:
-                entries[k] = e
-                if e[1]:
-                    live += 1
-            elif ts > mine[0]:
-                entries[k] = e
-                live += e[1] - mine[1]
-        self._live = live
-        if newest is not None and self._clock is not None:
-            self._clock.observe(newest)
+        if not theirs or other is self:
+            return
+        clock = self._clock
+        newest = max(map(_FIRST, theirs.values()))
+        if clock is not None:
+            clock.check(newest)
+        common = entries.keys() & theirs.keys() if entries else ()
+        win: list[Any] = []
+        keep: list[tuple[Any, Any]] = []
+        live_delta = 0
+        if common:
+            ks = list(common)
+            ms = list(map(entries.__getitem__, ks))
+            ts = list(map(theirs.__getitem__, ks))
+            for i in compress(range(len(ks)), map(is_not, ms, ts)):
+                mine, e = ms[i], ts[i]
+                if e[0] > mine[0]:
+                    win.append(ks[i])
+                    live_delta += e[1] - mine[1]
+                elif e[0] == mine[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
+                    raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
+                else:
+                    keep.append((ks[i], mine))
+            fresh_live = sum(map(_SECOND, theirs.values())) - sum(map(_SECOND, ts))
+        else:
+            fresh_live = sum(map(_SECOND, theirs.values()))
+        if not keep and len(common) == len(entries):
+            self._entries = theirs.copy()  # theirs covers ours: the join is theirs
+        elif len(common) - len(keep) > len(theirs) // 2 or not keep:
+            entries.update(theirs)
+            if keep:
+                entries.update(keep)
+        else:
+            for k in win:
+                entries[k] = theirs[k]
+            if len(common) < len(theirs):
+                fresh = theirs.keys() - common
+                entries.update(zip(fresh, map(theirs.__getitem__, fresh), strict=False))
+        self._live += fresh_live + live_delta
+        if clock is not None:
+            clock.observe(newest)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not LWWMap:

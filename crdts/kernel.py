@@ -30,8 +30,9 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from math import copysign as _copysign
+from operator import ne
 from typing import Any
 
 from .causal import CausalContext
@@ -829,10 +830,12 @@ def _check_setmap(s: DotSetMap, ctx: CausalContext, path: tuple[Any, ...]) -> in
             for c in cs:
                 if c > top and (r, c) not in cloud:
                     raise InvariantError(f"dot {(r, c)!r} at {list(path)} is not in the causal context")
-        got = list(map(elems.get, idx.values()))
-        if got != cs:
-            for c, e, g in zip(cs, idx.values(), got, strict=True):
-                if g != c and not (g == 0 and (r, c) in multi.get(e, ())):
+        es = list(idx.values())
+        got = list(map(elems.get, es))
+        if got != cs:  # the multi-dot elements' dots (elems holds 0 for them), found C-level
+            for i in compress(range(len(cs)), map(ne, got, cs)):
+                c, e, g = cs[i], es[i], got[i]
+                if not (g == 0 and (r, c) in multi.get(e, ())):
                     raise InvariantError(f"dot {(r, c)!r} of element {e!r} at {list(path)} is not recorded under it")
         n += len(cs)
     if elems and set(map(type, elems.values())) != {int}:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from itertools import compress
-from operator import is_not, itemgetter
+from itertools import compress, repeat
+from operator import is_, itemgetter, not_
 from typing import Any, ClassVar, Generic, TypeVar, get_origin, overload
 
 from ._base import _UNSET, CRDT, Causal, K, T, V, _no_option, check_replica, element, thaw, value
@@ -25,6 +25,9 @@ D = TypeVar("D")
 _VALUE = itemgetter(2)  # the value of an LWWMap entry (timestamp, present, value)
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
+#: Key types that are canonical as they are (``element(k)`` is ``k``).
+_CANONICAL_KEYS = frozenset({str, bytes, int, type(None)})
+
 
 #: The causal types an ORMap can hold, by the name stored beside each key.
 NESTABLE: dict[str, type[Causal]] = {}
@@ -530,41 +533,47 @@ class LWWMap(CRDT, Generic[K, V]):
         newest = max(map(_FIRST, theirs.values()))
         if clock is not None:
             clock.check(newest)
-        common = entries.keys() & theirs.keys() if entries else ()
-        win: list[Any] = []
-        keep: list[tuple[Any, Any]] = []
-        live_delta = 0
-        if common:
-            ks = list(common)
-            ms = list(map(entries.__getitem__, ks))
-            ts = list(map(theirs.__getitem__, ks))
-            for i in compress(range(len(ks)), map(is_not, ms, ts)):
-                mine, e = ms[i], ts[i]
-                if e[0] > mine[0]:
-                    win.append(ks[i])
-                    live_delta += e[1] - mine[1]
-                elif e[0] == mine[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
-                    raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
-                else:
-                    keep.append((ks[i], mine))
-            fresh_live = sum(map(_SECOND, theirs.values())) - sum(map(_SECOND, ts))
+        if entries and len(entries) <= len(theirs) and all(map(is_, entries.values(), map(theirs.get, entries))):
+            # theirs holds each of our entries, the same object (as after a sync): the join is theirs
+            self._entries = theirs.copy()
+            self._live = sum(map(_SECOND, theirs.values()))
         else:
-            fresh_live = sum(map(_SECOND, theirs.values()))
-        if not keep and len(common) == len(entries):
-            self._entries = theirs.copy()  # theirs covers ours: the join is theirs
-        elif len(common) - len(keep) > len(theirs) // 2 or not keep:
-            entries.update(theirs)
-            if keep:
-                entries.update(keep)
-        else:
-            for k in win:
-                entries[k] = theirs[k]
-            if len(common) < len(theirs):
-                fresh = theirs.keys() - common
-                entries.update(zip(fresh, map(theirs.__getitem__, fresh), strict=False))
-        self._live += fresh_live + live_delta
+            self._merge_keys(theirs)
         if clock is not None:
             clock.observe(newest)
+
+    def _merge_keys(self, theirs: dict[Any, Any]) -> None:
+        """The per-key join (validated first). O(len(theirs)): one C-level lookup of each of their keys, a
+        Python step only for the keys both hold whose entries are not the same object."""
+        entries = self._entries
+        tk = list(theirs)
+        tv = list(theirs.values())
+        ms: list[Any] = list(map(entries.get, tk))
+        win: list[int] = []
+        keep: list[int] = []
+        live = self._live + sum(map(_SECOND, tv))
+        for i in compress(range(len(tk)), ms):  # the keys we hold too (entries are non-empty tuples)
+            mine, e = ms[i], tv[i]
+            live -= e[1]
+            if mine is e:
+                continue
+            if e[0] > mine[0]:
+                win.append(i)
+                live += e[1] - mine[1]
+            elif e[0] == mine[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
+                raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
+            else:
+                keep.append(i)
+        if len(keep) < len(tk) // 2:
+            entries.update(theirs)
+            for i in keep:
+                entries[tk[i]] = ms[i]
+        else:
+            for i in compress(range(len(tk)), map(is_, ms, repeat(None))):
+                entries[tk[i]] = tv[i]
+            for i in win:
+                entries[tk[i]] = tv[i]
+        self._live = live
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not LWWMap:
@@ -618,6 +627,38 @@ class LWWMap(CRDT, Generic[K, V]):
         return not self._entries
 
     def _check(self) -> None:
+        """Entries ``(timestamp, present, value)``, canonical keys, tombstones without a value, the live count.
+        Column by column (C-level) when every entry is plainly well formed; otherwise key by key, which says
+        what is wrong. O(entries)."""
+        if self._check_fast():
+            return
+        self._check_slow()
+
+    def _check_fast(self) -> bool:
+        entries = self._entries
+        if type(entries) is not dict:
+            return False
+        ents = list(entries.values())
+        if not ents:
+            return self._live == 0
+        if set(map(type, ents)) != {tuple} or set(map(len, ents)) != {3}:
+            return False
+        ts = list(map(_FIRST, ents))
+        if set(map(type, ts)) != {tuple} or set(map(len, ts)) != {3}:
+            return False
+        logicals = list(map(_SECOND, ts))
+        reps = list(map(_VALUE, ts))
+        if set(map(type, map(_FIRST, ts))) != {int} or set(map(type, logicals)) != {int} or min(logicals) < 0 \
+                or set(map(type, reps)) != {str} or "" in reps:
+            return False
+        present = list(map(_SECOND, ents))
+        if set(map(type, present)) != {bool} or sum(present) != self._live:
+            return False
+        if not set(map(type, entries)) <= _CANONICAL_KEYS:
+            return False
+        return set(map(_VALUE, compress(ents, map(not_, present)))) <= {None}
+
+    def _check_slow(self) -> None:
         live = 0
         for k, (ts, present, v) in self._entries.items():
             _check_ts(ts, f"LWWMap key {k!r}")

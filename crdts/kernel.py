@@ -562,6 +562,16 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
     # A store's dots are all in its own context, so a replica a context never names needs no look at all,
     # and one whose dots we hold exactly (``items() <=``, C-level) needs nothing more.
     by1, by2 = s1.by, s2.by
+    if added is None and len(s2.elems) <= 8 and _adds_only(s2, c2):
+        # A delta that names only the dots it holds (an add) removes nothing: take what c1 has not seen.
+        vv1, cloud1 = c1.vv, c1.cloud
+        for r, run in by2.items():
+            held = by1.get(r)
+            top = vv1.get(r, 0)
+            for c, e in run.items():
+                if c > top and (held is None or c not in held) and (r, c) not in cloud1:
+                    _put(s1, e, r, c)
+        return
     if added is None and by1 and _covers(s1, c1, s2):
         # s1's store is part of s2's and every other dot of s2 is new to c1: the join's store is s2's
         # (the usual case when a replica receives the state of a peer that has merged it). C-level copies.
@@ -595,7 +605,8 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
         else:
             if mm is not None and len(mm) >= len(o) and o.keys() <= mm.keys():
                 continue  # we hold every dot of r they hold
-            lack = o.keys() - mm.keys() if mm else o.keys()
+            # set.difference iterates its left side only (``keys() - keys()`` walks the right one): O(len(o))
+            lack = set(o).difference(mm) if mm else o.keys()
             if not lack:
                 continue
             if not cl and min(lack) > top:
@@ -608,6 +619,23 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
         _add_run(s1, r, o if new is o or len(new) == len(o) else {c: o[c] for c in new}, s2)
         if added is not None:
             added.extend(zip(repeat(r), new))
+
+
+def _adds_only(s: DotSetMap, c: CausalContext) -> bool:
+    """Whether context ``c`` names exactly the dots store ``s`` holds (a small delta). O(replicas + dots of s)."""
+    n = s.ndots()
+    if sum(c.vv.values()) + len(c.cloud) != n:
+        return False
+    by = s.by
+    for r, k in c.vv.items():
+        m = by.get(r)
+        if m is None or len(m) < k or not all(map(m.__contains__, range(1, k + 1))):
+            return False
+    for r, k in c.cloud:
+        m = by.get(r)
+        if m is None or k not in m:
+            return False
+    return True
 
 
 def _covers(s1: DotSetMap, c1: CausalContext, s2: DotSetMap) -> bool:
@@ -628,7 +656,7 @@ def _covers(s1: DotSetMap, c1: CausalContext, s2: DotSetMap) -> bool:
         top, cl = _seen_of(c1, r)
         if not top and not cl:
             continue
-        if cl or min(o.keys() - mm.keys() if mm else o.keys()) <= top:
+        if cl or min(set(o).difference(mm) if mm else o.keys()) <= top:
             return False
     return True
 

@@ -40,7 +40,7 @@ from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
     "DotMap", "DotSetMap", "Store", "candidate_keys", "copy_store", "decompose", "difference", "dots_of",
-    "empty_like", "join", "join_into",
+    "empty_like", "join", "join_into", "ndots",
     "restrict", "same", "same_store", "same_values", "validate",
 ]
 
@@ -364,6 +364,16 @@ def _same_store_values(s1: Store, s2: Store) -> bool:
     return all(type(sub) is set or _same_store_values(sub, s2[k]) for k, sub in s1.items())
 
 
+def ndots(s: Store) -> int:
+    """How many dots a store holds. O(1) (O(replicas) for a DotSetMap)."""
+    t = type(s)
+    if t is DotSetMap:
+        return sum(map(len, s.by.values()))
+    if t is set or t is dict or t is frozenset:
+        return len(s)
+    return len(s.index)
+
+
 def dots_of(s: Store) -> Iterable[DotT]:
     """The dots held by a store. O(1) to start; DotMap uses its index."""
     t = type(s)
@@ -571,6 +581,20 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
             for c, e in run.items():
                 if c > top and (held is None or c not in held) and (r, c) not in cloud1:
                     _put(s1, e, r, c)
+        return
+    if added is None and not s2.elems and len(c2.vv) + len(c2.cloud) <= 4:
+        # A remove delta (what ``remove`` sends): drop the dots it names that we hold, bounded by our live dots
+        # of its replicas, never by the counts it claims
+        for r, k in c2.vv.items():
+            held = by1.get(r)
+            if held:
+                drop = list(_held_seen(held, k, ()))
+                if drop:
+                    _drop(s1, r, drop)
+        for r, c in c2.cloud:
+            held = by1.get(r)
+            if held and c in held:
+                _drop(s1, r, (c,))
         return
     if added is None and by1 and _covers(s1, c1, s2):
         # s1's store is part of s2's and every other dot of s2 is new to c1: the join's store is s2's

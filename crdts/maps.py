@@ -13,7 +13,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, copy_store, dots_of, restrict, same, same_values
+from .kernel import DotMap, copy_store, dots_of, ndots, restrict, same, same_values
 from .registers import MVRegister, _check_ts, _clock_for, _fresh_clock, _rebind_clock
 from .sets import AWSet, RWSet
 
@@ -244,8 +244,7 @@ class ORMap(TypedKeyReads[K], Causal):
         else:
             changed = set()
             live = None
-        if saved is not None and (len(dots_of(saved)) + (len(dots_of(live)) if live else 0)  # type: ignore[arg-type]
-                                  != len(dots_of(after))):  # type: ignore[arg-type]  # then a mutator removed a dot
+        if saved is not None and ndots(saved) + (ndots(live) if live else 0) != ndots(after):  # a mutator removed a dot
             gone = set(dots_of(saved)).difference(dots_of(after))  # the dots the mutators removed
             for d in gone:
                 del index[d]

@@ -116,11 +116,7 @@ AUTH = Authorizer({"b": ["b"], "c": ["c"]})
 def forged_aw(store: dict[Any, set[tuple[str, int]]], vv: dict[str, int] | None = None,
               cloud: Any = ()) -> AWSet:
     """An AWSet delta with exactly this store ({element: {dots}}) and context, as a peer could send."""
-    s = DotSetMap()
-    for e, dots in store.items():
-        dict.__setitem__(s, e, frozenset(dots))
-        for d in dots:
-            s.index[d] = e
+    s = DotSetMap.of(store)
     ctx = CausalContext(vv or {}, cloud)
     for dots in store.values():
         for d in dots:

@@ -345,7 +345,7 @@ class Causal(CRDT):
             return
         self.check_merge(other)
         kernel.validate(self._store, other._store)
-        kernel.join(self._store, self._ctx, other._store, other._ctx)
+        kernel.join_into(self._store, self._ctx, other._store, other._ctx)
         self._ctx.join(other._ctx)
 
     def check_merge(self, other: Any) -> None:

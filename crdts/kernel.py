@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from itertools import chain, compress, repeat
 from math import copysign as _copysign
-from operator import gt, itemgetter
+from operator import ne
 from typing import Any
 
 from .causal import CausalContext
@@ -40,7 +40,7 @@ from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
     "DotMap", "DotSetMap", "Store", "candidate_keys", "copy_store", "decompose", "difference", "dots_of",
-    "empty_like", "join",
+    "empty_like", "join", "join_into", "ndots",
     "restrict", "same", "same_store", "same_values", "validate",
 ]
 
@@ -80,18 +80,208 @@ class DotMap(dict):
         return f"DotMap({dict.__repr__(self)})"
 
 
-class DotSetMap(DotMap):
-    """A :class:`DotMap` whose values are all DotSets, held as ``frozenset`` (the store of an add-wins set).
+class DotSetMap:
+    """The store of an add-wins set: a DotMap of DotSets (element -> its dots), laid out for bulk work.
 
-    Each dot lives under exactly one key, so the join works on dots directly through the indexes, with
-    C-speed set operations on the index views for full-state merges. The DotSets are immutable, so
-    copies and joins share them instead of copying.
+    Three plain dicts, no object per element or per dot:
+
+    * ``elems``: element -> the counter of its one dot, or ``0`` when it holds several (then see ``multi``);
+    * ``multi``: element -> ``frozenset`` of its dots, for the few elements held by two or more dots
+      (concurrent adds);
+    * ``by``: replica -> ``{counter: element}``, every live dot of that replica (no empty inner dict kept).
+
+    A single-dot element's replica is not stored: it is the replica whose ``by`` dict maps the element's
+    counter to it (found by probing the few replicas, O(replicas)). The per-replica index makes "this store
+    holds no dot of replica z" O(1), so a join walks only the live dots of the replicas a context names, and
+    lets a merge work replica by replica with C-level dict operations (copies, ``items() <=`` containment,
+    ``update``) instead of a Python loop per dot. Equality is that of ``by`` (the other two are derived).
+    Memory: about three dict entries and one int per single-dot element.
+
+    >>> s = DotSetMap.of({"x": {("a", 1)}, "y": {("a", 2), ("b", 1)}})
+    >>> s.elems, s.multi == {"y": frozenset({("a", 2), ("b", 1)})}, s.by
+    ({'x': 1, 'y': 0}, True, {'a': {1: 'x', 2: 'y'}, 'b': {1: 'y'}})
+    >>> sorted(s["y"]), len(s), "x" in s, s.ndots()
+    ([('a', 2), ('b', 1)], 2, True, 3)
     """
 
-    __slots__ = ()
+    __slots__ = ("by", "elems", "multi")
+
+    def __init__(self) -> None:
+        self.elems: dict[Any, int] = {}
+        self.multi: dict[Any, frozenset[DotT]] = {}
+        self.by: dict[str, dict[int, Any]] = {}
+
+    @classmethod
+    def of(cls, entries: Any) -> DotSetMap:
+        """Build from ``{element: dots}`` (any iterables of dots); empty entries are skipped. A dot given under
+        two elements raises :class:`~crdts.errors.InvariantError`. O(dots)."""
+        s = cls()
+        for e, dots in entries.items():
+            for r, c in dots:
+                idx = s.by.get(r)
+                if idx is not None and c in idx:
+                    raise InvariantError(f"dot {(r, c)!r} given under both {idx[c]!r} and {e!r}")
+                _put(s, e, r, c)
+        return s
+
+    # -- reads (a Mapping element -> frozenset of dots) ------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.elems)
+
+    def __bool__(self) -> bool:
+        return bool(self.elems)
+
+    def __contains__(self, e: object) -> bool:
+        return e in self.elems
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.elems)
+
+    def keys(self) -> Any:
+        return self.elems.keys()
+
+    def __getitem__(self, e: Any) -> frozenset[DotT]:
+        c = self.elems[e]
+        if c:
+            return frozenset(((_replica_of(self, c, e), c),))
+        return self.multi[e]
+
+    def get(self, e: Any, default: Any = None) -> Any:
+        return self[e] if e in self.elems else default
+
+    def items(self) -> list[tuple[Any, frozenset[DotT]]]:
+        """``(element, dots)`` pairs (a snapshot). O(dots)."""
+        out = {e: [] for e in self.elems}  # type: dict[Any, list[DotT]]
+        for r, idx in self.by.items():
+            for c, e in idx.items():
+                out[e].append((r, c))
+        return [(e, frozenset(ds)) for e, ds in out.items()]
+
+    def values(self) -> list[frozenset[DotT]]:
+        return [ds for _, ds in self.items()]
+
+    @property
+    def index(self) -> dict[DotT, Any]:
+        """dot -> element for every live dot (a snapshot, for tests and tools). O(dots)."""
+        return {(r, c): e for r, idx in self.by.items() for c, e in idx.items()}
+
+    def ndots(self) -> int:
+        """How many dots the store holds. O(replicas)."""
+        return sum(map(len, self.by.values()))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not DotSetMap:
+            return NotImplemented
+        return self.by == other.by
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def copy(self) -> DotSetMap:
+        """An independent copy (the dicts are copied, C-level; the frozensets are shared). O(size)."""
+        c = DotSetMap.__new__(DotSetMap)
+        c.elems = self.elems.copy()
+        c.multi = self.multi.copy()
+        c.by = {r: idx.copy() for r, idx in self.by.items()}
+        return c
 
     def __repr__(self) -> str:
-        return f"DotSetMap({dict.__repr__(self)})"
+        return f"DotSetMap({dict(self.items())!r})"
+
+
+class _SetMapDots:
+    """The dots of a :class:`DotSetMap`, as a read-only set-like view (``in``, ``len``, iteration)."""
+
+    __slots__ = ("by",)
+
+    def __init__(self, by: dict[str, dict[int, Any]]) -> None:
+        self.by = by
+
+    def __iter__(self) -> Iterator[DotT]:
+        return chain.from_iterable(map(zip, map(repeat, self.by), self.by.values()))
+
+    def __len__(self) -> int:
+        return sum(map(len, self.by.values()))
+
+    def __contains__(self, d: Any) -> bool:
+        idx = self.by.get(d[0])
+        return idx is not None and d[1] in idx
+
+
+_MISSING: Any = object()
+
+
+def _replica_of(s: DotSetMap, c: int, e: Any) -> str:
+    """The replica of single-dot element ``e`` whose counter is ``c``: the one whose index maps ``c`` to ``e``.
+    O(replicas of the store)."""
+    for r, idx in s.by.items():
+        x = idx.get(c, _MISSING)
+        if x is e or (x is not _MISSING and x == e):
+            return r
+    raise InvariantError(f"element {e!r} has counter {c} under no replica")
+
+
+def _put(s: DotSetMap, e: Any, r: str, c: int) -> None:
+    """Add the dot ``(r, c)`` (not in the store) to element ``e``. O(1), O(replicas) if ``e`` already has a dot."""
+    elems = s.elems
+    old = elems.get(e)
+    if old is None:
+        elems[e] = c
+    elif old:
+        r0 = _replica_of(s, old, e)  # before (r, c) is indexed: it could share the counter
+        elems[e] = 0
+        s.multi[e] = frozenset(((r0, old), (r, c)))
+    else:
+        s.multi[e] = s.multi[e] | {(r, c)}
+    idx = s.by.get(r)
+    if idx is None:
+        s.by[r] = {c: e}
+    else:
+        idx[c] = e
+
+
+def _take(s: DotSetMap, e: Any) -> list[DotT]:
+    """Remove element ``e`` and return its dots (``[]`` if absent). O(1), plus O(replicas) to find a single dot."""
+    c = s.elems.pop(e, None)
+    if c is None:
+        return []
+    by = s.by
+    if c:
+        for r, idx in by.items():
+            x = idx.get(c, _MISSING)
+            if x is e or (x is not _MISSING and x == e):
+                del idx[c]
+                if not idx:
+                    del by[r]
+                return [(r, c)]
+        raise InvariantError(f"element {e!r} has counter {c} under no replica")
+    ds = s.multi.pop(e)
+    for r, c in ds:
+        idx = by[r]
+        del idx[c]
+        if not idx:
+            del by[r]
+    return list(ds)
+
+
+def _drop(s: DotSetMap, r: str, cs: Iterable[int]) -> None:
+    """Remove the dots ``(r, c)`` for ``c`` in ``cs`` (all held). O(len(cs))."""
+    by, elems, multi = s.by, s.elems, s.multi
+    idx = by[r]
+    pop = idx.pop
+    for c in cs:
+        e = pop(c)
+        if elems[e]:
+            del elems[e]
+        else:
+            ms = multi[e] - {(r, c)}
+            if len(ms) == 1:
+                del multi[e]
+                elems[e] = next(iter(ms))[1]
+            else:
+                multi[e] = ms
+    if not idx:
+        del by[r]
 
 
 def same(a: Any, b: Any) -> bool:
@@ -174,11 +364,23 @@ def _same_store_values(s1: Store, s2: Store) -> bool:
     return all(type(sub) is set or _same_store_values(sub, s2[k]) for k, sub in s1.items())
 
 
+def ndots(s: Store) -> int:
+    """How many dots a store holds. O(1) (O(replicas) for a DotSetMap)."""
+    t = type(s)
+    if t is DotSetMap:
+        return sum(map(len, s.by.values()))
+    if t is set or t is dict or t is frozenset:
+        return len(s)
+    return len(s.index)
+
+
 def dots_of(s: Store) -> Iterable[DotT]:
     """The dots held by a store. O(1) to start; DotMap uses its index."""
-    if type(s) is DotMap or isinstance(s, DotMap):
-        return s.index.keys()
     t = type(s)
+    if t is DotSetMap:
+        return _SetMapDots(s.by)
+    if t is DotMap or isinstance(s, DotMap):
+        return s.index.keys()
     return s if t is set or t is frozenset else s.keys()
 
 
@@ -199,12 +401,11 @@ def copy_store(s: Store) -> Store:
         return set(s)
     if t is dict:
         return dict(s)
-    m = t()
     if t is DotSetMap:
-        dict.update(m, s)  # frozensets: shared
-    else:
-        for k, sub in s.items():
-            dict.__setitem__(m, k, copy_store(sub))
+        return s.copy()
+    m = t()
+    for k, sub in s.items():
+        dict.__setitem__(m, k, copy_store(sub))
     m.index = dict(s.index)
     return m
 
@@ -221,6 +422,9 @@ def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
     O(size of ``s2``).
     """
     t1, t2 = type(s1), type(s2)
+    if t1 is DotSetMap and t2 is DotSetMap:
+        _validate_setmap(s1, s2, path)
+        return
     if t1 is not t2 and not (isinstance(s1, DotMap) and isinstance(s2, DotMap)):
         if not s1 or not s2:
             return
@@ -239,8 +443,6 @@ def validate(s1: Store, s2: Store, path: tuple[Any, ...] = ()) -> None:
         k1, k2 = idx1[d], idx2[d]
         if k1 != k2:
             raise DoubleSpentDot(d, (*path, k1), (*path, k2))
-    if t1 is DotSetMap:
-        return
     for k in s1.keys() & s2.keys():
         sub1, sub2 = s1[k], s2[k]
         if type(sub1) is not set or type(sub2) is not set:
@@ -259,12 +461,27 @@ def join(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> tuple[li
     return added, removed
 
 
+def join_into(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> None:
+    """:func:`join` without reporting the dots that moved (what a top-level merge needs): a DotSetMap join
+    then builds no per-dot list. Call :func:`validate` first."""
+    if type(s1) is DotSetMap:
+        _join_setmap(s1, c1, _as_setmap(s2), c2, None, None)
+    else:
+        _join(s1, c1, s2, c2, [], [])
+
+
+def _as_setmap(s: Store) -> DotSetMap:
+    """``s`` as a DotSetMap: itself, or an empty one for an empty store of another kind (validate refused
+    a non-empty one)."""
+    return s if type(s) is DotSetMap else DotSetMap.of(dict(s.items()) if s else {})
+
+
 def _join(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext, added: list[DotT], removed: list[DotT]) -> None:
     t = type(s1)
     if t is set or t is dict:
         _join_flat(s1, c1, s2, c2, added, removed, t is dict)
     elif t is DotSetMap:
-        _join_setmap(s1, c1, s2, c2, added, removed)
+        _join_setmap(s1, c1, _as_setmap(s2), c2, added, removed)
     else:
         _join_map(s1, c1, s2, c2, added, removed)
 
@@ -308,71 +525,198 @@ def _common(mine: CausalContext, theirs: CausalContext) -> Iterator[DotT]:
             yield d
 
 
-def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
-                 added: list[DotT], removed: list[DotT]) -> None:
-    # Every dot sits under one key, so the per-key DotSet join is a join of the dot indexes.
-    # A store's dots are all in its own context, so a side whose context names none of the other's
-    # replicas can neither remove nor re-see any of the other's dots: those scans are skipped.
-    idx1, idx2 = s1.index, s2.index
-    vv1, cloud1 = c1.vv, c1.cloud
-    vv2, cloud2 = c2.vv, c2.cloud
-    if not idx1:
-        gone: Iterable[DotT] = ()
-    elif _common_size(c1, c2) <= len(idx1):
-        # A delta (or a claim about replicas we hardly know): look up the dots both contexts hold.
-        gone = [d for d in _common(c1, c2) if d in idx1 and d not in idx2]
-    else:
-        # A full state: scan our dots that they lack.
-        gone = [d for d in idx1.keys() - idx2.keys() if d[1] <= vv2.get(d[0], 0) or d in cloud2]
-    if gone:
-        pop = idx1.pop
-        for d in gone:
-            k = pop(d)
-            sub = s1[k] - {d}
-            if sub:
-                s1[k] = sub
-            else:
-                del s1[k]
-        removed.extend(gone)
-    if not idx2:
+def _validate_setmap(s1: DotSetMap, s2: DotSetMap, path: tuple[Any, ...]) -> None:
+    """No dot held by both stores under two elements. Per replica both hold: one C-level containment test
+    (``items() <=``) decides the usual cases; otherwise the common counters' elements are compared. O(size of s2)."""
+    by1 = s1.by
+    for r, o in s2.by.items():
+        m = by1.get(r)
+        if m is None:
+            continue
+        if len(o) <= len(m):
+            if o.items() <= m.items():
+                continue
+        elif m.items() <= o.items():
+            continue
+        common = list(m.keys() & o.keys())
+        if list(map(m.__getitem__, common)) != list(map(o.__getitem__, common)):
+            for c in common:
+                if m[c] != o[c]:
+                    raise DoubleSpentDot((r, c), (*path, m[c]), (*path, o[c]))
+
+
+def _seen_of(c: CausalContext, r: str) -> tuple[int, Collection[int]]:
+    """``(vv entry, scattered counters)`` of replica ``r`` in context ``c``."""
+    cloud = c.cloud
+    return c.vv.get(r, 0), (c._cloud_of(r) if cloud else ())  # type: ignore[return-value]
+
+
+def _held_seen(m: dict[int, Any], top: int, cl: Collection[int]) -> Iterable[int]:
+    """The counters of ``m`` (one replica's live dots) that a context holding ``1..top`` and ``cl`` has seen.
+    O(min(len(m), top + len(cl))): bounded by the live dots, never by the count a context claims."""
+    if top + len(cl) < len(m):
+        out = [c for c in range(1, top + 1) if c in m]
+        out.extend(c for c in cl if c in m)
+        return out
+    if not cl:
+        if max(m) <= top:
+            return m.keys()
+        return [c for c in m if c <= top]
+    cls = cl if isinstance(cl, (set, frozenset)) else set(cl)
+    return [c for c in m if c <= top or c in cls]
+
+
+def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalContext,
+                 added: list[DotT] | None, removed: list[DotT] | None) -> None:
+    # Replica by replica: drop our dots that c2 saw and s2 lacks, take theirs that c1 has not seen.
+    # A store's dots are all in its own context, so a replica a context never names needs no look at all,
+    # and one whose dots we hold exactly (``items() <=``, C-level) needs nothing more.
+    by1, by2 = s1.by, s2.by
+    if added is None and len(s2.elems) <= 8 and _adds_only(s2, c2):
+        # A delta that names only the dots it holds (an add) removes nothing: take what c1 has not seen.
+        vv1, cloud1 = c1.vv, c1.cloud
+        for r, run in by2.items():
+            held = by1.get(r)
+            top = vv1.get(r, 0)
+            for c, e in run.items():
+                if c > top and (held is None or c not in held) and (r, c) not in cloud1:
+                    _put(s1, e, r, c)
         return
-    small = len(idx2) <= 8
-    # set.difference with an exact dict iterates the left side only: O(len(idx2)), never O(len(idx1)).
-    lacking: Collection[DotT] = [d for d in idx2 if d not in idx1] if small else set(idx2).difference(idx1)
-    if not small and _replicas(c1).isdisjoint(_replicas(c2)):
-        new: Collection[DotT] = lacking  # c1 has seen none of their replicas' dots
-    else:
-        new = [d for d in lacking if d[1] > vv1.get(d[0], 0) and d not in cloud1]
-    if not new:
+    if added is None and not s2.elems and len(c2.vv) + len(c2.cloud) <= 4:
+        # A remove delta (what ``remove`` sends): drop the dots it names that we hold, bounded by our live dots
+        # of its replicas, never by the counts it claims
+        for r, k in c2.vv.items():
+            held = by1.get(r)
+            if held:
+                drop = list(_held_seen(held, k, ()))
+                if drop:
+                    _drop(s1, r, drop)
+        for r, c in c2.cloud:
+            held = by1.get(r)
+            if held and c in held:
+                _drop(s1, r, (c,))
         return
-    get = s1.get
-    if small:
-        for d in new:
-            k = idx2[d]
-            s1[k] = get(k, _EMPTY) | {d}
-            idx1[d] = k
-    else:
-        new_set = new if isinstance(new, set) else set(new)
-        common = s1.keys() & s2.keys()
-        for k in common:
-            mine = s1[k]
-            extra = s2[k] & new_set
-            if extra:
-                s1[k] = mine | extra
-        if len(new) == len(lacking):
-            # Every dot of theirs that we lack is new: keys we lack take their (immutable) DotSet as is.
-            dict.update(s1, {k: v for k, v in s2.items() if k not in common})
+    if added is None and by1 and _covers(s1, c1, s2):
+        # s1's store is part of s2's and every other dot of s2 is new to c1: the join's store is s2's
+        # (the usual case when a replica receives the state of a peer that has merged it). C-level copies.
+        s1.elems = s2.elems.copy()
+        s1.multi = s2.multi.copy()
+        s1.by = {r: o.copy() for r, o in by2.items()}
+        return
+    if by1 and (c2.vv or c2.cloud):
+        gone: list[tuple[str, Iterable[int]]] = []
+        for r, m in by1.items():
+            top, cl = _seen_of(c2, r)
+            if not top and not cl:
+                continue  # c2 saw nothing of r: O(1), whatever else it claims
+            o = by2.get(r)
+            if o is not None and len(o) >= len(m) and m.keys() <= o.keys():
+                continue  # they hold every dot of r we hold
+            cand = _held_seen(m, top, cl)
+            if o:
+                cand = [c for c in cand if c not in o]
+            if cand:
+                gone.append((r, list(cand)))
+        for r, cs in gone:
+            _drop(s1, r, cs)
+            if removed is not None:
+                removed.extend(zip(repeat(r), cs))
+    for r, o in by2.items():
+        mm = by1.get(r)
+        top, cl = _seen_of(c1, r)
+        if not top and not cl:
+            new: Any = o  # we have seen nothing of r (so hold none of it): all theirs are new
         else:
-            for k, v in s2.items():
-                if k not in common:
-                    v = v & new_set
-                    if v:
-                        s1[k] = v
-        idx1.update({d: idx2[d] for d in new})
-    added.extend(new)
+            if mm is not None and len(mm) >= len(o) and o.keys() <= mm.keys():
+                continue  # we hold every dot of r they hold
+            # set.difference iterates its left side only (``keys() - keys()`` walks the right one): O(len(o))
+            lack = set(o).difference(mm) if mm else o.keys()
+            if not lack:
+                continue
+            if not cl and min(lack) > top:
+                new = lack
+            else:
+                cls = cl if isinstance(cl, (set, frozenset)) else set(cl)
+                new = [c for c in lack if c > top and c not in cls]
+            if not new:
+                continue
+        _add_run(s1, r, o if new is o or len(new) == len(o) else {c: o[c] for c in new}, s2)
+        if added is not None:
+            added.extend(zip(repeat(r), new))
 
 
-_EMPTY: frozenset[DotT] = frozenset()
+def _adds_only(s: DotSetMap, c: CausalContext) -> bool:
+    """Whether context ``c`` names exactly the dots store ``s`` holds (a small delta). O(replicas + dots of s)."""
+    n = s.ndots()
+    if sum(c.vv.values()) + len(c.cloud) != n:
+        return False
+    by = s.by
+    for r, k in c.vv.items():
+        m = by.get(r)
+        if m is None or len(m) < k or not all(map(m.__contains__, range(1, k + 1))):
+            return False
+    for r, k in c.cloud:
+        m = by.get(r)
+        if m is None or k not in m:
+            return False
+    return True
+
+
+def _covers(s1: DotSetMap, c1: CausalContext, s2: DotSetMap) -> bool:
+    """Whether s2 holds every dot of s1 under the same element, and c1 has seen none of s2's other dots
+    (then s1 ⊔ s2 has s2's store). C-level per replica; False may also mean "not decided cheaply".
+    O(size of s1 + replicas)."""
+    by2 = s2.by
+    if len(s2.elems) < len(s1.elems):
+        return False
+    for r, m in s1.by.items():
+        o = by2.get(r)
+        if o is None or len(o) < len(m) or not m.items() <= o.items():
+            return False
+    for r, o in by2.items():
+        mm = s1.by.get(r)
+        if mm is not None and len(mm) == len(o):
+            continue
+        top, cl = _seen_of(c1, r)
+        if not top and not cl:
+            continue
+        if cl or min(set(o).difference(mm) if mm else o.keys()) <= top:
+            return False
+    return True
+
+
+def _add_run(s: DotSetMap, r: str, src: dict[int, Any], other: DotSetMap) -> None:
+    """Add the dots ``(r, c) -> e`` of ``src`` (none held by ``s``) to ``s``. Bulk dict operations: the
+    elements that gain a second dot (rare) are fixed one by one. ``src`` is not aliased."""
+    elems = s.elems
+    inv: dict[Any, int] | None
+    if src is other.by.get(r) and len(other.by) == 1 and not other.multi:
+        inv = other.elems  # the other store is exactly this run: its element table is the inverse
+    else:
+        inv = dict(zip(src.values(), src.keys(), strict=False))
+        if len(inv) != len(src):  # an element with two dots of r in src: one dot at a time
+            for c, e in src.items():
+                _put(s, e, r, c)
+            return
+    common = elems.keys() & inv.keys() if elems else ()
+    if common:
+        multi = s.multi
+        olds = list(zip(common, map(elems.__getitem__, common), map(inv.__getitem__, common), strict=False))
+        elems.update(inv)
+        only = next(iter(s.by)) if len(s.by) == 1 else None  # then every old single dot is of that replica
+        for e, oc, nc in olds:
+            if oc:
+                multi[e] = frozenset(((only or _replica_of(s, oc, e), oc), (r, nc)))
+            else:
+                multi[e] = multi[e] | {(r, nc)}
+        elems.update(dict.fromkeys(common, 0))
+    else:
+        elems.update(inv)
+    m = s.by.get(r)
+    if m is None:
+        s.by[r] = src.copy()
+    else:
+        m.update(src)
 
 
 def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
@@ -492,8 +836,8 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
     Returns the number of dots. Raises :class:`~crdts.errors.InvariantError`.
     """
     t = type(s)
-    if t is DotSetMap and _check_setmap_fast(s, ctx):
-        return len(s.index)
+    if t is DotSetMap:
+        return _check_setmap(s, ctx, path)
     if t is set or t is dict or t is frozenset:
         for d in s:
             if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str \
@@ -518,31 +862,49 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
     return len(seen)
 
 
-def _check_setmap_fast(s: DotSetMap, ctx: CausalContext) -> bool:
-    """True if a DotSetMap meets every invariant :func:`check_store` checks, found without a per-dot Python
-    loop (C-level map/set/zip); False sends the caller to the slow path, which says what is wrong."""
-    subs = list(s.values())
-    index = s.index
-    if not subs:
-        return not index
-    if set(map(type, subs)) != {frozenset} or not all(subs):
-        return False
-    dots = list(chain.from_iterable(subs))
-    if len(dots) != len(index):
-        return False
-    if len(dots) == len(subs):  # one dot per key: the usual case
-        if list(map(index.get, dots)) != list(s.keys()):
-            return False
-    elif dict(zip(dots, chain.from_iterable(map(repeat, s.keys(), map(len, subs))), strict=True)) != index:
-        return False
-    if set(map(type, dots)) != {tuple} or set(map(len, dots)) != {2}:
-        return False
-    reps = list(map(itemgetter(0), dots))
-    counters = list(map(itemgetter(1), dots))
-    if set(map(type, reps)) != {str} or set(map(type, counters)) != {int} or min(counters) < 1:
-        return False
-    beyond = list(map(gt, counters, map(ctx.vv.get, reps, repeat(0))))
-    return not any(beyond) or all(map(ctx.cloud.__contains__, compress(dots, beyond)))
+def _check_setmap(s: DotSetMap, ctx: CausalContext, path: tuple[Any, ...]) -> int:
+    """Invariants of a DotSetMap: plain dots within ``ctx``; ``elems``, ``multi`` and ``by`` describe the same
+    element -> dots map (every dot indexed once, under its element; every element has its dots). C-level
+    per replica (map/set/zip), a Python loop only over multi-dot elements. Returns the number of dots."""
+    by, elems, multi = s.by, s.elems, s.multi
+    if type(by) is not dict or type(elems) is not dict or type(multi) is not dict:
+        raise InvariantError(f"DotSetMap parts must be dicts at {list(path)}")
+    vv, cloud = ctx.vv, ctx.cloud
+    n = 0
+    for r, idx in by.items():
+        if type(r) is not str or not r or type(idx) is not dict or not idx:
+            raise InvariantError(f"bad replica entry {r!r} at {list(path)}")
+        cs = list(idx)
+        if set(map(type, cs)) != {int} or min(cs) < 1:
+            raise InvariantError(f"bad dot counter of {r!r} at {list(path)}")
+        top = vv.get(r, 0)
+        if max(cs) > top:
+            for c in cs:
+                if c > top and (r, c) not in cloud:
+                    raise InvariantError(f"dot {(r, c)!r} at {list(path)} is not in the causal context")
+        es = list(idx.values())
+        got = list(map(elems.get, es))
+        if got != cs:  # the multi-dot elements' dots (elems holds 0 for them), found C-level
+            for i in compress(range(len(cs)), map(ne, got, cs)):
+                c, e, g = cs[i], es[i], got[i]
+                if not (g == 0 and (r, c) in multi.get(e, ())):
+                    raise InvariantError(f"dot {(r, c)!r} of element {e!r} at {list(path)} is not recorded under it")
+        n += len(cs)
+    if elems and set(map(type, elems.values())) != {int}:
+        raise InvariantError(f"DotSetMap element counters must be ints at {list(path)}")
+    if len(set(chain.from_iterable(map(dict.values, by.values())))) != len(elems):
+        raise InvariantError(f"an element without a dot at {list(path)}")
+    held = 0
+    for e, ms in multi.items():
+        if type(ms) is not frozenset or len(ms) < 2 or elems.get(e) != 0:
+            raise InvariantError(f"multi-dot element {e!r} at {list(path)} is malformed")
+        for d in ms:
+            if type(d) is not tuple or len(d) != 2 or by.get(d[0], {}).get(d[1], _MISSING) != e:
+                raise InvariantError(f"dot {d!r} of element {e!r} at {list(path)} is not indexed under it")
+        held += len(ms)
+    if held + len(elems) - len(multi) != n:
+        raise InvariantError(f"DotSetMap index out of date at {list(path)}")
+    return n
 
 
 # --- join decomposition (Enes et al., "Efficient Synchronization of State-based CRDTs") -------------
@@ -560,6 +922,8 @@ def restrict(s: Store, keep: Collection[DotT]) -> Store:
         if len(keep) < len(s):
             return {d: s[d] for d in keep if d in s}
         return {d: v for d, v in s.items() if d in keep}
+    if t is DotSetMap:
+        return _restrict_setmap(s, keep)
     out = t()
     idx = s.index
     keys: Iterable[Any] = {idx[d] for d in keep if d in idx} if len(keep) < len(idx) else list(s.keys())
@@ -570,6 +934,24 @@ def restrict(s: Store, keep: Collection[DotT]) -> Store:
             dict.__setitem__(out, k, r)
             for d in dots_of(r):
                 oidx[d] = k
+    return out
+
+
+def _restrict_setmap(s: DotSetMap, keep: Collection[DotT]) -> DotSetMap:
+    by = s.by
+    out = DotSetMap()
+    if len(keep) < s.ndots():
+        for d in keep:
+            m = by.get(d[0])
+            if m is not None:
+                e = m.get(d[1], _MISSING)
+                if e is not _MISSING:
+                    _put(out, e, d[0], d[1])
+        return out
+    for r, m in by.items():
+        for c, e in m.items():
+            if (r, c) in keep:
+                _put(out, e, r, c)
     return out
 
 
@@ -623,7 +1005,17 @@ def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tu
     if prefixes:  # a's live dots inside a prefix go with it (b may hold some: harmless, see above)
         keep = live_new | {d for d in dots_a if d[0] in prefixes}
     dots_b = dots_of(sb)
-    if _common_size(cb, ca) <= len(dots_b):  # type: ignore[arg-type]
+    if type(sb) is DotSetMap:
+        # per replica ca names: only the live dots of those replicas, never the counts ca claims
+        for r in _replicas(ca):
+            m = sb.by.get(r)
+            if m:
+                top, cl = _seen_of(ca, r)
+                for c in _held_seen(m, top, cl):
+                    d = (r, c)
+                    if d not in dots_a:
+                        seen.add(d)
+    elif _common_size(cb, ca) <= len(dots_b):  # type: ignore[arg-type]
         for d in _common(cb, ca):
             if d in dots_b and d not in dots_a:
                 seen.add(d)

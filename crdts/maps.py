@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import is_, itemgetter, not_
 from typing import Any, ClassVar, Generic, TypeVar, get_origin, overload
 
 from ._base import _UNSET, CRDT, Causal, K, T, V, _no_option, check_replica, element, thaw, value
@@ -12,7 +13,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, DotSetMap, copy_store, dots_of, restrict, same, same_values
+from .kernel import DotMap, copy_store, dots_of, ndots, restrict, same, same_values
 from .registers import MVRegister, _check_ts, _clock_for, _fresh_clock, _rebind_clock
 from .sets import AWSet, RWSet
 
@@ -22,6 +23,11 @@ N = TypeVar("N", bound=Causal)
 D = TypeVar("D")
 
 _VALUE = itemgetter(2)  # the value of an LWWMap entry (timestamp, present, value)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+#: Key types that are canonical as they are (``element(k)`` is ``k``).
+_CANONICAL_KEYS = frozenset({str, bytes, int, type(None)})
+
 
 #: The causal types an ORMap can hold, by the name stored beside each key.
 NESTABLE: dict[str, type[Causal]] = {}
@@ -68,18 +74,7 @@ def _made_part(s: Any, made: list[tuple[str, int]]) -> Any:
         return {d for d in made if d in s}
     if t is dict:
         return {d: s[d] for d in made if d in s}
-    if t is not DotSetMap:
-        return restrict(s, made)
-    idx = s.index
-    out = DotSetMap()
-    oidx = out.index
-    for d in made:
-        k = idx.get(d, _NONE)
-        if k is not _NONE:  # (None is an element)
-            cur = dict.get(out, k)
-            dict.__setitem__(out, k, frozenset((d,)) if cur is None else cur | {d})
-            oidx[d] = k
-    return out
+    return restrict(s, made)  # O(len(made)) for DotMaps and DotSetMaps alike (through their indexes)
 
 
 def _view(cls: type[N], store: Any, ctx: CausalContext, replica: str | None) -> N:
@@ -249,9 +244,7 @@ class ORMap(TypedKeyReads[K], Causal):
         else:
             changed = set()
             live = None
-        if saved is not None and (
-                len(saved.index) + (len(live.index) if live else 0) != len(after.index) if isinstance(after, DotMap)
-                else len(saved) + (len(live) if live else 0) != len(after)):  # then a mutator removed a dot
+        if saved is not None and ndots(saved) + (ndots(live) if live else 0) != ndots(after):  # a mutator removed a dot
             gone = set(dots_of(saved)).difference(dots_of(after))  # the dots the mutators removed
             for d in gone:
                 del index[d]
@@ -524,31 +517,62 @@ class LWWMap(CRDT, Generic[K, V]):
         return LWWMap(replica, clock=_fresh_clock(self._clock, replica))
 
     def merge(self, other: LWWMap[K, V]) -> None:
-        """Per key, keep the higher timestamp; observe the newest on this replica's clock. O(len(other))."""
+        """Per key, keep the higher timestamp; observe the newest on this replica's clock. O(len(other)).
+
+        Validates first (an equal timestamp with another write is a ConflictingWrite; the clock's drift
+        bound): a refused merge changes nothing. Only the keys both maps hold are compared, and among them
+        only the entries that are not the same object (after a sync both maps share their entries); the
+        rest is C-level dict work (``update``, or a copy when the other map covers this one)."""
         self._check_other(other)
         entries = self._entries
         theirs = other._entries
-        for k, e in theirs.items():  # validate first: a refused merge changes nothing
-            mine = entries.get(k)
-            if mine is not None and mine[0] == e[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
-                raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
-        newest = max(e[0] for e in theirs.values()) if theirs else None
-        if newest is not None and self._clock is not None:
-            self._clock.check(newest)
-        live = self._live
-        for k, e in theirs.items():
-            ts = e[0]
-            mine = entries.get(k)
-            if mine is None:
-                entries[k] = e
-                if e[1]:
-                    live += 1
-            elif ts > mine[0]:
-                entries[k] = e
+        if not theirs or other is self:
+            return
+        clock = self._clock
+        newest = max(map(_FIRST, theirs.values()))
+        if clock is not None:
+            clock.check(newest)
+        if entries and len(entries) <= len(theirs) and all(map(is_, entries.values(), map(theirs.get, entries))):
+            # theirs holds each of our entries, the same object (as after a sync): the join is theirs
+            self._entries = theirs.copy()
+            self._live = sum(map(_SECOND, theirs.values()))
+        else:
+            self._merge_keys(theirs)
+        if clock is not None:
+            clock.observe(newest)
+
+    def _merge_keys(self, theirs: dict[Any, Any]) -> None:
+        """The per-key join (validated first). O(len(theirs)): one C-level lookup of each of their keys, a
+        Python step only for the keys both hold whose entries are not the same object."""
+        entries = self._entries
+        tk = list(theirs)
+        tv = list(theirs.values())
+        ms: list[Any] = list(map(entries.get, tk))
+        win: list[int] = []
+        keep: list[int] = []
+        live = self._live + sum(map(_SECOND, tv))
+        for i in compress(range(len(tk)), ms):  # the keys we hold too (entries are non-empty tuples)
+            mine, e = ms[i], tv[i]
+            live -= e[1]
+            if mine is e:
+                continue
+            if e[0] > mine[0]:
+                win.append(i)
                 live += e[1] - mine[1]
+            elif e[0] == mine[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
+                raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
+            else:
+                keep.append(i)
+        if len(keep) < len(tk) // 2:
+            entries.update(theirs)
+            for i in keep:
+                entries[tk[i]] = ms[i]
+        else:
+            for i in compress(range(len(tk)), map(is_, ms, repeat(None))):
+                entries[tk[i]] = tv[i]
+            for i in win:
+                entries[tk[i]] = tv[i]
         self._live = live
-        if newest is not None and self._clock is not None:
-            self._clock.observe(newest)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not LWWMap:
@@ -602,6 +626,38 @@ class LWWMap(CRDT, Generic[K, V]):
         return not self._entries
 
     def _check(self) -> None:
+        """Entries ``(timestamp, present, value)``, canonical keys, tombstones without a value, the live count.
+        Column by column (C-level) when every entry is plainly well formed; otherwise key by key, which says
+        what is wrong. O(entries)."""
+        if self._check_fast():
+            return
+        self._check_slow()
+
+    def _check_fast(self) -> bool:
+        entries = self._entries
+        if type(entries) is not dict:
+            return False
+        ents = list(entries.values())
+        if not ents:
+            return self._live == 0
+        if set(map(type, ents)) != {tuple} or set(map(len, ents)) != {3}:
+            return False
+        ts = list(map(_FIRST, ents))
+        if set(map(type, ts)) != {tuple} or set(map(len, ts)) != {3}:
+            return False
+        logicals = list(map(_SECOND, ts))
+        reps = list(map(_VALUE, ts))
+        if set(map(type, map(_FIRST, ts))) != {int} or set(map(type, logicals)) != {int} or min(logicals) < 0 \
+                or set(map(type, reps)) != {str} or "" in reps:
+            return False
+        present = list(map(_SECOND, ents))
+        if set(map(type, present)) != {bool} or sum(present) != self._live:
+            return False
+        if not set(map(type, entries)) <= _CANONICAL_KEYS:
+            return False
+        return set(map(_VALUE, compress(ents, map(not_, present)))) <= {None}
+
+    def _check_slow(self) -> None:
         live = 0
         for k, (ts, present, v) in self._entries.items():
             _check_ts(ts, f"LWWMap key {k!r}")

@@ -12,7 +12,7 @@ from typing import Any, Generic
 from ._base import _UNSET, CRDT, Causal, E, KeyedStoreReads, T, check_replica, element
 from .causal import CausalContext
 from .errors import InvariantError
-from .kernel import DotMap, DotSetMap
+from .kernel import DotMap, DotSetMap, _take, dots_of
 
 __all__ = ["AWSet", "GSet", "ORSet", "RWSet", "TwoPSet"]
 
@@ -247,7 +247,8 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
     _kind = DotSetMap
 
     def add(self, e: E) -> AWSet[E]:
-        """Add ``e``; the delta carries one new dot and the dots of ``e`` it replaces. O(1)."""
+        """Add ``e``; the delta carries one new dot and the dots of ``e`` it replaces. O(1) (O(replicas) when
+        ``e`` was present: its old dot is found by replica)."""
         r = self._replica
         if r is None:
             self._need_replica("add")
@@ -256,24 +257,23 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
         vv = self._ctx.vv  # no dot of ours lies beyond our entry (see Causal._new_dot)
         n = vv.get(r, 0) + 1  # type: ignore[arg-type]
         vv[r] = n  # type: ignore[index]
-        dot = (r, n)
         store = self._store
-        index = store.index
-        old = store.get(e)
-        if old:
-            for od in old:
-                del index[od]
-            seen = set(old)
-            seen.add(dot)
+        elems = store.elems
+        if e in elems:
+            seen = set(_take(store, e))
+            seen.add((r, n))  # type: ignore[arg-type]
+            dc = CausalContext._of_dots(seen)
         else:
-            seen = {dot}
-        dots = frozenset((dot,))
-        store[e] = dots
-        index[dot] = e
+            dc = CausalContext._of_dots({(r, n)})  # type: ignore[arg-type]
+        elems[e] = n
+        idx = store.by.get(r)
+        if idx is None:
+            store.by[r] = {n: e}
+        else:
+            idx[n] = e
         ds = DotSetMap()
-        dict.__setitem__(ds, e, dots)
-        ds.index[dot] = e  # type: ignore[index]
-        dc = CausalContext._of_dots(seen)
+        ds.elems[e] = n
+        ds.by[r] = {n: e}  # type: ignore[index]
         d = AWSet.__new__(AWSet)
         d._replica = None
         d._store = ds
@@ -281,41 +281,38 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
         return d
 
     def remove(self, e: E) -> AWSet[E]:
-        """Remove ``e`` (the adds this replica has seen); the delta carries only their dots. O(1)."""
+        """Remove ``e`` (the adds this replica has seen); the delta carries only their dots. O(1) (O(replicas)
+        to find a single dot's replica)."""
         self._need_replica("remove")
         if type(e) is not str:
             e = element(e)
-        old = self._store.pop(e, None)
+        old = _take(self._store, e)
         if not old:
             return AWSet._delta(DotSetMap(), CausalContext())
-        index = self._store.index
-        for od in old:
-            del index[od]
         return AWSet._delta(DotSetMap(), CausalContext._of_dots(set(old)))
 
     def clear(self) -> AWSet[E]:
         """Remove every element this replica has seen. O(elements)."""
         self._need_replica("clear")
         store = self._store
-        gone = set(store.index)
-        store.clear()
-        store.index.clear()
+        gone = set(dots_of(store))
+        store.elems.clear()
+        store.multi.clear()
+        store.by.clear()
         return AWSet._delta(DotSetMap(), CausalContext._of_dots(gone))
 
     @property
     def value(self) -> frozenset[E]:
-        return frozenset(self._store)
+        return frozenset(self._store.elems)
 
     def __iter__(self) -> Iterator[E]:
-        return iter(list(self._store))
+        return iter(list(self._store.elems))
 
     def _check_payload(self) -> None:
-        store = self._store
-        if set(map(type, store.values())) <= {frozenset} and set(map(type, store)) <= _CANONICAL_AS_IS:
+        elems = self._store.elems
+        if set(map(type, elems)) <= _CANONICAL_AS_IS:
             return  # str, bytes, int and None are canonical as they are: no per-element check needed
-        for e, dots in store.items():
-            if type(dots) is not frozenset:
-                raise InvariantError(f"AWSet element {e!r} must hold a frozenset of dots")
+        for e in elems:
             if element(e) != e or type(element(e)) is not type(e):
                 raise InvariantError(f"AWSet element {e!r} is not in canonical form")
 

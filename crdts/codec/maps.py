@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from itertools import accumulate, compress, islice, repeat
-from operator import eq, not_, sub
+from operator import eq, lshift, lt, not_, or_, sub
 from typing import Any
 
 from .. import kernel
@@ -32,6 +31,8 @@ from ._wire import (
 
 
 def _enc_lwwmap(x: LWWMap) -> Body:
+    # Column by column with C-level map/compress/sort: per replica, entries by (wall, logical) (a packed int
+    # key; a group already in order, the usual case, is not sorted), ties (a reused replica id) by key bytes.
     entries = x._entries
     keys = list(entries)
     ents = list(entries.values())
@@ -41,41 +42,33 @@ def _enc_lwwmap(x: LWWMap) -> Body:
     walls = list(map(_first, ts))
     logicals = list(map(_counters_of, ts))
     tb = ReplicaTable(reps)
-    if n:
-        if set(map(type, walls)) != {int} or set(map(type, logicals)) != {int}:
-            raise EncodeError("LWWMap: timestamps must hold ints")
-        if min(walls) < 0 or max(walls) >= _U64 or min(logicals) < 0 or max(logicals) >= _U64:
-            raise EncodeError("LWWMap: timestamp wall and logical parts must lie in 0 .. 2**64-1")
-    # Order: by replica, then (wall, logical): two stable sorts, the second only if there are several writers.
-    order = sorted(range(n), key=ts.__getitem__)
-    if len(tb.ids) > 1:
-        order.sort(key=reps.__getitem__)
-    sts = list(map(ts.__getitem__, order))
-    if any(map(eq, sts, islice(sts, 1, None))):
-        # Two keys written with one timestamp (a reused replica id): break the tie by key bytes.
-        kb = [_elem_bytes(k) for k in keys]
-        order = sorted(range(n), key=lambda i: (reps[i], walls[i], logicals[i], kb[i]))
-        sts = list(map(ts.__getitem__, order))
-    okeys = enc_elements(list(map(keys.__getitem__, order)), "LWWMap keys")
-    oents = list(map(ents.__getitem__, order))
-    oreps = list(map(_third, sts))
-    owalls = list(map(_first, sts))
-    ologicals = list(map(_counters_of, sts))
-    present = list(map(_counters_of, oents))
-    values = list(map(_third, oents))
+    if not n:
+        return tb.ids, [[]]
+    if set(map(type, walls)) != {int} or set(map(type, logicals)) != {int}:
+        raise EncodeError("LWWMap: timestamps must hold ints")
+    if min(walls) < 0 or max(walls) >= _U64 or min(logicals) < 0 or max(logicals) >= _U64:
+        raise EncodeError("LWWMap: timestamp wall and logical parts must lie in 0 .. 2**64-1")
+    packed = list(map(or_, map(lshift, walls, repeat(64)), logicals))
+    present = list(map(_counters_of, ents))
+    values = list(map(_third, ents))
     groups: list[Any] = []
-    lo = 0
-    while lo < n:
-        r = oreps[lo]
-        hi = bisect_right(oreps, r, lo) if len(tb.ids) > 1 else n
-        ws = owalls[lo:hi]
-        tombs = list(compress(range(hi - lo), map(not_, present[lo:hi])))
-        vals = values[lo:hi]
-        if any(vals[i] is not None for i in tombs):
+    for r in tb.ids:
+        idx = list(range(n)) if len(tb.ids) == 1 else list(compress(range(n), map(eq, reps, repeat(r))))
+        pk = list(map(packed.__getitem__, idx))
+        if not all(map(lt, pk, islice(pk, 1, None))):
+            idx.sort(key=packed.__getitem__)
+            pk = list(map(packed.__getitem__, idx))
+            if any(map(eq, pk, islice(pk, 1, None))):
+                # Two keys written with one timestamp (a reused replica id): break the tie by key bytes.
+                idx.sort(key=lambda i: (packed[i], _elem_bytes(keys[i])))
+        ws = list(map(walls.__getitem__, idx))
+        gv = list(map(values.__getitem__, idx))
+        tombs = list(compress(range(len(idx)), map(not_, map(present.__getitem__, idx))))
+        if tombs and any(gv[i] is not None for i in tombs):
             raise EncodeError("LWWMap: a removed key carries a value")
-        groups.extend((tb.ix[r], [ws[0], *map(sub, ws[1:], ws)], ologicals[lo:hi], okeys[lo:hi],
-                       enc_values(vals), tombs))
-        lo = hi
+        groups.extend((tb.ix[r], [ws[0], *map(sub, islice(ws, 1, None), ws)],
+                       list(map(logicals.__getitem__, idx)),
+                       enc_elements(list(map(keys.__getitem__, idx)), "LWWMap keys"), enc_values(gv), tombs))
     return tb.ids, [groups]
 
 

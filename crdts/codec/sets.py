@@ -21,6 +21,7 @@ from ._wire import (
     ReplicaTable,
     _at,
     _groups,
+    _run,
     _run_of,
     _sorted_dots,
     enc_bools,
@@ -31,10 +32,6 @@ from ._wire import (
     register_type,
     sort_elements,
 )
-
-#: The AWSet store: a DotMap of DotSets (frozenset values in a DotSetMap, where the kernel has one).
-_AW_STORE: type = AWSet._kind
-_AW_SUB: type = frozenset if _AW_STORE is not kernel.DotMap else set
 
 
 def _enc_gset(x: GSet) -> Body:
@@ -133,7 +130,7 @@ def dec_setstore(d: Decoder, x: Any, ctx: CausalContext, path: str, fun: bool) -
             if fun:
                 sub_store: Any = d.dotfun(mx[i + 1], ctx, _at(mpath, i + 1), "bools")
             else:
-                sub_store = _AW_SUB(d.dotset(mx[i + 1], ctx, _at(mpath, i + 1)))
+                sub_store = set(d.dotset(mx[i + 1], ctx, _at(mpath, i + 1)))
             if len(sub_store) < 2:
                 raise SchemaError(_at(mpath, i + 1), "an entry with one dot belongs in the singles")
             low = min(sub_store)
@@ -146,8 +143,8 @@ def dec_setstore(d: Decoder, x: Any, ctx: CausalContext, path: str, fun: bool) -
         subs: Iterable[Any] = map(dict, zip(zip(index, flags, strict=True)))
         store = kernel.DotMap()
     else:
-        subs = map(_AW_SUB, zip(index))
-        store = _AW_STORE()
+        subs = map(set, zip(index))
+        store = kernel.DotMap()
     dict.update(store, zip(keys, subs, strict=True))
     if mkeys:
         dict.update(store, zip(mkeys, msubs, strict=True))
@@ -162,9 +159,90 @@ def dec_setstore(d: Decoder, x: Any, ctx: CausalContext, path: str, fun: bool) -
     return store
 
 
+def enc_awstore(store: kernel.DotSetMap, tb: ReplicaTable) -> list[Any]:
+    """AWSet store ``[singles, multi]`` from the per-replica layout: each replica's singles are its index's
+    counters in order (C-level sort) and the elements they map to; multi-dot elements after. O(n log n)."""
+    by, multi = store.by, store.multi
+    in_multi: dict[str, set[int]] = {}
+    for ms in multi.values():
+        for r, c in ms:
+            in_multi.setdefault(r, set()).add(c)
+    ix = tb.ix
+    singles: list[Any] = []
+    for r in sorted(by):
+        m = by[r]
+        cs = sorted(m)
+        skip = in_multi.get(r)
+        if skip:
+            cs = [c for c in cs if c not in skip]
+            if not cs:
+                continue
+        es = list(map(m.__getitem__, cs))
+        enc_elements(es, "set elements")
+        singles.append(ix[r])
+        singles.append(_run(cs))
+        singles.append(es)
+    out: list[Any] = []
+    if multi:
+        mkeys = sorted(multi, key=lambda e: min(multi[e]))
+        enc_elements(mkeys, "set elements")
+        for e in mkeys:
+            out.append(e)
+            out.append(enc_dotset(multi[e], tb))
+    return [singles, out]
+
+
+def dec_awstore(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.DotSetMap:
+    """AWSet store from ``[singles, multi]``, built with C-level dict constructors per replica group."""
+    if type(x) is not list or len(x) != 2:
+        d.array(x, path, size=2)
+    sx, mx = x
+    spath = f"{path}.singles"
+    store = kernel.DotSetMap()
+    elems, by = store.elems, store.by
+    total = 0
+    for g, (r, cs) in enumerate(d.dot_groups(sx, spath, 3)):
+        d.covered(r, cs, ctx, spath)
+        j = 3 * g + 2
+        es = d.elems(sx[j], spath, j)
+        if len(es) != len(cs):
+            raise SchemaError(_at(spath, j), f"expected {len(cs)} elements, got {len(es)}")
+        by[r] = dict(zip(cs, es, strict=False))  # a run is strictly increasing: no counter twice
+        elems.update(zip(es, cs, strict=False))
+        total += len(cs)
+    if len(elems) != total:
+        raise SchemaError(path, "an element appears twice")
+    if mx != []:
+        mpath = f"{path}.multi"
+        d.array(mx, mpath, stride=2)
+        last: tuple[str, int] | None = None
+        multi = store.multi
+        for i in range(0, len(mx), 2):
+            e = d.elem(mx[i], mpath, i)
+            dots = frozenset(d.dotset(mx[i + 1], ctx, _at(mpath, i + 1)))
+            if len(dots) < 2:
+                raise SchemaError(_at(mpath, i + 1), "an entry with one dot belongs in the singles")
+            low = min(dots)
+            if last is not None and low <= last:
+                raise SchemaError(mpath, "entries must be sorted by their smallest dot")
+            last = low
+            if e in elems:
+                raise SchemaError(path, "an element appears twice")
+            elems[e] = 0
+            multi[e] = dots
+            for r, c in dots:
+                m = by.get(r)
+                if m is None:
+                    by[r] = {c: e}
+                elif c in m:
+                    raise SchemaError(path, "a dot appears under two elements")
+                else:
+                    m[c] = e
+    return store
+
+
 register_type(GSet, 3, encode=_enc_gset, decode=_dec_gset, arity=1, _builtin=True)
 register_type(TwoPSet, 4, encode=_enc_twopset, decode=_dec_twopset, arity=2, _builtin=True)
-register_causal(AWSet, 7, encode_store=lambda s, tb: enc_setstore(s, tb, False),
-                decode_store=lambda d, x, ctx, path: dec_setstore(d, x, ctx, path, False), _builtin=True)
+register_causal(AWSet, 7, encode_store=enc_awstore, decode_store=dec_awstore, _builtin=True)
 register_causal(RWSet, 8, encode_store=lambda s, tb: enc_setstore(s, tb, True),
                 decode_store=lambda d, x, ctx, path: dec_setstore(d, x, ctx, path, True), _builtin=True)

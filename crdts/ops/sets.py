@@ -188,9 +188,7 @@ class OpAWSet(OpCRDT):
         out: dict[Any, set[tuple[str, int]]] = {e: set(tags) for e, tags in self._tagged.items()}
         for e in sorted(self._plain, key=sort_key):
             out.setdefault(e, set()).add(alloc.next())
-        store = DotSetMap.of({e: frozenset(ds) for e, ds in out.items()})
-        assert isinstance(store, DotSetMap)
-        return store
+        return DotSetMap.of(out)
 
     def _load(self, store: Any) -> None:
         entries = sorted(((d, e) for e, ds in store.items() for d in ds))

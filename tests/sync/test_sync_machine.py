@@ -200,9 +200,7 @@ def _forged(state, kind: str, claim: int):
 
             if type(state._store) is DotSetMap:
                 dot = min(state._store.index)
-                s = DotSetMap()
-                dict.__setitem__(s, ("evil", claim), frozenset([dot]))
-                s.index[dot] = ("evil", claim)
+                s = DotSetMap.of({("evil", claim): [dot]})
                 d = cls._delta(s, CausalContext._of_dots({dot}))
         return d
     if cls is PNCounter:

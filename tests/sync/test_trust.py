@@ -56,11 +56,7 @@ def pair(protocol, cls=AWSet, **kw):
 
 def forged_aw(store: dict, vv: dict | None = None, cloud=()) -> AWSet:
     """An AWSet delta with exactly this store ({element: {dots}}) and context (as a peer could send)."""
-    s = DotSetMap()
-    for e, dots in store.items():
-        dict.__setitem__(s, e, frozenset(dots))
-        for d in dots:
-            s.index[d] = e
+    s = DotSetMap.of(store)
     ctx = CausalContext(vv or {}, cloud)
     for dots in store.values():
         for d in dots:

@@ -99,7 +99,7 @@ def build_app(region: Region, *, faults: Any = None, admin: bool = False, extra_
         if existing is not None and type(existing) is not cls:
             raise web.HTTPConflict(text=f"object {name!r} is a {type(existing).__name__}, not a {cls.__name__}")
         try:
-            lsn = await region.write(name, cls, lambda obj: _call(obj, spec))
+            lsn = await region.write(name, cls, lambda obj: _call(obj, spec), returns_delta=True)
         except web.HTTPException:
             raise
         except StoreError as exc:

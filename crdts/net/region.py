@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -171,16 +172,17 @@ class Region:
         self.objects = self._rebuild(None)
         self.log = deque(self.store.log())
 
-    def _rebuild(self, names: set[str] | None) -> dict[str, CRDT]:
+    def _rebuild(self, names: set[str] | None, also: Iterable[LogEntry] = ()) -> dict[str, CRDT]:
         """The committed state of the objects ``names`` (None: all): their snapshots joined with the log
-        entries above them, built unbound (our own writes replayed) and bound to this region at the end."""
+        entries above them (and the entries ``also``), built unbound (our own writes replayed) and bound to
+        this region at the end."""
         out: dict[str, CRDT] = {}
         covered: dict[str, int] = {}
         for rec in self.store.objects():
             if names is None or rec.name in names:
                 out[rec.name] = codec.decode(rec.data, limits=_STORE_LIMITS)
                 covered[rec.name] = rec.lsn
-        for e in self.store.log():
+        for e in itertools.chain(self.store.log(), also):
             if (names is None or e.name in names) and e.lsn > covered.get(e.name, 0):
                 d = codec.decode(e.delta, limits=_STORE_LIMITS)
                 obj = out.get(e.name)
@@ -189,6 +191,14 @@ class Region:
                 obj.merge(d)
                 self._observe(d)
         return {n: self._bind(o) for n, o in out.items()}
+
+    def _reload(self, name: str) -> None:
+        """Object ``name`` as its committed state plus its log entries waiting for the next commit."""
+        obj = self._rebuild({name}, also=self._pending.log).get(name)
+        if obj is None:
+            self.objects.pop(name, None)
+        else:
+            self.objects[name] = obj
 
     def _observe(self, d: Any) -> None:
         """Move the region clock past the timestamps a delta carries (LWW and conflict types)."""
@@ -241,11 +251,16 @@ class Region:
         """The object ``name`` (None if absent). Read it, do not mutate it: write through :meth:`write`."""
         return self.objects.get(name)
 
-    async def write(self, name: str, cls: type[CRDT], fn: Callable[[Any], Any]) -> int:
+    async def write(self, name: str, cls: type[CRDT], fn: Callable[[Any], Any], *, returns_delta: bool = False) -> int:
         """Run ``fn`` (one or more mutators) on object ``name`` of class ``cls`` (created if absent), and return
         once the change is committed: its log sequence number. Raises what ``fn`` raises (nothing changes),
         :class:`TypeError` if the object has another class, :class:`~crdts.store.StoreError` if the commit
-        failed (the object is put back as it was)."""
+        failed (the object is put back as it was).
+
+        The change is found by comparing the object before and after ``fn`` (``obj.batch()``: O(size of the
+        object)). With ``returns_delta=True``, ``fn`` promises to return the delta of everything it did (a
+        single mutator's result, or a :class:`~crdts.DeltaBuffer`'s joined delta), and the write costs
+        O(change) whatever the object's size."""
         _check_name(name)
         while len(self._waiting) >= self.limits.max_pending:
             self._limit("pending", None, "writers wait for the group commit")
@@ -259,12 +274,20 @@ class Region:
             obj = self._new(cls)
         elif type(obj) is not cls:
             raise TypeError(f"object {name!r} is a {type(obj).__name__}, not a {cls.__name__}")
-        with obj.batch() as b:
-            fn(obj)
+        if returns_delta:
+            delta = fn(obj)
+            if type(delta) is not cls:
+                if not created:                              # what fn changed is unknown: reload the object
+                    self._reload(name)
+                raise TypeError(f"write(returns_delta=True): fn returned a {type(delta).__name__}, not the "
+                                f"delta (a {cls.__name__}) of its change")
+        else:
+            with obj.batch() as b:
+                fn(obj)
+            delta = b.delta
         if created:
             self.objects[name] = obj
             self._leaf_names.setdefault(_leaf_of(name), set()).add(name)
-        delta = b.delta
         if delta is None or delta.is_bottom():
             return self.committed
         lsn = self._append(name, None, codec.encode(delta))

@@ -158,3 +158,29 @@ def test_frames_from_strangers_and_garbage_are_refused(tmp_path):
         await net.close()
 
     run(main())
+
+
+def test_a_write_that_returns_its_delta_costs_the_change_and_a_broken_promise_changes_nothing(tmp_path):
+    from crdts import AWSet, GCounter
+
+    async def main():
+        net = Net(tmp_path, ["eu", "us"])
+        await net.start()
+        eu = net.regions["eu"]
+        await eu.write("cart", AWSet, lambda s: s.add("a"), returns_delta=True)
+        eu.commit_delay = 1.0                       # the next write waits in the group commit...
+        pending = asyncio.ensure_future(eu.write("cart", AWSet, lambda s: s.add("b"), returns_delta=True))
+        await asyncio.sleep(0)
+        with pytest.raises(TypeError, match="not the delta"):
+            await eu.write("cart", AWSet, lambda s: (s.add("c"), s.add("d")), returns_delta=True)
+        assert eu.get("cart").value == {"a", "b"}    # ...and survives the reload of the broken write
+        with pytest.raises(TypeError, match="not the delta"):
+            await eu.write("hits", GCounter, lambda c: None, returns_delta=True)
+        assert eu.get("hits") is None
+        eu.commit_delay = 0
+        await pending
+        await net.rounds()
+        assert net.values("cart") == {"eu": {"a", "b"}, "us": {"a", "b"}}
+        await net.close()
+
+    asyncio.run(main())

@@ -13,9 +13,9 @@ sent itself), and acknowledges them once it committed their merge; a received de
 (validated first) and only the part of it that was new is logged and passed on. A round costs O(changes
 since the peer's acknowledgement), whatever the size of the keyspace: idle objects cost nothing. A peer
 that needs entries the log no longer holds (it was away past the log's retention, or restored from an old
-backup) catches up with a Merkle exchange over the keyspace (16-way, four levels: 65,536 leaf buckets by
+backup) catches up with a Merkle exchange over the keyspace (4-way, eight levels: 65,536 leaf buckets by
 the hash of the object name): only the buckets whose sums differ are opened, and only the objects whose
-hashes differ travel, as full states.
+hashes differ travel, as full states (a small differing leaf sends its states at once).
 
 Over a message bus (:mod:`crdts.net.jetstream`) the same region publishes its own log entries and merges
 everyone else's; the bus keeps and redelivers them.
@@ -48,8 +48,15 @@ __all__ = ["Region", "RegionLimits"]
 
 log = logging.getLogger("crdts.net")
 
-_LEVELS = 4                      # Merkle depth: 16**4 = 65,536 leaf buckets
-_FANOUT = 16
+_LEVELS = 8                      # Merkle depth: 4**8 = 65,536 leaf buckets
+_BITS = 2                        # bits of the leaf number per level
+_FANOUT = 1 << _BITS             # 4-way: a differing object costs 4 sums per level below the shared ones
+#: a differing leaf whose objects' states take at most this many bytes is answered with the states at once
+_LEAF_STATES = 1024
+#: a catch-up ships the objects changed since the peer's mark at once when they are at most this many, or
+#: at most 1/_DIRECT_SHARE of the keyspace; more, and the Merkle exchange finds which of them differ
+_DIRECT_MIN = 256
+_DIRECT_SHARE = 16
 
 
 def _leaf_of(name: str) -> int:
@@ -171,6 +178,10 @@ class Region:
     def _load(self) -> None:
         self.objects = self._rebuild(None)
         self.log = deque(self.store.log())
+        # the last lsn that changed each object (a snapshot's lsn is its object's last change before it)
+        self._changed = {rec.name: rec.lsn for rec in self.store.objects()}
+        for e in self.log:
+            self._changed[e.name] = e.lsn
 
     def _rebuild(self, names: set[str] | None, also: Iterable[LogEntry] = ()) -> dict[str, CRDT]:
         """The committed state of the objects ``names`` (None: all): their snapshots joined with the log
@@ -306,6 +317,7 @@ class Region:
         e = LogEntry(self.lsn, name, origin, delta)
         self.log.append(e)
         self._pending.log.append(e)
+        self._changed[name] = self.lsn
         self._touched.add(name)
         self._dirty.add(name)
         return self.lsn
@@ -369,6 +381,8 @@ class Region:
         lost = {e.lsn for e in c.log}
         self.log = deque(e for e in self.log if e.lsn not in lost)
         self.lsn = self.committed
+        for name in touched:
+            self._changed[name] = min(self._changed.get(name, 0), self.committed)
         rebuilt = self._rebuild(touched)
         for name in touched:
             self._dirty.add(name)
@@ -398,7 +412,7 @@ class Region:
             return 0
         names = {e.name for e in self.log if e.lsn <= floor}
         snaps = [codec.encode(self.objects[n]) for n in names if n in self.objects]
-        c = Commit(snapshots=[_record(n, data, self.committed) for n, data in zip(
+        c = Commit(snapshots=[_record(n, data, self._changed.get(n, self.committed)) for n, data in zip(
             [n for n in names if n in self.objects], snaps, strict=True)], truncate_below=floor)
         await asyncio.to_thread(self.store.commit, c)
         n = 0
@@ -589,8 +603,11 @@ class Region:
         if p.catching_up:
             return out
         if p.force_catchup or (p.inflight + 1 < self.log_floor() and p.inflight < self.committed):
+            # A peer that came back as a new incarnation lost state, maybe its own writes too (which our log
+            # never sends back to it): the Merkle exchange. A peer that was only away: what changed since.
+            since = None if p.force_catchup else p.inflight
             p.force_catchup = False
-            return out + self._start_catchup(p)
+            return out + self._start_catchup(p, since=since)
         entries: list[list[Any]] = []
         size = 0
         upto = p.inflight
@@ -704,7 +721,7 @@ class Region:
             x = old ^ new
             leaf = _leaf_of(name)
             for level in range(_LEVELS + 1):
-                key = leaf >> (4 * (_LEVELS - level))
+                key = leaf >> (_BITS * (_LEVELS - level))
                 sums[level][key] = sums[level].get(key, 0) ^ x
         self._dirty.clear()
 
@@ -715,11 +732,22 @@ class Region:
         s = self._sums[level]
         return b"".join(s.get(base + i, 0).to_bytes(8, "big") for i in range(_FANOUT))
 
-    def _start_catchup(self, p: _Peer) -> list[bytes]:
-        self._refresh()
+    def _start_catchup(self, p: _Peer, since: int | None = None) -> list[bytes]:
+        """Catch ``p`` up past our log. With ``since`` (the last lsn of ours it committed), when few objects
+        changed after it, their states go at once; otherwise (or without ``since``) the Merkle exchange finds
+        what differs (the peer may hold much of it already, from other peers)."""
         p.catching_up = True
         p.catchup_mark = self.committed
         self.stats["catchups"] += 1
+        if since is not None:
+            changed = [n for n, lsn in self._changed.items() if lsn > since and n in self.objects]
+            if len(changed) <= _DIRECT_MIN or len(changed) * _DIRECT_SHARE <= len(self.objects):
+                self.event("catchup", "changed", p.name, f"{p.name} is behind our log (acknowledged {since}, log "
+                                                         f"from {self.log_floor()}): {len(changed)} objects changed")
+                out = self._states(sorted(changed))
+                self.stats["catchup_bytes"] += sum(len(x) for x in out)
+                return out
+        self._refresh()
         self.event("catchup", "merkle", p.name, f"{p.name} is behind our log (acknowledged {p.sent}, log from "
                                                 f"{self.log_floor()}): Merkle exchange")
         f = encode_frame("sums", b"", self._sums_of(b""))
@@ -734,7 +762,8 @@ class Region:
             self._refresh()
             prefix, hashes = f.fields
             if len(prefix) >= _LEVELS or len(hashes) != 8 * _FANOUT or any(n >= _FANOUT for n in prefix):
-                raise DecodeError("sums: a bucket prefix of at most 3 nibbles and 16 hashes")
+                raise DecodeError(f"sums: a bucket prefix of at most {_LEVELS - 1} steps (each below {_FANOUT}) "
+                                  f"and {_FANOUT} hashes")
             if prefix:
                 p.expecting -= 1
             else:
@@ -783,16 +812,21 @@ class Region:
                     raise DecodeError("want: bad bucket prefix")
                 if len(pre) < _LEVELS:
                     out.append(encode_frame("sums", pre, self._sums_of(pre)))
+                    continue
+                keys = sorted(n for n in self._leaf_names.get(_prefix_int(pre), ()) if n in self.objects)
+                states = [[n, codec.encode(self.objects[n])] for n in keys]
+                if sum(len(s) for _, s in states) <= _LEAF_STATES:
+                    out.append(encode_frame("states", states, 1))      # small: the states at once
                 else:
-                    keys = sorted(n for n in self._leaf_names.get(_prefix_int(pre), ()) if n in self.objects)
-                    out.append(encode_frame("keys", pre, [[n, self._hash.get(n, 0).to_bytes(8, "big")] for n in keys]))
+                    out.append(encode_frame("keys", pre, [[n, self._hash.get(n, 0).to_bytes(8, "big")]
+                                                          for n in keys]))
             if names:
                 out.extend(self._states(names))
             if not prefixes and not names:
                 out.append(encode_frame("done", p.catchup_mark))  # it has all it asked for: it acks our mark
             self.stats["catchup_bytes"] += sum(len(x) for x in out)
             return out
-        if kind in ("sums", "keys", "states") and p.expecting <= 0:
+        if (kind in ("sums", "keys") or (kind == "states" and f.fields[1])) and p.expecting <= 0:
             p.expecting = 0
             out.append(encode_frame("want", [], []))               # every answer arrived: we are done
         self.stats["catchup_bytes"] += sum(len(x) for x in out)

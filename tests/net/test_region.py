@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from crdts import AWSet, LWWMap, ORMap, PNCounter
+from crdts import AWSet, LWWMap, ORMap, PNCounter, encode
 from crdts.net import RegionLimits
 from crdts.store import SQLiteStore, StoreError
 
@@ -118,7 +118,7 @@ def test_a_region_restored_from_an_old_store_continues_as_a_new_incarnation(tmp_
     run(main())
 
 
-def test_a_partitioned_region_catches_up_from_the_log_and_past_it_with_merkle(tmp_path):
+def test_a_partitioned_region_catches_up_from_the_log_and_past_it_with_what_changed(tmp_path):
     async def main():
         net = Net(tmp_path, ["eu", "us"], limits=RegionLimits(max_log=50))
         await net.start()
@@ -138,10 +138,42 @@ def test_a_partitioned_region_catches_up_from_the_log_and_past_it_with_merkle(tm
         await net.rounds(8)
         us = net.regions["us"]
         assert eu.stats["catchups"] == 1
+        assert [e.reason for e in eu.events if e.kind == "catchup"] == ["changed"]
         for i in range(200):
             assert us.get(f"obj:{i}") == eu.get(f"obj:{i}"), i
         assert us.get("busy").value == 60
         assert eu.stats["catchup_bytes"] - before < 20_000
+        await net.close()
+
+    run(main())
+
+
+def test_past_the_log_a_merkle_exchange_ships_only_what_differs(tmp_path):
+    # us is cut off from eu but hears eu's writes through ap; eu's log no longer holds what us acknowledged.
+    # Many objects changed since: the Merkle exchange finds that us already holds them, and ships almost nothing.
+    async def main():
+        net = Net(tmp_path, ["ap", "eu", "us"], limits=RegionLimits(max_log=100))
+        await net.start()
+        eu = net.regions["eu"]
+        for i in range(400):
+            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(i))
+        await net.rounds(3)
+        net.partition("eu", "us")
+        for i in range(300):
+            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(-i - 1))
+        await net.rounds(4)                               # through ap
+        us = net.regions["us"]
+        assert all(us.get(f"obj:{i}") == eu.get(f"obj:{i}") for i in range(400))
+        await eu.compact()
+        assert eu.log_floor() > us.peers["eu"].received + 1
+        before = eu.stats["catchup_bytes"]
+        net.heal()
+        await net.rounds(8)
+        assert [e.reason for e in eu.events if e.kind == "catchup"] == ["merkle"]
+        states = sum(len(encode(eu.get(f"obj:{i}"))) for i in range(300))
+        assert eu.stats["catchup_bytes"] - before < states / 10
+        await net.rounds(2)
+        assert eu.peers["us"].sent == eu.committed            # and us acknowledged everything
         await net.close()
 
     run(main())

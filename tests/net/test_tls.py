@@ -245,7 +245,7 @@ def test_a_peer_cannot_speak_as_another_region_nor_originate_its_writes(tmp_path
             host = await mesh.start("eu", relay=False)
             region = host.region
             _, us = contexts(mesh.ca, "us", tmp_path)
-            reader, writer = await asyncio.open_connection("127.0.0.1", host.port, ssl=us, server_hostname="eu")
+            _reader, writer = await asyncio.open_connection("127.0.0.1", host.port, ssl=us, server_hostname="eu")
 
             def send(frame):
                 writer.write(len(frame).to_bytes(4, "big") + frame)

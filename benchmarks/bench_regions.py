@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
-    res["checks"] = [{"what": w, "ok": ok, "detail": d} for w, ok, d in checks]
+    res["checks"] = [{"check": w, "measured": d, "result": "PASS" if ok else "FAIL"} for w, ok, d in checks]
     print()
     for w, ok, d in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {w}: {d}")

@@ -562,6 +562,7 @@ _BENCHES: dict[str, Bench] = {
     "codec": Bench("the wire format beside plain cbor2", module="crdts.bench.codec"),
     "hostile": Bench("hostile messages beside honest ones", script="bench_hostile.py"),
     "workloads": Bench("two regions that have talked: merges, codec, memory", script="bench_workloads.py"),
+    "regions": Bench("region processes: durable writes, lag, round and catch-up cost", script="bench_regions.py"),
 }
 
 
@@ -835,7 +836,11 @@ def cmd_region_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         from .net.demo import run_demo
     except ImportError as exc:
         raise MissingExtra(f'the demo needs the net extra: pip install "crdts[net]" ({exc})') from None
-    return run_demo(directory=args.dir, transport=args.transport, writes=args.writes, quiet=args.quiet)
+    try:
+        return run_demo(directory=args.dir, transport=args.transport, writes=args.writes, quiet=args.quiet)
+    except RuntimeError as exc:          # a region or nats-server that did not start
+        print(f"crdts region demo: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:

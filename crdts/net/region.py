@@ -93,7 +93,8 @@ class RegionLimits:
 class _Peer:
     name: str
     sent: int = 0            # durable: the last lsn of ours the peer committed
-    received: int = 0        # durable: the last lsn of the peer's we committed
+    received: int = 0        # the last lsn of the peer's we merged (durable once committed)
+    received_durable: int = 0    # the last lsn of the peer's in a commit that returned: what we may ack
     inflight: int = 0        # volatile: the last lsn sent and not yet acknowledged
     inflight_at: float = 0.0
     connected: bool = False
@@ -141,6 +142,7 @@ class Region:
         for p, (sent, received) in store.peers().items():
             self.peers.setdefault(p, _Peer(p))
             self.peers[p].sent, self.peers[p].received = sent, received
+            self.peers[p].received_durable = received
         self.log: deque[LogEntry] = deque()
         self._load()
         # Merkle: per-object hash (int of 8 bytes), sums per level; objects whose hash is stale.
@@ -360,15 +362,30 @@ class Region:
         try:
             await asyncio.to_thread(self.store.commit, c)
         except StoreError as exc:
+            # What changed while this commit was being written was built on top of it: it goes too (its log
+            # entries' deltas may leave out what the failed ones held). Acks and bookkeeping stay pending.
+            later, later_waiting = self._pending, self._waiting
+            touched |= self._touched
+            self._waiting, self._touched = [], set()
+            c.log.extend(later.log)
+            c.received.update(later.received)
+            later.log, later.received, later.snapshots, later.truncate_below = [], {}, [], None
             self._rollback(c, touched)
             self.event("store", "commit-failed", None, str(exc))
-            for _, f in waiting:
+            for _, f in waiting + later_waiting:
                 if not f.done():
                     f.set_exception(exc)
             return
         self.stats["commits"] += 1
         self.stats["commit_seconds"] += time.perf_counter() - t0
         self.committed = max(self.committed, upto)
+        for name, n in c.received_reset.items():       # as the store applies them: resets, then advances
+            if name in self.peers:
+                self.peers[name].received_durable = n
+        for name, n in c.received.items():
+            peer = self.peers.get(name)
+            if peer is not None and n > peer.received_durable:
+                peer.received_durable = n
         for _, f in waiting:
             if not f.done():
                 f.set_result(None)
@@ -391,10 +408,10 @@ class Region:
             else:
                 self.objects.pop(name, None)
                 self._leaf_names.get(_leaf_of(name), set()).discard(name)
-        for p, n in c.received.items():
+        for p in c.received:
             peer = self.peers.get(p)
             if peer is not None:
-                peer.received = min(peer.received, n)
+                peer.received = peer.received_durable   # what the failed commit held is merged no more
 
     async def compact(self) -> int:
         """Drop log entries every peer has committed (at most ``max_log`` are kept for peers that have not),
@@ -410,11 +427,13 @@ class Region:
             self._limit("log", None, f"log entries up to {floor} dropped before every peer had them")
         if floor <= 0 or self.log[0].lsn > floor:
             return 0
-        names = {e.name for e in self.log if e.lsn <= floor}
-        snaps = [codec.encode(self.objects[n]) for n in names if n in self.objects]
-        c = Commit(snapshots=[_record(n, data, self._changed.get(n, self.committed)) for n, data in zip(
-            [n for n in names if n in self.objects], snaps, strict=True)], truncate_below=floor)
-        await asyncio.to_thread(self.store.commit, c)
+        names = sorted({e.name for e in self.log if e.lsn <= floor} & self.objects.keys())
+        # through the group commit (one writer to the store at a time): the snapshots hold what memory holds
+        # now, and commit atomically with the log entries they cover
+        self._pending.snapshots.extend(_record(n, codec.encode(self.objects[n]), self._changed.get(n, self.committed))
+                                       for n in names)
+        self._pending.truncate_below = max(floor, self._pending.truncate_below or 0)
+        await self._committed(self.lsn)
         n = 0
         while self.log and self.log[0].lsn <= floor:
             self.log.popleft()
@@ -490,6 +509,9 @@ class Region:
             return []
         try:
             return await self._handle(p, f)
+        except StoreError as exc:                 # our disk, not the peer: nothing acked, it sends again
+            self.event("store", "commit-failed", peer, str(exc))
+            return []
         except ReplicaClash as exc:
             self._reject(peer, "clash", str(exc))
             if exc.replica == self.replica_id:
@@ -530,7 +552,11 @@ class Region:
                     self._merge_from(p.name, name, delta)
                 p.received = upto
                 self._pending.received[p.name] = upto
+            if upto > p.received_durable:
+                # merged now, or by a frame still waiting for its commit (a resend over a new connection)
                 await self._committed(self.lsn)
+                if upto > p.received_durable:
+                    return []                     # that commit failed: no ack, the peer sends it again
             return [encode_frame("ack", upto)]
         if kind == "ack":
             (upto,) = f.fields

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from crdts import AWSet, LWWMap, ORMap, PNCounter, encode
-from crdts.net import RegionLimits
+from crdts.net import Region, RegionLimits
 from crdts.store import SQLiteStore, StoreError
 
 from .harness import Net
@@ -216,3 +216,85 @@ def test_a_write_that_returns_its_delta_costs_the_change_and_a_broken_promise_ch
         await net.close()
 
     asyncio.run(main())
+
+
+class SlowStore(SQLiteStore):
+    """A store whose commits take a while, and fail on demand (the disk is full)."""
+
+    delay = 0.05
+    fail = False
+
+    def commit(self, c):
+        import time
+
+        time.sleep(self.delay)
+        if self.fail:
+            raise StoreError(self.path, "the disk (or the store quota) is full: injected")
+        super().commit(c)
+
+
+def test_what_changed_during_a_failed_commit_fails_with_it_and_no_lsn_is_reused(tmp_path):
+    async def main():
+        r = Region(SlowStore(tmp_path / "eu.db", replica="eu"), peers=["us"], commit_delay=0)
+        await r.start()
+        await r.write("s", AWSet, lambda s: s.add("kept"), returns_delta=True)
+        r.store.fail = True
+        first = asyncio.ensure_future(r.write("s", AWSet, lambda s: s.add("a"), returns_delta=True))
+        await asyncio.sleep(0.01)                       # its commit is being written...
+        second = asyncio.ensure_future(r.write("s", AWSet, lambda s: s.add("b"), returns_delta=True))
+        third = asyncio.ensure_future(r.write("t", PNCounter, lambda c: c.increment(), returns_delta=True))
+        for fut in (first, second, third):             # ...and what came meanwhile fails with it
+            with pytest.raises(StoreError):
+                await fut
+        assert r.get("s").value == {"kept"} and r.get("t") is None
+        assert r.lsn == r.committed == 1 and [e.lsn for e in r.log] == [1]
+        r.store.fail = False
+        assert await r.write("s", AWSet, lambda s: s.add("c"), returns_delta=True) == 2
+        await r.close()
+        again = Region(SQLiteStore(tmp_path / "eu.db", replica="eu"), peers=["us"])
+        assert again.get("s").value == {"kept", "c"} and again.committed == 2
+        again.store.close()
+
+    run(main())
+
+
+def test_compaction_goes_through_the_group_commit_while_writes_go_on(tmp_path):
+    async def main():
+        r = Region(SlowStore(tmp_path / "eu.db", replica="eu"), peers=["us"], commit_delay=0)
+        r.store.delay = 0.005
+        await r.start()
+        for i in range(50):
+            await r.write(f"o{i}", AWSet, lambda s, i=i: s.add(i), returns_delta=True)
+        r.peers["us"].sent = r.committed                 # us has everything so far
+        writes = [r.write(f"o{i}", AWSet, lambda s, i=i: s.add(-i), returns_delta=True) for i in range(50)]
+        dropped, *_ = await asyncio.gather(r.compact(), *writes)
+        assert dropped == 50 and r.log_floor() == 51
+        await r.close()
+        again = Region(SQLiteStore(tmp_path / "eu.db", replica="eu"), peers=["us"])
+        assert all(again.get(f"o{i}").value == {i, -i} for i in range(50))
+        again.store.close()
+
+    run(main())
+
+
+def test_a_batch_resent_while_its_first_copy_waits_for_the_commit_is_acked_only_after_it(tmp_path):
+    async def main():
+        from crdts.net.frames import decode_frame, encode_frame
+
+        r = Region(SlowStore(tmp_path / "eu.db", replica="eu"), peers=["us"], commit_delay=0)
+        r.store.delay = 0.2
+        await r.start()
+        r.connected("us")
+        delta = AWSet("us").add("x")
+        frame = encode_frame("batch", 1, [["s", encode(delta)]])
+        first = asyncio.ensure_future(r.receive("us", frame))
+        await asyncio.sleep(0.05)
+        r.disconnected("us")
+        r.connected("us")                                 # a new connection: the peer sends it again
+        again = await r.receive("us", frame)
+        assert r.peers["us"].received_durable == 1         # answered only once it is durable
+        assert [decode_frame(f, 1 << 20).kind for f in again] == ["ack"]
+        assert [decode_frame(f, 1 << 20).kind for f in await first] == ["ack"]
+        await r.close()
+
+    run(main())

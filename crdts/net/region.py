@@ -832,7 +832,8 @@ class Region:
         # --- as the region catching a peer up: answer what it asks ------------------------------------------
         elif kind == "want":
             prefixes, names = f.fields
-            self._refresh()
+            if prefixes:
+                self._refresh()                  # the hashes of what changed (states and "done" need none)
             for pre in prefixes:
                 if not 0 < len(pre) <= _LEVELS or any(n >= _FANOUT for n in pre):
                     raise DecodeError("want: bad bucket prefix")

@@ -216,7 +216,7 @@ class Wire:
 
     async def round(self, src: str, dst: str) -> None:
         await self.regions[src].flush()
-        await self.exchange(src, dst, self.regions[src].round(dst))
+        await self.exchange(src, dst, await self.regions[src].round(dst))
 
 
 async def fill(region: Region, n: int, chunk: int = 5000) -> None:

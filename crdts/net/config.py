@@ -9,6 +9,7 @@
     sync_interval = 0.5              # seconds between sync rounds
     admin = false                    # /admin/faults (tests only)
     forward = true                   # pass on others' writes (false: a full mesh whose peers have relay = false)
+    confirm_timeout = 5.0            # at start, writes wait until the peers confirm our store is current
 
     [tls]                            # mutual TLS between regions
     cert = "certs/eu-west.pem"       # our certificate (its SAN names this region) and key
@@ -78,6 +79,7 @@ class RegionConfig:
     sync_interval: float = 0.5
     admin: bool = False
     forward: bool = True
+    confirm_timeout: float = 5.0
     cert: Path | None = None
     key: Path | None = None
     ca: Path | None = None
@@ -130,7 +132,7 @@ def load_config(path: str | os.PathLike[str]) -> RegionConfig:
         listen=_addr(reg.get("listen", "127.0.0.1:0"), "region.listen"),
         http=_addr(reg.get("http", "127.0.0.1:0"), "region.http"), transport=transport,
         sync_interval=float(reg.get("sync_interval", 0.5)), admin=bool(reg.get("admin", False)),
-        forward=bool(reg.get("forward", True)),
+        forward=bool(reg.get("forward", True)), confirm_timeout=float(reg.get("confirm_timeout", 5.0)),
         cert=path_of(tls.get("cert")), key=path_of(tls.get("key")), ca=path_of(tls.get("ca")),
         peers=tuple(peers), nats_url=str(js.get("url", "nats://127.0.0.1:4222")),
         keyspace=str(js.get("keyspace", "crdts")), max_age=float(js.get("max_age", 86400)),

@@ -3,7 +3,8 @@
 ===========  =========================================================================================
 ``hello``     ``[1, 0, region, incarnation, received]``: on every (re)connection; ``received`` is the last
               lsn of the other region's this one has committed (where the other resumes sending)
-``batch``     ``[1, 1, upto, [[object name, delta bytes], ...]]``: log entries of the sender up to ``upto``
+``batch``     ``[1, 1, from, upto, [[object name, delta bytes], ...]]``: the sender's log entries after lsn
+              ``from`` up to ``upto`` (a receiver that has not got ``from`` answers with a ``hello``)
 ``ack``       ``[1, 2, upto]``: everything up to ``upto`` is committed here
 ``sums``      ``[1, 3, prefix, hashes]``: Merkle sums of the sender's keyspace under ``prefix`` (bytes: one
               8-byte hash per child bucket)
@@ -16,7 +17,8 @@
 ``done``      ``[1, 9, mark]``: the catch-up is complete as of the sender's lsn ``mark`` (the receiver acks it)
 ===========  =========================================================================================
 
-Object names are text of at most 1,024 bytes; a frame is at most the region's ``max_frame_bytes``.
+Object names are text of at most 1,024 bytes; a frame is at most the region's ``max_frame_bytes``; every
+counter (lsn, incarnation) is below 2**53.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ VERSION = 1
 KINDS = ("hello", "batch", "ack", "sums", "want", "keys", "states", "ping", "pong", "done")
 _CODE = {k: i for i, k in enumerate(KINDS)}
 MAX_NAME = 1024
+#: every lsn and incarnation a frame claims is below this (a lie cannot push a counter near SQLite's limit)
+MAX_COUNTER = 1 << 53
 
 
 @attrs.frozen(slots=True)
@@ -48,7 +52,7 @@ def encode_frame(kind: str, *fields: Any) -> bytes:
 
 
 def _uint(x: Any, what: str) -> int:
-    if type(x) is not int or not 0 <= x < 1 << 64:
+    if type(x) is not int or not 0 <= x < MAX_COUNTER:
         raise DecodeError(f"{what}: expected an unsigned integer, got {x!r:.40}")
     return x
 
@@ -82,7 +86,7 @@ def decode_frame(data: Any, max_bytes: int) -> Frame:
         raise DecodeError(f"unknown frame kind {code!r:.20}")
     kind = KINDS[code]
     f = obj[2:]
-    sizes = {"hello": 3, "batch": 2, "ack": 1, "sums": 2, "want": 2, "keys": 2, "states": 2, "ping": 0, "pong": 0,
+    sizes = {"hello": 3, "batch": 3, "ack": 1, "sums": 2, "want": 2, "keys": 2, "states": 2, "ping": 0, "pong": 0,
              "done": 1}
     if len(f) != sizes[kind]:
         raise DecodeError(f"a {kind!r} frame has {sizes[kind]} fields, got {len(f)}")
@@ -90,7 +94,10 @@ def decode_frame(data: Any, max_bytes: int) -> Frame:
         return Frame(kind, (_name(f[0], "hello.region"), _uint(f[1], "hello.incarnation"),
                             _uint(f[2], "hello.received")))
     if kind == "batch":
-        return Frame(kind, (_uint(f[0], "batch.upto"), _pairs(f[1], "batch.entries", "delta")))
+        frm, upto = _uint(f[0], "batch.from"), _uint(f[1], "batch.upto")
+        if frm > upto:
+            raise DecodeError(f"batch: from {frm} is after upto {upto}")
+        return Frame(kind, (frm, upto, _pairs(f[2], "batch.entries", "delta")))
     if kind == "ack":
         return Frame(kind, (_uint(f[0], "ack.upto"),))
     if kind == "sums":

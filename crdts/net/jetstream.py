@@ -15,8 +15,10 @@ Every region of a keyspace shares one stream, ``CRDTS_<keyspace>``, of subjects 
   a backup re-reads what it lost. A region's own messages are skipped.
 * **Catch-up.** When the stream no longer holds messages the region needs (it was away longer than the
   stream's ``max_age``, or joins a keyspace whose stream was trimmed, or the stream was recreated), it pulls
-  a Merkle catch-up from every peer over request and reply (``crdts.<keyspace>.sync.<peer>``; each answer
-  frame is one message to the asker's inbox, then an empty message ends the answer).
+  a Merkle catch-up from every peer over request and reply (``crdts.<keyspace>.sync.<peer>.<asker>``: the
+  asker is named by the subject, which NATS permissions tie to the region's user; only ``hello`` and
+  ``want`` frames are answered there; each answer frame is one message to the asker's inbox, then an
+  empty message ends the answer).
 * **Restored stores.** On start the region reads the last message on its own subject: if it is of a later
   incarnation, or the same incarnation past our last commit, the store is older than what the region once
   published; it continues as a new incarnation (never reusing a dot) and catches up from its peers.
@@ -36,12 +38,10 @@ import re
 from typing import Any
 
 import attrs
-import cbor2
 
 from ..errors import CRDTError, DecodeError
 from ..store import StoreError
-from ..sync.messages import parse_plain
-from .frames import decode_frame, encode_frame
+from .frames import MAX_COUNTER, decode_frame, encode_frame
 from .region import Region
 from .tls import Faults
 
@@ -146,7 +146,7 @@ class JetStreamHost:
             self.region.limits = attrs.evolve(self.region.limits, max_frame_bytes=budget)
         await self._ensure_stream()
         await self._check_restored()
-        await self.nc.subscribe(f"crdts.{self.keyspace}.sync.{self.region.name}", cb=self._answer)
+        await self.nc.subscribe(f"crdts.{self.keyspace}.sync.{self.region.name}.*", cb=self._answer)
         self.region.on_commit = self._wake.set
         self._tasks = [asyncio.create_task(self._publisher(), name="publish"),
                        asyncio.create_task(self._consumer(), name="consume"),
@@ -198,21 +198,32 @@ class JetStreamHost:
     async def _check_restored(self) -> None:
         from nats.js.errors import NotFoundError
 
+        r = self.region
         try:
             last = await self.js.get_last_msg(self.stream, self.subject)
         except NotFoundError:
+            if r.peers[BUS].sent > 0:
+                # We published, and the stream kept none of it (retention): it cannot tell whether our store
+                # is current. To be safe, continue as a new incarnation.
+                await r.reincarnate("the stream holds none of our writes any more: our store cannot be confirmed")
+            r.confirm()
             return
         h = last.headers or {}
         try:
             lsn, inc = int(h.get("Crdts-Lsn", 0)), int(h.get("Crdts-Incarnation", 0))
+            if not (0 <= lsn < MAX_COUNTER and 0 <= inc < MAX_COUNTER):
+                raise ValueError("out of range")
         except ValueError:
+            r._reject(None, "malformed", f"the last message on {self.subject} has no readable lsn: a new incarnation")
+            await r.reincarnate("our last message on the stream cannot be read: our store cannot be confirmed")
+            r.confirm()
             return
-        r = self.region
         if inc > r.incarnation or (inc == r.incarnation and lsn > r.committed):
             r._reject(None, "clash", f"the stream holds our writes up to lsn {lsn} of incarnation {inc}; our store "
                                      f"is at lsn {r.committed} of incarnation {r.incarnation}")
             await r.restored_behind(lsn, "the stream holds our writes beyond our last commit")
             self._catchup_needed.set()
+        r.confirm()
 
     # --- publishing ------------------------------------------------------------------------------------------
 
@@ -227,14 +238,14 @@ class JetStreamHost:
                 upto, entries = r.own_entries(bus.sent, r.limits.max_frame_bytes // 2)
                 if upto <= bus.sent:
                     break
-                if entries and not await self._publish(upto, entries):
+                if entries and not await self._publish(bus.sent, upto, entries):
                     await asyncio.sleep(r.sync_interval)
                     break
                 r.acknowledged(BUS, upto)
 
-    async def _publish(self, upto: int, entries: list[Any]) -> bool:
+    async def _publish(self, frm: int, upto: int, entries: list[Any]) -> bool:
         r = self.region
-        frame = encode_frame("batch", upto, [[e.name, e.delta] for e in entries])
+        frame = encode_frame("batch", frm, upto, [[e.name, e.delta] for e in entries])
         headers = {"Nats-Msg-Id": f"{r.name}.{r.incarnation}.{upto}", "Crdts-Lsn": str(upto),
                    "Crdts-Incarnation": str(r.incarnation)}
         f = self.faults
@@ -335,7 +346,7 @@ class JetStreamHost:
                 f = decode_frame(m.data, r.limits.max_frame_bytes)
                 if f.kind != "batch":
                     raise DecodeError(f"a {f.kind!r} frame on a write subject")
-                todo.append((origin, f.fields[1]))
+                todo.append((origin, f.fields[2]))
             except DecodeError as exc:
                 self.stats.poison += 1
                 r._reject(origin, "malformed", f"stream message {seq}: {exc}")
@@ -386,7 +397,7 @@ class JetStreamHost:
                     raise CRDTError(f"a catch-up from {peer} that does not end")
                 nxt: list[bytes] = []
                 for frame in out:
-                    await self.nc.publish(f"crdts.{self.keyspace}.sync.{peer}", cbor2.dumps([r.name, frame]),
+                    await self.nc.publish(f"crdts.{self.keyspace}.sync.{peer}.{r.name}", frame,
                                           reply=inbox)
                     while True:
                         msg = await sub.next_msg(timeout=self.request_timeout)
@@ -400,22 +411,22 @@ class JetStreamHost:
                 await sub.unsubscribe()
 
     async def _answer(self, msg: Any) -> None:
-        """Answer a peer's catch-up request (each frame a message to its inbox, then an empty one)."""
+        """Answer a peer's catch-up request (each frame a message to its inbox, then an empty one). The asker
+        is the last token of the subject; only the frames that ask (``hello``, ``want``) are taken here."""
         r = self.region
         if self.cut_off or not msg.reply:
             return
+        peer = msg.subject.rpartition(".")[2]
         try:
-            req = parse_plain(msg.data, r.limits.max_frame_bytes, max_depth=2)
-            if type(req) is not list or len(req) != 2 or type(req[0]) is not str or type(req[1]) is not bytes:
-                raise DecodeError("a catch-up request is [region, frame]")
-            peer, data = req
-            if peer.startswith("~") or peer not in r.peers or r.grant(peer) is None:
+            if peer.startswith("~") or peer == r.name or peer not in r.peers or r.grant(peer) is None:
                 r._reject(peer, "unauthorized", "a catch-up request from a region that is not a peer")
                 return
-            f = decode_frame(data, r.limits.max_frame_bytes)
-            frames = r.catchup_for(peer) if f.kind == "hello" else await r.receive(peer, data)
+            f = decode_frame(msg.data, r.limits.max_frame_bytes)
+            if f.kind not in ("hello", "want"):
+                raise DecodeError(f"a {f.kind!r} frame is not a catch-up request")
+            frames = await r.catchup_for(peer) if f.kind == "hello" else await r.receive(peer, msg.data)
         except (DecodeError, CRDTError) as exc:
-            r._reject(None, "malformed", f"a catch-up request: {exc}")
+            r._reject(peer, "malformed", f"a catch-up request: {exc}")
             return
         for frame in frames:
             await self.nc.publish(msg.reply, frame)

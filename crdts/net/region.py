@@ -19,6 +19,13 @@ hashes differ travel, as full states (a small differing leaf sends its states at
 
 Over a message bus (:mod:`crdts.net.jetstream`) the same region publishes its own log entries and merges
 everyone else's; the bus keeps and redelivers them.
+
+Guards: batches go to a peer only after its hello (which says where it resumes) and say where they start
+(a receiver missing what comes before answers with a hello instead of an ack); an entry whose object has
+another type here is skipped and counted, the rest goes on; catch-up states leave only once committed,
+catch-up requests are answered only during a catch-up and within limits; with ``confirm_timeout`` writes
+wait at start until every peer said hello (a store restored from an old backup is found out before a write
+could reuse a dot).
 """
 
 from __future__ import annotations
@@ -103,6 +110,9 @@ class _Peer:
     expecting: int = 0               # (being caught up) answers we still wait for
     incarnation: int = -1            # the peer's incarnation, as its last hello said
     hello_due: bool = False          # our incarnation changed: tell it (and it will catch us up)
+    hello_seen: bool = False         # it said hello on this connection: only then do batches go to it
+    catchup_at: float = 0.0          # when the catch-up we push to it started
+    catchup_refused: bool = False    # (being caught up) a state it sent was refused: its mark is not acked
     force_catchup: bool = False      # it came back as a new incarnation: push it a full catch-up
 
 
@@ -115,10 +125,13 @@ class Region:
                  limits: RegionLimits | None = None, authorizer: Authorizer | None = None,
                  time_source: Callable[[], int] = time.time_ns, commit_delay: float = 0.002,
                  on_event: Callable[[Event], Any] | None = None, send: Callable[[str, bytes], Awaitable[None]]
-                 | None = None, log_holders: Iterable[str] | None = None, forward: bool = True) -> None:
+                 | None = None, log_holders: Iterable[str] | None = None, forward: bool = True,
+                 confirm_timeout: float | None = None) -> None:
         self.store = store
         self.limits = limits or RegionLimits()
         self.sync_interval = sync_interval
+        #: a catch-up we push that is not acknowledged within this many seconds starts again
+        self.catchup_timeout = max(5.0, 20 * sync_interval)
         #: pass on what we merged from one peer to the others (off: each region sends only its own writes,
         #: for meshes whose peers are granted no relaying)
         self.forward = forward
@@ -166,6 +179,13 @@ class Region:
         self._closed = False
         #: called after every successful commit (a bus transport wakes its publisher)
         self.on_commit: Callable[[], Any] | None = None
+        self._commit_failures = 0
+        #: with a timeout, writes wait at start until every peer said hello (so a store restored from an old
+        #: backup is found out before a write could reuse a dot); a peer silent for the timeout: we continue
+        #: as a new incarnation, to be safe. None: the store is trusted to be current (no wait).
+        self.confirm_timeout = confirm_timeout
+        self._unconfirmed: set[str] = set()
+        self._confirmed: asyncio.Event | None = None
 
     # --- identity and loading -----------------------------------------------------------------------
 
@@ -223,7 +243,30 @@ class Region:
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
+        self._confirmed = asyncio.Event()
         self._tasks.append(asyncio.create_task(self._committer(), name=f"{self.name}:commit"))
+        self._unconfirmed = {n for n in self.peers if not n.startswith("~")}
+        if self.confirm_timeout is None or not self._unconfirmed:
+            self._confirmed.set()
+        else:
+            self._tasks.append(asyncio.create_task(self._confirm_deadline(self.confirm_timeout)))
+
+    def confirm(self, peer: str | None = None) -> None:
+        """``peer`` (None: the transport, for all of them) has shown that our store is current."""
+        if peer is None:
+            self._unconfirmed.clear()
+        else:
+            self._unconfirmed.discard(peer)
+        if not self._unconfirmed and self._confirmed is not None:
+            self._confirmed.set()
+
+    async def _confirm_deadline(self, timeout: float) -> None:
+        await asyncio.sleep(timeout)
+        if self._confirmed is not None and not self._confirmed.is_set():
+            silent = sorted(self._unconfirmed)
+            await self.reincarnate(f"{', '.join(silent)} could not confirm within {timeout} s that our store is "
+                                   f"current (it may be an old backup)")
+            self.confirm()
 
     async def close(self) -> None:
         self._closed = True
@@ -275,6 +318,8 @@ class Region:
         single mutator's result, or a :class:`~crdts.DeltaBuffer`'s joined delta), and the write costs
         O(change) whatever the object's size."""
         _check_name(name)
+        if self._confirmed is not None and not self._confirmed.is_set():
+            await self._confirmed.wait()
         while len(self._waiting) >= self.limits.max_pending:
             self._limit("pending", None, "writers wait for the group commit")
             await asyncio.sleep(self.commit_delay)
@@ -333,6 +378,18 @@ class Region:
         self._wake.set()
         await fut
 
+    async def _durable(self, lsn: int) -> bool:
+        """Wait until everything up to ``lsn`` is committed: False if a commit failed meanwhile (what was
+        up to ``lsn`` may be gone)."""
+        if lsn <= self.committed:
+            return True
+        failures = self._commit_failures
+        try:
+            await self._committed(lsn)
+        except StoreError:
+            return False
+        return self._commit_failures == failures and self.committed >= lsn
+
     async def flush(self) -> None:
         """Wait until everything changed so far is committed."""
         if self._pending:
@@ -360,8 +417,14 @@ class Region:
         upto = self.lsn
         t0 = time.perf_counter()
         try:
-            await asyncio.to_thread(self.store.commit, c)
+            try:
+                await asyncio.to_thread(self.store.commit, c)
+            except StoreError:
+                raise
+            except Exception as exc:             # a backend bug must not kill the committer
+                raise StoreError(getattr(self.store, "path", "?"), f"commit failed: {exc!r}") from exc
         except StoreError as exc:
+            self._commit_failures += 1
             # What changed while this commit was being written was built on top of it: it goes too (its log
             # entries' deltas may leave out what the failed ones held). Acks and bookkeeping stay pending.
             later, later_waiting = self._pending, self._waiting
@@ -478,6 +541,8 @@ class Region:
         p.connected = True
         p.inflight = p.sent
         p.catching_up = False
+        p.catchup_refused = False
+        p.hello_seen = False
         p.expecting = 0
         return [encode_frame("hello", self.name, self.incarnation, p.received)]
 
@@ -541,15 +606,22 @@ class Region:
                 self._pending.sent_reset[p.name] = theirs     # it lost state: start over from what it has
                 self._pending.sent.pop(p.name, None)
             p.sent = p.inflight = theirs
+            p.hello_seen = True
+            self.confirm(p.name)
             return []
         if kind == "batch":
-            upto, entries = f.fields
+            frm, upto, entries = f.fields
             if len(entries) > self.limits.max_batch_entries:
                 self._limit("batch_entries", p.name, f"a batch of {len(entries)} entries")
                 raise CRDTError(f"a batch of {len(entries)} entries, over the limit")
             if upto > p.received:
+                if frm > p.received:
+                    # entries between what we have and this batch are missing (it resumed from a mark we no
+                    # longer hold): tell it where we are, it starts over from there
+                    self.event("gap", "batch", p.name, f"a batch from {frm}, we have {p.received}")
+                    return [encode_frame("hello", self.name, self.incarnation, p.received)]
                 for name, delta in entries:
-                    self._merge_from(p.name, name, delta)
+                    self._merge_or_skip(p.name, name, delta)
                 p.received = upto
                 self._pending.received[p.name] = upto
             if upto > p.received_durable:
@@ -575,6 +647,17 @@ class Region:
         if kind == "pong":
             return []
         return await self._catchup(p, f)
+
+    def _merge_or_skip(self, peer: str, name: str, delta: bytes) -> bool:
+        """Merge one entry; an entry whose object has another type here is skipped and counted (a type clash
+        of one object must not hold up every other object behind it). Anything else wrong raises: the frame
+        is refused and comes again."""
+        try:
+            self._merge_from(peer, name, delta)
+            return True
+        except TypeError as exc:
+            self._reject(peer, "type_clash", str(exc))
+            return False
 
     def _merge_from(self, peer: str, name: str, delta: bytes) -> None:
         d = codec.decode(delta, limits=self._codec_limits())
@@ -613,9 +696,10 @@ class Region:
 
     # --- a sync round ----------------------------------------------------------------------------------------
 
-    def round(self, peer: str) -> list[bytes]:
-        """The frames ``peer`` needs now: log entries it has not acknowledged (in batches), or the start of a
-        Merkle catch-up when the log no longer holds them. Only committed entries leave."""
+    async def round(self, peer: str) -> list[bytes]:
+        """The frames ``peer`` needs now: log entries it has not acknowledged (in batches), or a catch-up when
+        the log no longer holds them. Only committed changes leave: log entries above the last commit wait,
+        and catch-up states (taken from memory) go only once a commit holding everything in them returned."""
         p = self.peers.get(peer)
         if p is None or not p.connected:
             return []
@@ -624,19 +708,28 @@ class Region:
         if p.hello_due:
             p.hello_due = False
             out.append(encode_frame("hello", self.name, self.incarnation, p.received))
+        if not p.hello_seen:
+            return out                                # where to resume is what its hello says
         if p.inflight > p.sent and now - p.inflight_at > 4 * self.sync_interval:
             p.inflight = p.sent                                   # unacknowledged: send again
         if p.catching_up:
-            return out
+            if now - p.catchup_at < self.catchup_timeout:
+                return out
+            p.catching_up = False                 # no acknowledgement of the catch-up: start it again
         if p.force_catchup or (p.inflight + 1 < self.log_floor() and p.inflight < self.committed):
             # A peer that came back as a new incarnation lost state, maybe its own writes too (which our log
             # never sends back to it): the Merkle exchange. A peer that was only away: what changed since.
             since = None if p.force_catchup else p.inflight
             p.force_catchup = False
-            return out + self._start_catchup(p, since=since)
+            upto = self.lsn
+            frames = self._start_catchup(p, since=since)
+            if not await self._durable(upto):
+                p.catching_up = False
+                return out
+            return out + frames
         entries: list[list[Any]] = []
         size = 0
-        upto = p.inflight
+        frm = upto = p.inflight
         for e in self._log_after(p.inflight):
             if e.lsn > self.committed:
                 break
@@ -646,15 +739,14 @@ class Region:
             entries.append([e.name, e.delta])
             size += len(e.delta) + len(e.name) + 8
             if len(entries) >= self.limits.max_batch_entries or size > self.limits.max_frame_bytes // 2:
-                out.append(encode_frame("batch", upto, entries))
-                entries, size = [], 0
+                out.append(encode_frame("batch", frm, upto, entries))
+                frm, entries, size = upto, [], 0
+        if upto > frm:
+            out.append(encode_frame("batch", frm, upto, entries))
         if upto > p.inflight:
-            if entries or not out:
-                out.append(encode_frame("batch", upto, entries))
             p.inflight = upto
             p.inflight_at = now
-        lag = self.committed - p.sent
-        self.stats["lag"][peer] = lag
+        self.stats["lag"][peer] = self.committed - p.sent
         return out
 
     def own_entries(self, after: int, max_bytes: int, max_entries: int | None = None) -> tuple[int, list[LogEntry]]:
@@ -695,7 +787,14 @@ class Region:
         ``cursor`` (``(name, position)``) record that position durably in the same commit. With ``commit``
         returns once all of it is committed. A bad entry raises; the entries before it stay merged."""
         for name, delta in entries:
-            self._merge_from(peer, name, delta)
+            try:
+                self._merge_or_skip(peer, name, delta)
+            except ReplicaClash as exc:
+                if exc.replica != self.replica_id:
+                    raise
+                self._reject(peer, "clash", str(exc))
+                await self.reincarnate(f"{peer} holds our events beyond our counter")
+                self._merge_or_skip(peer, name, delta)     # our old id is just another replica's now
         if cursor is not None:
             name, pos = cursor
             self.add_peer(name)
@@ -705,12 +804,14 @@ class Region:
         if commit:
             await self._committed(self.lsn)
 
-    def catchup_for(self, peer: str) -> list[bytes]:
+    async def catchup_for(self, peer: str) -> list[bytes]:
         """``peer`` asks for a Merkle catch-up (over a bus: request and reply): the first frame of it."""
         p = self.peers.get(peer)
         if p is None:
             raise Unauthorized(peer, "ask for a catch-up (not a peer)")
-        return self._start_catchup(p)
+        upto = self.lsn
+        frames = self._start_catchup(p)
+        return frames if await self._durable(upto) else []
 
     def _log_after(self, lsn: int) -> Iterable[LogEntry]:
         log_ = self.log
@@ -763,6 +864,7 @@ class Region:
         changed after it, their states go at once; otherwise (or without ``since``) the Merkle exchange finds
         what differs (the peer may hold much of it already, from other peers)."""
         p.catching_up = True
+        p.catchup_at = time.monotonic()
         p.catchup_mark = self.committed
         self.stats["catchups"] += 1
         if since is not None:
@@ -812,10 +914,12 @@ class Region:
             pairs, final = f.fields
             for name, data in pairs:
                 try:
-                    self._merge_from(p.name, name, data)
+                    self._merge_or_skip(p.name, name, data)
                 except Unauthorized as exc:
                     # A state carries every origin's writes; a peer that may not relay cannot bring those of
-                    # others. The object stays as it is here; the rest of the catch-up goes on.
+                    # others yet. The object stays as it is here and the catch-up goes on, but it is not
+                    # acknowledged: the peer starts it again later (when the origins have delivered).
+                    p.catchup_refused = True
                     self._reject(p.name, "unauthorized", f"catch-up of {name!r}: {exc}")
             if pairs:
                 await self._committed(self.lsn)
@@ -823,15 +927,27 @@ class Region:
                 p.expecting -= 1
         elif kind == "done":
             (mark,) = f.fields
+            if p.catchup_refused:
+                p.catchup_refused = False
+                return out
             if mark > p.received:
                 p.received = mark
                 self._pending.received[p.name] = mark
             await self._committed(self.lsn)
+            if mark > p.received_durable:
+                return out
             out.append(encode_frame("ack", mark))
             return out
         # --- as the region catching a peer up: answer what it asks ------------------------------------------
         elif kind == "want":
             prefixes, names = f.fields
+            if not p.catching_up:
+                raise CRDTError("a catch-up request, but no catch-up of it is under way")
+            prefixes, names = list(dict.fromkeys(prefixes)), list(dict.fromkeys(names))
+            if len(prefixes) + len(names) > self.limits.max_batch_entries:
+                self._limit("want", p.name, f"a catch-up request for {len(prefixes) + len(names)} items")
+                raise CRDTError("a catch-up request over the limit")
+            upto = self.lsn
             if prefixes:
                 self._refresh()                  # the hashes of what changed (states and "done" need none)
             for pre in prefixes:
@@ -851,6 +967,8 @@ class Region:
                 out.extend(self._states(names))
             if not prefixes and not names:
                 out.append(encode_frame("done", p.catchup_mark))  # it has all it asked for: it acks our mark
+            if not await self._durable(upto):        # states from memory leave once they are committed
+                return []
             self.stats["catchup_bytes"] += sum(len(x) for x in out)
             return out
         if (kind in ("sums", "keys") or (kind == "states" and f.fields[1])) and p.expecting <= 0:
@@ -862,7 +980,7 @@ class Region:
     def _states(self, names: list[str]) -> list[bytes]:
         out = []
         batch: list[list[Any]] = []
-        size = 0
+        size = total = 0
         for n in names:
             obj = self.objects.get(n)
             if obj is None:
@@ -870,6 +988,10 @@ class Region:
             data = codec.encode(obj)
             batch.append([n, data])
             size += len(data) + len(n)
+            total += len(data) + len(n)
+            if total > 16 * self.limits.max_frame_bytes:
+                self._limit("want", None, f"a catch-up request for {len(names)} objects of over {total} bytes")
+                raise CRDTError("a catch-up request whose answer is over the limit")
             if size > self.limits.max_frame_bytes // 2:
                 out.append(encode_frame("states", batch, 0))
                 batch, size = [], 0

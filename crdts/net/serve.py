@@ -34,7 +34,7 @@ async def serve(cfg: RegionConfig, *, ready: asyncio.Event | None = None, stop: 
     store = SQLiteStore(cfg.store_path, replica=cfg.name)
     auth = Authorizer({p.name: Grant(frozenset(p.origins), relay=p.relay) for p in cfg.peers})
     region = Region(store, peers=[p.name for p in cfg.peers], sync_interval=cfg.sync_interval,
-                    limits=cfg.limits, authorizer=auth, forward=cfg.forward)
+                    limits=cfg.limits, authorizer=auth, forward=cfg.forward, confirm_timeout=cfg.confirm_timeout)
     await region.start()
     host: Any
     faults = None

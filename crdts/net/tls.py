@@ -7,7 +7,8 @@ configured peer (a certificate of another region, or none, is refused: the TLS h
 connection is closed before any frame is read). Frames are length-prefixed (4 bytes, big-endian) and never
 larger than ``RegionLimits.max_frame_bytes``.
 
-Per peer: a bounded send queue (``queue_frames``; a full queue makes the sync loop wait: backpressure),
+Per peer: a bounded send queue (``queue_frames``; the sync loop adds nothing while it is half full, and a
+peer that lets it fill up, having stopped reading, is dropped: backpressure that never blocks the others),
 keepalive pings (a peer silent for ``3 x keepalive`` seconds is dropped), reconnection with exponential
 backoff and jitter (0.1 s doubling to ``max_backoff``), and on every new connection the region's volatile
 per-peer sync state starts over from what the peer says it has (``hello``), so a stale cursor never
@@ -100,6 +101,8 @@ class Link:
         self.tasks: list[asyncio.Task[Any]] = []
 
     async def send(self, data: bytes) -> None:
+        """Queue a frame; never waits. A peer that lets its queue fill up (it stopped reading) is dropped:
+        the connection is closed, and everything it has not acknowledged goes again on the next one."""
         if self.closed.is_set():
             return
         f = self.host.faults
@@ -107,9 +110,19 @@ class Link:
             return
         copies = 2 if f.dup and f.rng.random() < f.dup else 1
         for _ in range(copies):
-            if self.queue.full():
+            try:
+                self.queue.put_nowait((time.monotonic(), data))
+            except asyncio.QueueFull:
                 self.host.stats["queue_full"] = self.host.stats.get("queue_full", 0) + 1
-            await self.queue.put((time.monotonic(), data))   # backpressure: waits while the queue is full
+                self.host.region._limit("queue", self.peer, f"{self.queue.maxsize} frames queued for {self.peer}: "
+                                                            f"connection dropped")
+                self.abort()
+                return
+
+    @property
+    def busy(self) -> bool:
+        """Half the send queue is taken: the sync loop waits before it adds more (backpressure)."""
+        return self.queue.qsize() * 2 >= self.queue.maxsize
 
     async def run(self) -> None:
         region = self.host.region
@@ -159,9 +172,13 @@ class Link:
             await asyncio.sleep(every)
             if time.monotonic() - self.last_heard > 3 * every:
                 log.info("%s: %s silent for %.1f s: dropped", self.host.region.name, self.peer, 3 * every)
-                self.writer.close()
+                self.abort()
                 return
             await self.send(encode_frame("ping"))
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent data and all (a close would wait for a peer that does not read)."""
+        self.writer.transport.abort()
 
     async def close(self) -> None:
         if self.closed.is_set():
@@ -173,7 +190,7 @@ class Link:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 2)
         except Exception:
-            pass
+            self.abort()
         self.host._dropped(self)
 
 
@@ -276,5 +293,7 @@ class TLSHost:
                 if self.faults.blocks(name):
                     await link.close()
                     continue
-                for f in region.round(name):
+                if link.busy:
+                    continue
+                for f in await region.round(name):
                     await link.send(f)

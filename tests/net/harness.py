@@ -86,7 +86,7 @@ class Net:
                 await r.flush()
                 for peer in self.links[name]:
                     if peer in self.regions and frozenset((name, peer)) not in self.cut:
-                        for f in r.round(peer):
+                        for f in await r.round(peer):
                             self.queue.append((name, peer, f))
             await self.deliver()
             await asyncio.sleep(0)

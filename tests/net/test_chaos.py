@@ -99,8 +99,16 @@ def converge(cluster: LocalCluster, keys: list[str], timeout: float) -> dict[str
         if views and len(set(views)) == 1 and "None" not in views[0]:
             return {k: cluster.read(cluster.names[0], k) for k in keys}
         time.sleep(0.2)
-    raise AssertionError(f"the regions did not converge in {timeout} s: {[v[:1] for v in views]} (logs in "
-                         f"{cluster.dir})")
+    detail = []
+    for k in keys:
+        got = {n: cluster.read(n, k) for n in cluster.names}
+        sets = {n: set(v) if isinstance(v, list) else {v} for n, v in got.items()}
+        union = set().union(*sets.values())
+        detail.append(f"{k}: " + ", ".join(f"{n} lacks {len(union - s)} (e.g. {sorted(map(str, union - s))[:3]})"
+                                           for n, s in sets.items()))
+    health = {n: cluster.health(n) for n in cluster.names}
+    raise AssertionError(f"the regions did not converge in {timeout} s: {'; '.join(detail)}; health {health} "
+                         f"(logs in {cluster.dir})")
 
 
 def chaos(tmp_path, transport: str, seconds: float, seed: int, nats_restarts: int = 0) -> dict[str, int]:

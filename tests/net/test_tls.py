@@ -255,7 +255,7 @@ def test_a_peer_cannot_speak_as_another_region_nor_originate_its_writes(tmp_path
             delta = forged.add("planted")                         # a write only "ap" may originate
             from crdts import encode
 
-            send(encode_frame("batch", 1, [["cart", encode(delta)]]))
+            send(encode_frame("batch", 0, 1, [["cart", encode(delta)]]))
             await writer.drain()
             await asyncio.sleep(0.5)
             writer.close()
@@ -279,6 +279,47 @@ def test_a_full_mesh_without_relaying_converges(tmp_path):
             assert len(await mesh.settle(NAMES, "cart")) == 30
             assert not any(h.region.stats["rejected"] for h in mesh.hosts.values())
         finally:
+            await mesh.close()
+
+    asyncio.run(main())
+
+
+def test_a_peer_that_stops_reading_is_dropped_and_the_others_keep_syncing(tmp_path):
+    async def main():
+        from crdts.net.cluster import free_port
+
+        mesh = Mesh(tmp_path)
+        mesh.ports["us"] = free_port()
+        server, _ = contexts(mesh.ca, "us", tmp_path)
+        conns = []
+
+        async def frozen(reader, writer):              # "us": says hello, then never reads again
+            conns.append(writer)
+            hello = encode_frame("hello", "us", 0, 0)
+            writer.write(len(hello).to_bytes(4, "big") + hello)
+            await writer.drain()
+            await asyncio.sleep(3600)
+
+        srv = await asyncio.start_server(frozen, "127.0.0.1", mesh.ports["us"], ssl=server)
+        try:
+            await mesh.start("ap", queue_frames=8)
+            eu = await mesh.start("eu", queue_frames=8)
+            big = "x" * 200_000
+            for i in range(40):
+                await eu.region.write(f"blob{i}", AWSet, lambda s, i=i: s.add(big + str(i)))
+                await asyncio.sleep(0.01)
+            await eu.region.write("after", AWSet, lambda s: s.add("hello-ap"))
+            await mesh.settle(["ap", "eu"], "after")             # the frozen peer holds up nobody else
+            for _ in range(60):                                  # and it is dropped (silent), then dialed again
+                if eu.stats["dialed"] >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert eu.stats["dialed"] >= 2
+            assert eu.region.peers["us"].sent < eu.region.committed
+        finally:
+            for w in conns:
+                w.transport.abort()
+            srv.close()
             await mesh.close()
 
     asyncio.run(main())

@@ -177,6 +177,9 @@ class Region:
                                        "bytes_received": 0, "rejected": {}, "limits": {}, "catchups": 0,
                                        "catchup_bytes": 0, "incarnations": 0, "lag": {}}
         self._closed = False
+        self._committer_task: asyncio.Task[None] | None = None
+        #: how long ``close`` waits for the last commit
+        self.close_timeout = 10.0
         #: called after every successful commit (a bus transport wakes its publisher)
         self.on_commit: Callable[[], Any] | None = None
         self._commit_failures = 0
@@ -244,7 +247,8 @@ class Region:
     async def start(self) -> None:
         self._wake = asyncio.Event()
         self._confirmed = asyncio.Event()
-        self._tasks.append(asyncio.create_task(self._committer(), name=f"{self.name}:commit"))
+        self._committer_task = asyncio.create_task(self._committer(), name=f"{self.name}:commit")
+        self._tasks.append(self._committer_task)
         self._unconfirmed = {n for n in self.peers if not n.startswith("~")}
         if self.confirm_timeout is None or not self._unconfirmed:
             self._confirmed.set()
@@ -269,9 +273,15 @@ class Region:
             self.confirm()
 
     async def close(self) -> None:
+        """Stop: what is pending is committed first (a commit already being written always finishes; the
+        store is closed only after it)."""
         self._closed = True
         if self._wake is not None:
             self._wake.set()
+        committer = self._committer_task
+        if committer is not None and not committer.done():
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(committer), self.close_timeout)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -403,6 +413,7 @@ class Region:
             if self.commit_delay:
                 await asyncio.sleep(self.commit_delay)      # let more writes join this commit
             await self._commit_now()
+        await self._commit_now()                            # closing: what is pending still goes to disk
 
     async def _commit_now(self) -> None:
         c, self._pending = self._pending, Commit()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 
 from .base import Commit, LogEntry, Meta, ObjectRecord, Store, StoreError
@@ -48,6 +49,9 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str | os.PathLike[str], *, replica: str, max_bytes: int | None = None) -> None:
         self.path = os.fspath(path)
+        # One connection, used by the region's event loop and by its commit thread: every call holds this
+        # lock, so a close (or a read) never runs beside a commit that is still being written.
+        self._lock = threading.RLock()
         exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
         if exists:
             self._refuse_foreign()
@@ -110,29 +114,40 @@ class SQLiteStore(Store):
     # --- reads ------------------------------------------------------------------------------------
 
     def meta(self) -> Meta:
-        rows = dict(self._db.execute("SELECT key, value FROM meta"))
+        with self._lock:
+            rows = dict(self._db.execute("SELECT key, value FROM meta"))
         return Meta(str(rows["replica"]), int(rows["incarnation"]), int(rows["lsn"]), int(rows["clock"]))
 
     def objects(self) -> Iterator[ObjectRecord]:
-        for name, data, lsn in self._db.execute("SELECT name, data, lsn FROM objects"):
+        with self._lock:
+            rows = self._db.execute("SELECT name, data, lsn FROM objects").fetchall()
+        for name, data, lsn in rows:
             yield ObjectRecord(name, bytes(data), lsn)
 
     def log(self, after: int = 0) -> Iterator[LogEntry]:
-        for lsn, name, origin, delta in self._db.execute(
-                "SELECT lsn, name, origin, delta FROM log WHERE lsn > ? ORDER BY lsn", (after,)):
+        with self._lock:
+            rows = self._db.execute("SELECT lsn, name, origin, delta FROM log WHERE lsn > ? ORDER BY lsn",
+                                    (after,)).fetchall()
+        for lsn, name, origin, delta in rows:
             yield LogEntry(lsn, name, origin, bytes(delta))
 
     def peers(self) -> dict[str, tuple[int, int]]:
-        return {p: (s, r) for p, s, r in self._db.execute("SELECT peer, sent, received FROM peers")}
+        with self._lock:
+            return {p: (s, r) for p, s, r in self._db.execute("SELECT peer, sent, received FROM peers")}
 
     def log_floor(self) -> int:
         """The lowest lsn still in the log (0: empty)."""
-        row = self._db.execute("SELECT min(lsn) FROM log").fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT min(lsn) FROM log").fetchone()
         return int(row[0] or 0)
 
     # --- the one way to write ----------------------------------------------------------------------
 
     def commit(self, c: Commit) -> None:
+        with self._lock:
+            self._commit(c)
+
+    def _commit(self, c: Commit) -> None:
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -172,7 +187,10 @@ class SQLiteStore(Store):
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (the store stays correct without it; this bounds the WAL's size)."""
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file; waits for a commit being written by another thread to finish first."""
+        with self._lock:
+            self._db.close()

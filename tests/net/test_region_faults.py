@@ -236,3 +236,30 @@ def test_a_catch_up_with_a_refused_state_is_not_acknowledged_and_is_tried_again(
         await net.close()
 
     run(main())
+
+
+class SlowCommit(SQLiteStore):
+    """A store whose commit takes a while to write (inside the store's lock, as a slow disk would)."""
+
+    def _commit(self, c):
+        import time
+
+        time.sleep(0.3)
+        super()._commit(c)
+
+
+def test_close_waits_for_the_commit_being_written_and_commits_what_is_pending(tmp_path):
+    async def main():
+        r = Region(SlowCommit(tmp_path / "eu.db", replica="eu"), peers=["us"], commit_delay=0)
+        await r.start()
+        first = asyncio.create_task(r.write("s", AWSet, lambda s: s.add("a"), returns_delta=True))
+        await asyncio.sleep(0.1)                 # its commit is being written in the commit thread
+        second = asyncio.create_task(r.write("s", AWSet, lambda s: s.add("b"), returns_delta=True))
+        await asyncio.sleep(0)
+        await r.close()                          # closing the file under that commit used to be possible
+        assert await first == 1 and await second == 2
+
+    run(main())
+    again = Region(SQLiteStore(tmp_path / "eu.db", replica="eu"), peers=["us"])
+    assert again.get("s").value == {"a", "b"} and again.committed == 2
+    again.store.close()

@@ -39,7 +39,7 @@ from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
     "DotMap", "DotSetMap", "Store", "candidate_keys", "copy_store", "decompose", "difference", "dots_of",
-    "empty_like", "join", "join_into", "ndots",
+    "empty_like", "join", "join_into", "merge_into", "ndots",
     "restrict", "same", "same_store", "same_values", "validate",
 ]
 
@@ -510,6 +510,28 @@ def join_into(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> Non
         _join(s1, c1, s2, c2, [], [])
 
 
+def merge_into(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> None:
+    """:func:`validate` then :func:`join_into`, in place (``c1`` is not changed): what a top-level merge does.
+    Raises what :func:`validate` raises, having changed nothing. When ``s2`` covers a DotSetMap ``s1`` (holds
+    each of its dots under the same element, and nothing else ``c1`` has seen), the per-replica containment
+    test that decides it is also the validation, and the join is a copy of ``s2``: not checked twice."""
+    if type(s1) is DotSetMap and type(s2) is DotSetMap and s1.by and _covers(s1, c1, s2):
+        _copy_setmap(s1, s2)
+        return
+    validate(s1, s2)
+    if type(s1) is DotSetMap:
+        _join_setmap(s1, c1, _as_setmap(s2), c2, None, None, covers=False)
+    else:
+        _join(s1, c1, s2, c2, [], [])
+
+
+def _copy_setmap(s1: DotSetMap, s2: DotSetMap) -> None:
+    """Make ``s1`` an independent copy of ``s2`` (C-level copies)."""
+    s1.elems = s2.elems.copy()
+    s1.by = {r: o.copy() for r, o in s2.by.items()}
+    s1.rev = {r: o.copy() for r, o in s2.rev.items()}
+
+
 def _as_setmap(s: Store) -> DotSetMap:
     """``s`` as a DotSetMap: itself, or an empty one for an empty store of another kind (validate refused
     a non-empty one)."""
@@ -607,7 +629,7 @@ def _held_seen(m: dict[int, Any], top: int, cl: Collection[int]) -> Iterable[int
 
 
 def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalContext,
-                 added: list[DotT] | None, removed: list[DotT] | None) -> None:
+                 added: list[DotT] | None, removed: list[DotT] | None, covers: bool = True) -> None:
     # Replica by replica: drop our dots that c2 saw and s2 lacks, take theirs that c1 has not seen.
     # A store's dots are all in its own context, so a replica a context never names needs no look at all,
     # and one whose dots we hold exactly (``items() <=``, C-level) needs nothing more.
@@ -636,12 +658,10 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
             if held and c in held:
                 _drop(s1, r, (c,))
         return
-    if added is None and by1 and _covers(s1, c1, s2):
+    if added is None and by1 and covers and _covers(s1, c1, s2):
         # s1's store is part of s2's and every other dot of s2 is new to c1: the join's store is s2's
         # (the usual case when a replica receives the state of a peer that has merged it). C-level copies.
-        s1.elems = s2.elems.copy()
-        s1.by = {r: o.copy() for r, o in by2.items()}
-        s1.rev = {r: o.copy() for r, o in s2.rev.items()}
+        _copy_setmap(s1, s2)
         return
     if by1 and (c2.vv or c2.cloud):
         gone: list[tuple[str, Iterable[int]]] = []

@@ -112,10 +112,11 @@ def check_uint(n: int, what: str) -> None:
         raise EncodeError(f"{what} {n!r} is outside the format's range 0 .. 2**64-1")
 
 
-def _int_range(xs: Iterable[Any], what: str, bound: int = 0) -> None:
-    """Every int in ``xs`` (a flat iterable) lies in ``-bound .. bound-1`` (default: data ints, 2**1024)."""
+def _int_range(xs: Iterable[Any], what: str, bound: int = 0, only_ints: bool = False) -> None:
+    """Every int in ``xs`` (a flat iterable; ``only_ints``: a list holding nothing else) lies in
+    ``-bound .. bound-1`` (default: data ints, 2**1024). C-level."""
     bound = bound or _BIG
-    ints = list(filter(int.__instancecheck__, xs))
+    ints = xs if only_ints else list(filter(int.__instancecheck__, xs))
     if ints and (max(ints) >= bound or min(ints) < -bound):
         k = bound.bit_length() - 1
         raise EncodeError(f"{what}: ints must lie in -2**{k} .. 2**{k}-1")
@@ -237,7 +238,7 @@ def enc_elements(elems: list[Any], what: str) -> list[Any]:
                     flat.append(x)
         _int_range(flat, what)
     elif int in types:
-        _int_range(elems, what)
+        _int_range(elems, what, only_ints=types == {int})
     return elems
 
 
@@ -289,7 +290,7 @@ def enc_values(vals: list[Any]) -> list[Any]:
             raise EncodeError("register values cannot be NaN")
         return vals
     if types <= _PLAIN_VALUES | {int}:
-        _int_range(vals, "register values")
+        _int_range(vals, "register values", only_ints=types == {int})
         return vals
     return [enc_value(v) for v in vals]
 

@@ -252,10 +252,7 @@ def dec_awstore(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.Dot
         by[r] = dict(zip(cs, es, strict=False))
         inv = dict(zip(es, cs, strict=False))
         rev[r] = inv if len(inv) == len(cs) else _inverse(cs, es)
-        if elems:
-            elems.update(inv)
-        else:
-            elems = store.elems = set(inv)  # sized once from the dict
+        elems.update(inv)
     return store
 
 
@@ -276,8 +273,8 @@ def _dec_awstore_v1(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel
         if len(es) != len(cs):
             raise SchemaError(_at(spath, j), f"expected {len(cs)} elements, got {len(es)}")
         by[r] = dict(zip(cs, es, strict=False))  # a run is strictly increasing: no counter twice
-        rev[r] = dict(zip(es, cs, strict=False))
-        elems.update(es)
+        rev[r] = inv = dict(zip(es, cs, strict=False))
+        elems.update(inv)
         total += len(cs)
     if len(elems) != total:
         raise SchemaError(path, "an element appears twice")

@@ -423,10 +423,13 @@ def _gather_reps(m: LWWMap[Any, Any], slots: list[int]) -> list[str]:
 
 def _newest_of(walls: Any, logs: Any, reps: list[str], rix: Any) -> tuple[int, int, str]:
     """The greatest timestamp of non-empty columns: C-level ``max`` of the walls, then the slots at it."""
+    if type(walls) is array:
+        walls = walls.tolist()  # list scans compare ints C-level; an array's make an int per item
     top = max(walls)
     if logs is None and rix is None:
         return (top, 0, reps[0])
-    ix = [walls.index(top)] if walls.count(top) == 1 else list(compress(range(len(walls)), map(eq, walls, repeat(top))))
+    i = walls.index(top)
+    ix = [i] if top not in walls[i + 1:] else list(compress(range(len(walls)), map(eq, walls, repeat(top))))
     return max((top, 0 if logs is None else logs[i], reps[0 if rix is None else rix[i]]) for i in ix)
 
 
@@ -907,13 +910,24 @@ class LWWMap(CRDT, Generic[K, V]):
     def _join(self, other: LWWMap[K, V]) -> None:
         """The general join (``other`` does not hold all of ours, or some of ours are newer)."""
         mine, theirs = self._pos, other._pos
-        common = mine.keys() & theirs.keys()  # C-level: probes the larger dict with the smaller's keys
-        if not common:
-            self._append_block(other, [], [], [], [])
-            return
-        ckeys = list(common)
-        ps = list(map(mine.__getitem__, ckeys))
-        qs = list(map(theirs.__getitem__, ckeys))
+        # the keys both hold, in the order of the smaller dict (C-level probes of the larger one; an order
+        # that follows one side's slots keeps the gathers below close to sequential)
+        if len(theirs) <= len(mine):
+            flags = list(map(mine.__contains__, theirs))
+            ckeys = list(compress(theirs, flags))
+            if not ckeys:
+                self._append_block(other, [], [], [], [])
+                return
+            ps = list(map(mine.__getitem__, ckeys))
+            qs = list(compress(theirs.values(), flags))
+        else:
+            flags = list(map(theirs.__contains__, mine))
+            ckeys = list(compress(mine, flags))
+            if not ckeys:
+                self._append_block(other, [], [], [], [])
+                return
+            ps = list(compress(mine.values(), flags))
+            qs = list(map(theirs.__getitem__, ckeys))
         mw = list(map(self._walls.__getitem__, ps))
         tw = list(map(other._walls.__getitem__, qs))
         ml, tl = _gather(self._logs, ps), _gather(other._logs, qs)
@@ -986,11 +1000,9 @@ class LWWMap(CRDT, Generic[K, V]):
         alive = self._alive
         if alive is None:
             alive = self._alive = bytearray(b"\x01" * len(self._vals))
-        k = 0
-        for p in slots:
-            alive[p] = 0
-            k += 1
-        self._ndead += k
+        slots = list(slots)
+        list(map(alive.__setitem__, slots, repeat(0)))
+        self._ndead += len(slots)
 
     def _append_block(self, other: LWWMap[K, V], ckeys: list[Any], ps: list[int], qs: list[int],
                       win: list[bool]) -> None:

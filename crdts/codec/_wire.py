@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -45,6 +46,7 @@ TUPLE_TAG = 0xCD01
 _U64 = UINT_LIMIT
 #: Data ints (elements, register values) beyond 64 bits travel as bignums of at most 128 bytes.
 _BIG = 1 << 1024
+_I64 = 2**63  # what an array('q') holds: -2**63 .. 2**63-1
 _BIG_BYTES = 128
 _NoneType = type(None)
 
@@ -116,6 +118,12 @@ def _int_range(xs: Iterable[Any], what: str, bound: int = 0, only_ints: bool = F
     """Every int in ``xs`` (a flat iterable; ``only_ints``: a list holding nothing else) lies in
     ``-bound .. bound-1`` (default: data ints, 2**1024). C-level."""
     bound = bound or _BIG
+    if only_ints and bound > _I64:
+        try:
+            array("q", xs)  # C-level: every int within int64, so within bound
+            return
+        except OverflowError:
+            pass
     ints = xs if only_ints else list(filter(int.__instancecheck__, xs))
     if ints and (max(ints) >= bound or min(ints) < -bound):
         k = bound.bit_length() - 1
@@ -224,6 +232,11 @@ _SCALAR_ELEMS = frozenset({str, bytes, _NoneType})
 
 def enc_elements(elems: list[Any], what: str) -> list[Any]:
     """Check that set elements / map keys fit the format (ints in range). Returns ``elems``."""
+    try:
+        "".join(elems)  # C-level: every element a str (the usual case), nothing to check
+        return elems
+    except TypeError:
+        pass
     types = set(map(type, elems))
     if types <= _SCALAR_ELEMS or types <= {str, bytes, _NoneType, float}:
         return elems

@@ -77,6 +77,22 @@ def _writer_spans(rix: Any, nreps: int) -> dict[int, list[int] | tuple[int, int]
     return out
 
 
+def _live_spans(rix: Any, nreps: int, alive: bytearray) -> dict[int, list[int] | tuple[int, int]] | None:
+    """:func:`_writer_spans` of the live slots, from the replica-index column of all slots and the live
+    marks, when every writer's slots (dead or live) are one contiguous block: then its live slots are one
+    block of the live order too. None when not (the caller compresses the column first). C-level."""
+    spans = _writer_spans(rix, nreps)
+    if not all(type(sp) is tuple for sp in spans.values()):
+        return None
+    out: dict[int, list[int] | tuple[int, int]] = {}
+    for i, (lo, hi) in spans.items():
+        a = alive.count(1, 0, lo)
+        b = a + alive.count(1, lo, hi)
+        if b > a:
+            out[i] = (a, b)
+    return out
+
+
 def _enc_lwwmap(x: LWWMap) -> Body:
     # Straight from the columns: per writer (one contiguous block of slots in the usual case), its entries,
     # already in timestamp order in the usual case (the wall deltas are then all positive: checked C-level,
@@ -85,6 +101,7 @@ def _enc_lwwmap(x: LWWMap) -> Body:
     if not n:
         return [], [[]]
     v1 = writing_version() == 1
+    spans: dict[int, list[int] | tuple[int, int]] | None = None
     keys = list(x._pos)
     if x._alive is None:
         walls: Any = x._walls
@@ -93,12 +110,16 @@ def _enc_lwwmap(x: LWWMap) -> Body:
         vals = x._vals
     else:
         alive = x._alive
-        walls = list(compress(x._walls, alive))
-        logs = None if x._logs is None else list(compress(x._logs, alive))
-        rix = None if x._rix is None else array(x._rix.typecode, compress(x._rix, alive))
+        walls = list(compress(x._walls.tolist(), alive))
+        logs = None if x._logs is None else list(compress(x._logs.tolist(), alive))
         vals = list(compress(x._vals, alive))
+        rix = x._rix
+        spans = None if rix is None else _live_spans(rix, len(x._reps), alive)
+        if rix is not None and spans is None:
+            rix = array(rix.typecode, compress(rix.tolist(), alive))
     reps = x._reps
-    spans = {0: (0, n)} if rix is None else _writer_spans(rix, len(reps))
+    if spans is None:
+        spans = {0: (0, n)} if rix is None else _writer_spans(rix, len(reps))
     tb = ReplicaTable(reps[i] for i in spans)
     tombstones = x._live != n
     groups: list[Any] = []

@@ -140,3 +140,20 @@ def test_awset_dict_insertion_order_does_not_matter() -> None:
     assert list(c1._store.by) != list(c2._store.by)  # the replicas' dicts were built in other orders
     assert encode(c1) == encode(c2)
     assert encode(c1, version=1) == encode(c2, version=1)
+
+
+def test_int_values_beyond_int64_and_out_of_range() -> None:
+    # the encoder checks int values in one C-level pass when they fit an int64, else by max/min
+    from crdts.errors import EncodeError
+
+    m = LWWMap("a")
+    for i, v in enumerate((2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**100, 2**1024 - 1, -(2**1024))):
+        m.set(f"k{i}", v)
+    assert decode(encode(m)) == m and decode(encode(m, version=1)) == m
+    m.set("big", 2**1024)
+    with pytest.raises(EncodeError):
+        encode(m)
+    s = AWSet("a")
+    for e in ("x", b"y", 3, 2**70, None):
+        s.add(e)
+    assert decode(encode(s)) == s and decode(encode(s, version=1)) == s

@@ -373,6 +373,27 @@ def test_lwwmap_shapes() -> None:
     rejects(lm(0, [w], [0], ["k"], [1]), SchemaError)
 
 
+def test_lwwmap_v2_logicals() -> None:
+    """Version 2 writes an all-zero logicals column as ``[]``: the k zeros are refused there, ``[]`` in version 1."""
+    w = 10**18
+
+    def lm2(*group: Any, version: int = 2) -> bytes:
+        return msg(6, ["a"], list(group), version=version)
+
+    m = decode(lm2(0, [w, 1], [], ["k", "j"], [1, None], [1]), limits=Limits(require_canonical=True))
+    assert m.value == {"k": 1} and m.timestamp("j") == (w + 1, 0, "a")
+    assert decode(lm2(0, [w, 1], [0, 3], ["k", "j"], [1, 2], [])).timestamp("j") == (w + 1, 3, "a")
+    rejects(lm2(0, [w, 1], [0, 0], ["k", "j"], [1, 2], []), SchemaError, match="writes \\[\\]")
+    rejects(lm2(0, [w, 1], [], ["k", "j"], [1, 2], [], version=1), SchemaError)
+    rejects(lm2(0, [w, 1], [0], ["k", "j"], [1, 2], []), SchemaError)             # 1 logical, 2 entries
+    rejects(lm2(0, [w, 1], [0, -1], ["k", "j"], [1, 2], []), SchemaError)
+    rejects(lm2(0, [w, 1], [0, 2**64], ["k", "j"], [1, 2], []), SchemaError)
+    rejects(lm2(0, [w, 1], [0, True], ["k", "j"], [1, 2], []), SchemaError)
+    rejects(lm2(0, [w, 0], [], ["k", "j"], [1, 2], []), SchemaError, match="sorted")  # equal timestamps, key bytes
+    assert decode(lm2(0, [w, 0], [], ["j", "k"], [1, 2], [])).value == {"j": 1, "k": 2}
+    rejects(lm2(0, [w, 0], [1, 0], ["j", "k"], [1, 2], []), SchemaError, match="sorted")
+
+
 # 16 internally inconsistent states
 def test_impossible_causal_states() -> None:
     bad = [

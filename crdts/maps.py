@@ -787,7 +787,8 @@ class LWWMap(CRDT, Generic[K, V]):
 
         Validates first (an equal timestamp with another write is a ConflictingWrite; the clock's drift
         bound): a refused merge changes nothing. Column by column: the keys both maps hold are found by one
-        C-level set intersection and compared in C-level passes over gathered columns (one equality test per
+        C-level pass of probes (the smaller map's keys, in its order) and compared in C-level passes over
+        gathered columns (one equality test per
         column when their timestamps are all equal, as between maps that have synced). A map that holds every
         key of ours, each entry the same or newer, is copied (C-level); otherwise their slots are appended as
         one block (array and list copies), the keys they win move to the end of the key dict, and the slots

@@ -657,10 +657,21 @@ class LWWMap(CRDT, Generic[K, V]):
         ts = clock.tick()  # type: ignore[union-attr]
         if not present:
             v = _GONE
-        self._append(key, ts, v)
+        pos, reps = self._pos, self._reps
+        if not ts[1] and self._rix is None and self._logs is None and self._alive is None and len(reps) == 1 \
+                and reps[0] == ts[2] and key not in pos:
+            # the usual write: a new key, one writer, no logical counter, no dead slot (what _append does)
+            vals = self._vals
+            pos[key] = len(vals)
+            vals.append(v)
+            self._walls.append(ts[0])
+            if present:
+                self._live += 1
+        else:
+            self._append(key, ts, v)
+            if self._ndead > 32:
+                self._maybe_compact()
         self._newest = ts  # a tick is later than every timestamp this replica stamped or observed
-        if self._ndead > 32:
-            self._maybe_compact()
         d = LWWMap.__new__(LWWMap)
         d._replica = None
         d._clock = None

@@ -344,8 +344,7 @@ class Causal(CRDT):
         if other is self:
             return
         self.check_merge(other)
-        kernel.validate(self._store, other._store)
-        kernel.join_into(self._store, self._ctx, other._store, other._ctx)
+        kernel.merge_into(self._store, self._ctx, other._store, other._ctx)
         self._ctx.join(other._ctx)
 
     def check_merge(self, other: Any) -> None:

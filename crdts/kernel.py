@@ -30,9 +30,8 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from math import copysign as _copysign
-from operator import ne
 from typing import Any
 
 from .causal import CausalContext
@@ -40,7 +39,7 @@ from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
     "DotMap", "DotSetMap", "Store", "candidate_keys", "copy_store", "decompose", "difference", "dots_of",
-    "empty_like", "join", "join_into", "ndots",
+    "empty_like", "join", "join_into", "merge_into", "ndots",
     "restrict", "same", "same_store", "same_values", "validate",
 ]
 
@@ -83,33 +82,45 @@ class DotMap(dict):
 class DotSetMap:
     """The store of an add-wins set: a DotMap of DotSets (element -> its dots), laid out for bulk work.
 
-    Three plain dicts, no object per element or per dot:
+    Plain containers, no object per element or per dot:
 
-    * ``elems``: element -> the counter of its one dot, or ``0`` when it holds several (then see ``multi``);
-    * ``multi``: element -> ``frozenset`` of its dots, for the few elements held by two or more dots
-      (concurrent adds);
-    * ``by``: replica -> ``{counter: element}``, every live dot of that replica (no empty inner dict kept).
+    * ``elems``: the ``set`` of live elements;
+    * ``by``: replica -> ``{counter: element}``, every live dot of that replica (no empty inner dict kept);
+    * ``rev``: replica -> ``{element: counter}``, the inverse of ``by[replica]``. The rare element held by
+      two or more dots *of one replica* (an add and a later re-add delivered out of causal order) maps to
+      the ``tuple`` of its counters, ascending.
 
-    A single-dot element's replica is not stored: it is the replica whose ``by`` dict maps the element's
-    counter to it (found by probing the few replicas, O(replicas)). The per-replica index makes "this store
-    holds no dot of replica z" O(1), so a join walks only the live dots of the replicas a context names, and
-    lets a merge work replica by replica with C-level dict operations (copies, ``items() <=`` containment,
+    An element's dots are found by probing the replicas' ``rev`` (O(replicas)). Nothing is kept per element
+    about which replicas hold it, so a join never has to find the elements both sides hold: taking a
+    replica's dots that we have not seen is two C-level dict copies (or updates) and a set union, and an
+    element that both sides added concurrently simply ends up in two replicas' dicts. The per-replica
+    dicts make "this store holds no dot of replica z" O(1), so a join walks only the live dots of the
+    replicas a context names, with C-level dict operations (copies, ``items() <=`` containment,
     ``update``) instead of a Python loop per dot. Equality is that of ``by`` (the other two are derived).
-    Memory: about three dict entries and one int per single-dot element.
+    Memory: a set entry, two dict entries and one int per element held by one dot.
 
     >>> s = DotSetMap.of({"x": {("a", 1)}, "y": {("a", 2), ("b", 1)}})
-    >>> s.elems, s.multi == {"y": frozenset({("a", 2), ("b", 1)})}, s.by
-    ({'x': 1, 'y': 0}, True, {'a': {1: 'x', 2: 'y'}, 'b': {1: 'y'}})
+    >>> sorted(s.elems), s.by, s.rev
+    (['x', 'y'], {'a': {1: 'x', 2: 'y'}, 'b': {1: 'y'}}, {'a': {'x': 1, 'y': 2}, 'b': {'y': 1}})
     >>> sorted(s["y"]), len(s), "x" in s, s.ndots()
     ([('a', 2), ('b', 1)], 2, True, 3)
     """
 
-    __slots__ = ("by", "elems", "multi")
+    __slots__ = ("by", "elems", "rev")
 
     def __init__(self) -> None:
-        self.elems: dict[Any, int] = {}
-        self.multi: dict[Any, frozenset[DotT]] = {}
+        self.elems: set[Any] = set()
         self.by: dict[str, dict[int, Any]] = {}
+        self.rev: dict[str, dict[Any, Any]] = {}
+
+    @classmethod
+    def _one(cls, e: Any, r: str, c: int) -> DotSetMap:
+        """The store holding element ``e`` with the one dot ``(r, c)`` (what an add's delta carries). O(1)."""
+        s = cls.__new__(cls)
+        s.elems = {e}
+        s.by = {r: {c: e}}
+        s.rev = {r: {e: c}}
+        return s
 
     @classmethod
     def of(cls, entries: Any) -> DotSetMap:
@@ -138,14 +149,14 @@ class DotSetMap:
     def __iter__(self) -> Iterator[Any]:
         return iter(self.elems)
 
-    def keys(self) -> Any:
-        return self.elems.keys()
+    def keys(self) -> set[Any]:
+        """The live elements (the store's own set: read it, do not change it)."""
+        return self.elems
 
     def __getitem__(self, e: Any) -> frozenset[DotT]:
-        c = self.elems[e]
-        if c:
-            return frozenset(((_replica_of(self, c, e), c),))
-        return self.multi[e]
+        if e not in self.elems:
+            raise KeyError(e)
+        return frozenset(_dots_of_elem(self, e))
 
     def get(self, e: Any, default: Any = None) -> Any:
         return self[e] if e in self.elems else default
@@ -178,11 +189,11 @@ class DotSetMap:
     __hash__ = None  # type: ignore[assignment]
 
     def copy(self) -> DotSetMap:
-        """An independent copy (the dicts are copied, C-level; the frozensets are shared). O(size)."""
+        """An independent copy (the set and dicts are copied, C-level). O(size)."""
         c = DotSetMap.__new__(DotSetMap)
         c.elems = self.elems.copy()
-        c.multi = self.multi.copy()
         c.by = {r: idx.copy() for r, idx in self.by.items()}
+        c.rev = {r: rv.copy() for r, rv in self.rev.items()}
         return c
 
     def __repr__(self) -> str:
@@ -211,77 +222,106 @@ class _SetMapDots:
 _MISSING: Any = object()
 
 
-def _replica_of(s: DotSetMap, c: int, e: Any) -> str:
-    """The replica of single-dot element ``e`` whose counter is ``c``: the one whose index maps ``c`` to ``e``.
-    O(replicas of the store)."""
-    for r, idx in s.by.items():
-        x = idx.get(c, _MISSING)
-        if x is e or (x is not _MISSING and x == e):
-            return r
-    raise InvariantError(f"element {e!r} has counter {c} under no replica")
+def _counters(x: Any) -> tuple[int, ...]:
+    """The counters a ``rev`` value stands for: an int is one counter, a tuple several."""
+    return (x,) if type(x) is int else x
+
+
+def _with(x: Any, c: int) -> Any:
+    """A ``rev`` value (int or tuple of counters) with counter ``c`` added (not already in it)."""
+    if x is None:
+        return c
+    return tuple(sorted((*_counters(x), c)))
+
+
+def _without(x: Any, c: int) -> Any:
+    """A ``rev`` value with counter ``c`` (in it) taken out: None when nothing is left."""
+    if type(x) is int:
+        return None
+    rest = tuple(y for y in x if y != c)
+    return rest[0] if len(rest) == 1 else rest
+
+
+def _dots_of_elem(s: DotSetMap, e: Any) -> list[DotT]:
+    """The dots of live element ``e``. O(replicas of the store)."""
+    out: list[DotT] = []
+    for r, rv in s.rev.items():
+        x = rv.get(e)  # never None for a held element: rev values are counters
+        if x is not None:
+            if type(x) is int:
+                out.append((r, x))
+            else:
+                out.extend(zip(repeat(r), x))
+    return out
 
 
 def _put(s: DotSetMap, e: Any, r: str, c: int) -> None:
-    """Add the dot ``(r, c)`` (not in the store) to element ``e``. O(1), O(replicas) if ``e`` already has a dot."""
-    elems = s.elems
-    old = elems.get(e)
-    if old is None:
-        elems[e] = c
-    elif old:
-        r0 = _replica_of(s, old, e)  # before (r, c) is indexed: it could share the counter
-        elems[e] = 0
-        s.multi[e] = frozenset(((r0, old), (r, c)))
-    else:
-        s.multi[e] = s.multi[e] | {(r, c)}
+    """Add the dot ``(r, c)`` (not in the store) to element ``e``. O(1)."""
+    s.elems.add(e)
     idx = s.by.get(r)
     if idx is None:
         s.by[r] = {c: e}
-    else:
-        idx[c] = e
+        s.rev[r] = {e: c}
+        return
+    idx[c] = e
+    rv = s.rev[r]
+    x = rv.get(e)
+    rv[e] = c if x is None else _with(x, c)
 
 
 def _take(s: DotSetMap, e: Any) -> list[DotT]:
-    """Remove element ``e`` and return its dots (``[]`` if absent). O(1), plus O(replicas) to find a single dot."""
-    c = s.elems.pop(e, None)
-    if c is None:
+    """Remove element ``e`` and return its dots (``[]`` if absent). O(replicas)."""
+    if e not in s.elems:
         return []
+    s.elems.discard(e)
     by = s.by
-    if c:
-        for r, idx in by.items():
-            x = idx.get(c, _MISSING)
-            if x is e or (x is not _MISSING and x == e):
-                del idx[c]
-                if not idx:
-                    del by[r]
-                return [(r, c)]
-        raise InvariantError(f"element {e!r} has counter {c} under no replica")
-    ds = s.multi.pop(e)
-    for r, c in ds:
+    out: list[DotT] = []
+    empty: list[str] = []
+    for r, rv in s.rev.items():
+        x = rv.pop(e, None)
+        if x is None:
+            continue
         idx = by[r]
-        del idx[c]
-        if not idx:
-            del by[r]
-    return list(ds)
+        if type(x) is int:
+            del idx[x]
+            out.append((r, x))
+        else:
+            for c in x:
+                del idx[c]
+            out.extend(zip(repeat(r), x))
+        if not rv:
+            empty.append(r)
+    for r in empty:
+        del by[r]
+        del s.rev[r]
+    return out
 
 
 def _drop(s: DotSetMap, r: str, cs: Iterable[int]) -> None:
-    """Remove the dots ``(r, c)`` for ``c`` in ``cs`` (all held). O(len(cs))."""
-    by, elems, multi = s.by, s.elems, s.multi
-    idx = by[r]
-    pop = idx.pop
-    for c in cs:
-        e = pop(c)
-        if elems[e]:
-            del elems[e]
+    """Remove the dots ``(r, c)`` for ``c`` in ``cs`` (all held). O(len(cs)): C-level when each of their
+    elements held exactly that one dot of ``r``, plus O(replicas) per element to see if another holds it."""
+    cs = list(cs)
+    by, rev, elems = s.by, s.rev, s.elems
+    idx, rv = by[r], rev[r]
+    es = list(map(idx.pop, cs))
+    if list(map(rv.get, es)) == cs:  # the usual case: one dot of r per element (and no element twice)
+        list(map(rv.__delitem__, es))
+        if len(rev) == 1:
+            elems.difference_update(es)
         else:
-            ms = multi[e] - {(r, c)}
-            if len(ms) == 1:
-                del multi[e]
-                elems[e] = next(iter(ms))[1]
-            else:
-                multi[e] = ms
+            elems.difference_update(set(es).difference(*[o for q, o in rev.items() if q != r]))
+    else:
+        for c, e in zip(cs, es, strict=True):
+            x = _without(rv[e], c)
+            if x is not None:
+                rv[e] = x
+                continue
+            del rv[e]
+            if not any(e in o for o in rev.values()):
+                elems.discard(e)
     if not idx:
         del by[r]
+        del rev[r]
 
 
 def same(a: Any, b: Any) -> bool:
@@ -470,6 +510,28 @@ def join_into(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> Non
         _join(s1, c1, s2, c2, [], [])
 
 
+def merge_into(s1: Store, c1: CausalContext, s2: Store, c2: CausalContext) -> None:
+    """:func:`validate` then :func:`join_into`, in place (``c1`` is not changed): what a top-level merge does.
+    Raises what :func:`validate` raises, having changed nothing. When ``s2`` covers a DotSetMap ``s1`` (holds
+    each of its dots under the same element, and nothing else ``c1`` has seen), the per-replica containment
+    test that decides it is also the validation, and the join is a copy of ``s2``: not checked twice."""
+    if type(s1) is DotSetMap and type(s2) is DotSetMap and s1.by and _covers(s1, c1, s2):
+        _copy_setmap(s1, s2)
+        return
+    validate(s1, s2)
+    if type(s1) is DotSetMap:
+        _join_setmap(s1, c1, _as_setmap(s2), c2, None, None, covers=False)
+    else:
+        _join(s1, c1, s2, c2, [], [])
+
+
+def _copy_setmap(s1: DotSetMap, s2: DotSetMap) -> None:
+    """Make ``s1`` an independent copy of ``s2`` (C-level copies)."""
+    s1.elems = s2.elems.copy()
+    s1.by = {r: o.copy() for r, o in s2.by.items()}
+    s1.rev = {r: o.copy() for r, o in s2.rev.items()}
+
+
 def _as_setmap(s: Store) -> DotSetMap:
     """``s`` as a DotSetMap: itself, or an empty one for an empty store of another kind (validate refused
     a non-empty one)."""
@@ -567,7 +629,7 @@ def _held_seen(m: dict[int, Any], top: int, cl: Collection[int]) -> Iterable[int
 
 
 def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalContext,
-                 added: list[DotT] | None, removed: list[DotT] | None) -> None:
+                 added: list[DotT] | None, removed: list[DotT] | None, covers: bool = True) -> None:
     # Replica by replica: drop our dots that c2 saw and s2 lacks, take theirs that c1 has not seen.
     # A store's dots are all in its own context, so a replica a context never names needs no look at all,
     # and one whose dots we hold exactly (``items() <=``, C-level) needs nothing more.
@@ -596,12 +658,10 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
             if held and c in held:
                 _drop(s1, r, (c,))
         return
-    if added is None and by1 and _covers(s1, c1, s2):
+    if added is None and by1 and covers and _covers(s1, c1, s2):
         # s1's store is part of s2's and every other dot of s2 is new to c1: the join's store is s2's
         # (the usual case when a replica receives the state of a peer that has merged it). C-level copies.
-        s1.elems = s2.elems.copy()
-        s1.multi = s2.multi.copy()
-        s1.by = {r: o.copy() for r, o in by2.items()}
+        _copy_setmap(s1, s2)
         return
     if by1 and (c2.vv or c2.cloud):
         gone: list[tuple[str, Iterable[int]]] = []
@@ -686,37 +746,37 @@ def _covers(s1: DotSetMap, c1: CausalContext, s2: DotSetMap) -> bool:
 
 
 def _add_run(s: DotSetMap, r: str, src: dict[int, Any], other: DotSetMap) -> None:
-    """Add the dots ``(r, c) -> e`` of ``src`` (none held by ``s``) to ``s``. Bulk dict operations: the
-    elements that gain a second dot (rare) are fixed one by one. ``src`` is not aliased."""
-    elems = s.elems
-    inv: dict[Any, int] | None
-    if src is other.by.get(r) and len(other.by) == 1 and not other.multi:
-        inv = other.elems  # the other store is exactly this run: its element table is the inverse
+    """Add the dots ``(r, c) -> e`` of ``src`` (none held by ``s``) to ``s``: C-level copies or updates of the
+    replica's two dicts and a set union; the elements that already hold a dot of ``r`` here (rare) are fixed
+    one by one. ``src`` is not aliased."""
+    whole = src is other.by.get(r)
+    inv: dict[Any, Any]
+    if whole:
+        inv = other.rev[r]  # the exact inverse of src (tuples included)
     else:
         inv = dict(zip(src.values(), src.keys(), strict=False))
         if len(inv) != len(src):  # an element with two dots of r in src: one dot at a time
             for c, e in src.items():
                 _put(s, e, r, c)
             return
-    common = elems.keys() & inv.keys() if elems else ()
-    if common:
-        multi = s.multi
-        olds = list(zip(common, map(elems.__getitem__, common), map(inv.__getitem__, common), strict=False))
-        elems.update(inv)
-        only = next(iter(s.by)) if len(s.by) == 1 else None  # then every old single dot is of that replica
-        for e, oc, nc in olds:
-            if oc:
-                multi[e] = frozenset(((only or _replica_of(s, oc, e), oc), (r, nc)))
-            else:
-                multi[e] = multi[e] | {(r, nc)}
-        elems.update(dict.fromkeys(common, 0))
-    else:
-        elems.update(inv)
     m = s.by.get(r)
     if m is None:
         s.by[r] = src.copy()
+        s.rev[r] = inv.copy() if whole else inv
     else:
+        rv = s.rev[r]
+        both = rv.keys() & inv.keys()
+        olds = [(e, rv[e]) for e in both]
         m.update(src)
+        rv.update(inv)
+        for e, x in olds:
+            for c in _counters(inv[e]):
+                x = _with(x, c)
+            rv[e] = x
+    if whole and len(other.by) == 1:
+        s.elems |= other.elems
+    else:
+        s.elems.update(inv)
 
 
 def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
@@ -863,16 +923,20 @@ def check_store(s: Store, ctx: CausalContext, path: tuple[Any, ...] = ()) -> int
 
 
 def _check_setmap(s: DotSetMap, ctx: CausalContext, path: tuple[Any, ...]) -> int:
-    """Invariants of a DotSetMap: plain dots within ``ctx``; ``elems``, ``multi`` and ``by`` describe the same
-    element -> dots map (every dot indexed once, under its element; every element has its dots). C-level
-    per replica (map/set/zip), a Python loop only over multi-dot elements. Returns the number of dots."""
-    by, elems, multi = s.by, s.elems, s.multi
-    if type(by) is not dict or type(elems) is not dict or type(multi) is not dict:
-        raise InvariantError(f"DotSetMap parts must be dicts at {list(path)}")
+    """Invariants of a DotSetMap: plain dots within ``ctx``; ``rev`` is exactly the inverse of ``by``, replica
+    by replica; ``elems`` is exactly the union of their elements. Every check is a C-level pass that reads
+    the dicts in their own order (the set is only probed), so it costs a few sequential passes, not a
+    rebuild; a replica holding an element by several dots takes a Python loop. Returns the number of dots."""
+    by, rev, elems = s.by, s.rev, s.elems
+    if type(by) is not dict or type(rev) is not dict or type(elems) is not set:
+        raise InvariantError(f"DotSetMap parts must be two dicts and a set at {list(path)}")
+    if by.keys() != rev.keys():
+        raise InvariantError(f"DotSetMap index out of date at {list(path)}: replicas differ")
     vv, cloud = ctx.vv, ctx.cloud
-    n = 0
+    n = pairs = 0
     for r, idx in by.items():
-        if type(r) is not str or not r or type(idx) is not dict or not idx:
+        rv = rev[r]
+        if type(r) is not str or not r or type(idx) is not dict or not idx or type(rv) is not dict:
             raise InvariantError(f"bad replica entry {r!r} at {list(path)}")
         cs = list(idx)
         if set(map(type, cs)) != {int} or min(cs) < 1:
@@ -882,28 +946,26 @@ def _check_setmap(s: DotSetMap, ctx: CausalContext, path: tuple[Any, ...]) -> in
             for c in cs:
                 if c > top and (r, c) not in cloud:
                     raise InvariantError(f"dot {(r, c)!r} at {list(path)} is not in the causal context")
-        es = list(idx.values())
-        got = list(map(elems.get, es))
-        if got != cs:  # the multi-dot elements' dots (elems holds 0 for them), found C-level
-            for i in compress(range(len(cs)), map(ne, got, cs)):
-                c, e, g = cs[i], es[i], got[i]
-                if not (g == 0 and (r, c) in multi.get(e, ())):
-                    raise InvariantError(f"dot {(r, c)!r} of element {e!r} at {list(path)} is not recorded under it")
+        # rev[r] maps each of its elements to a counter that by[r] maps back to it, and is as long: a bijection
+        if len(rv) != len(idx) or list(map(idx.get, rv.values())) != list(rv):
+            inv: dict[Any, Any] = {}
+            for c, e in idx.items():
+                inv[e] = _with(inv.get(e), c)
+            if inv != rv or set(map(type, rv.values())) - {int, tuple}:
+                raise InvariantError(f"DotSetMap index out of date at {list(path)}: replica {r!r}")
+        if not elems.issuperset(rv):
+            raise InvariantError(f"DotSetMap elements out of date at {list(path)}: an element of {r!r} is missing")
         n += len(cs)
-    if elems and set(map(type, elems.values())) != {int}:
-        raise InvariantError(f"DotSetMap element counters must be ints at {list(path)}")
-    if len(set(chain.from_iterable(map(dict.values, by.values())))) != len(elems):
-        raise InvariantError(f"an element without a dot at {list(path)}")
-    held = 0
-    for e, ms in multi.items():
-        if type(ms) is not frozenset or len(ms) < 2 or elems.get(e) != 0:
-            raise InvariantError(f"multi-dot element {e!r} at {list(path)} is malformed")
-        for d in ms:
-            if type(d) is not tuple or len(d) != 2 or by.get(d[0], {}).get(d[1], _MISSING) != e:
-                raise InvariantError(f"dot {d!r} of element {e!r} at {list(path)} is not indexed under it")
-        held += len(ms)
-    if held + len(elems) - len(multi) != n:
-        raise InvariantError(f"DotSetMap index out of date at {list(path)}")
+        pairs += len(rv)
+    # every element of every replica is in elems; elems holds no other: its size is that of their union
+    union = pairs
+    if len(rev) == 2:
+        r0, r1 = rev.values()
+        union -= len(r0.keys() & r1.keys())  # C-level: probes the larger with the smaller's elements
+    elif len(rev) > 2:
+        union = len(set().union(*rev.values()))
+    if union != len(elems):
+        raise InvariantError(f"DotSetMap elements out of date at {list(path)}: an element without a dot")
     return n
 
 

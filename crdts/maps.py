@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from itertools import compress, repeat
-from operator import is_, itemgetter, not_
+from array import array
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from itertools import chain, compress, islice, repeat
+from operator import add, eq, gt, is_, is_not, lt, not_
 from typing import Any, ClassVar, Generic, TypeVar, get_origin, overload
 
 from ._base import _UNSET, CRDT, Causal, K, T, V, _no_option, check_replica, element, thaw, value
@@ -13,8 +14,8 @@ from .causal import HLC, CausalContext, Timestamp
 from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
-from .kernel import DotMap, copy_store, dots_of, ndots, restrict, same, same_values
-from .registers import MVRegister, _check_ts, _clock_for, _fresh_clock, _rebind_clock
+from .kernel import DotMap, _eq_decides, copy_store, dots_of, ndots, restrict, same
+from .registers import MVRegister, _clock_for, _fresh_clock, _rebind_clock
 from .sets import AWSet, RWSet
 
 __all__ = ["LWWMap", "ORMap"]
@@ -22,9 +23,6 @@ __all__ = ["LWWMap", "ORMap"]
 N = TypeVar("N", bound=Causal)
 D = TypeVar("D")
 
-_VALUE = itemgetter(2)  # the value of an LWWMap entry (timestamp, present, value)
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
 #: Key types that are canonical as they are (``element(k)`` is ``k``).
 _CANONICAL_KEYS = frozenset({str, bytes, int, type(None)})
 
@@ -386,6 +384,118 @@ _NAMES = sorted(NESTABLE)
 ORMap._names = _NAMES
 
 
+class _Removed:
+    """What the value slot of a removed key holds (its tombstone): never a user value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<removed>"
+
+
+_GONE: Any = _Removed()
+#: An empty uint64 column, copied to start new ones (cheaper than building an array).
+_Q = array("Q")
+#: Value types ``value`` hands out as they are (immutable): others are copied (``thaw``).
+_IMMUTABLE_VALUES = frozenset({str, bytes, int, float, bool, type(None)})
+
+
+def _rix_code(nreps: int) -> str:
+    return "B" if nreps <= 0x100 else "H" if nreps <= 0x10000 else "L"
+
+
+def _rix_zeros(n: int, nreps: int) -> array:
+    """A replica-index column of ``n`` zeros, wide enough for a table of ``nreps`` replicas."""
+    code = _rix_code(nreps)
+    return array(code, bytes(n * array(code).itemsize))
+
+
+def _gather(col: Any, slots: list[int]) -> list[int] | None:
+    return None if col is None else list(map(col.__getitem__, slots))
+
+
+def _gather_reps(m: LWWMap[Any, Any], slots: list[int]) -> list[str]:
+    """The writers of the entries in ``slots`` of ``m``, by name."""
+    if m._rix is None:
+        return m._reps[:1] * len(slots)
+    return list(map(m._reps.__getitem__, map(m._rix.__getitem__, slots)))
+
+
+def _newest_of(walls: Any, logs: Any, reps: list[str], rix: Any) -> tuple[int, int, str]:
+    """The greatest timestamp of non-empty columns: C-level ``max`` of the walls, then the slots at it."""
+    if type(walls) is array:
+        walls = walls.tolist()  # list scans compare ints C-level; an array's make an int per item
+    top = max(walls)
+    if logs is None and rix is None:
+        return (top, 0, reps[0])
+    i = walls.index(top)
+    ix = [i] if top not in walls[i + 1:] else list(compress(range(len(walls)), map(eq, walls, repeat(top))))
+    return max((top, 0 if logs is None else logs[i], reps[0 if rix is None else rix[i]]) for i in ix)
+
+
+def _newer(keys: list[Any], mw: list[int], ml: list[int] | None, mr: list[str], tw: list[int], tl: list[int] | None,
+           tr: list[str], values: Callable[[list[int]], tuple[list[Any], list[Any]]]) -> list[bool]:
+    """Per pair of entries (mine, theirs), given as columns: whether theirs is newer. Equal timestamps are
+    validated as the same write (``values(indexes)`` gives both sides' values of those pairs). C-level: the
+    walls decide unless equal, and only those pairs are compared as ``(wall, logical, replica)`` tuples."""
+    win = list(map(gt, tw, mw))
+    ties = list(map(eq, tw, mw))
+    if any(ties):
+        ix = list(compress(range(len(ties)), ties))
+        mts = [(mw[i], ml[i] if ml is not None else 0, mr[i]) for i in ix]
+        tts = [(tw[i], tl[i] if tl is not None else 0, tr[i]) for i in ix]
+        same_ts = list(map(eq, tts, mts))
+        if any(same_ts):
+            jx = [ix[j] for j in compress(range(len(ix)), same_ts)]
+            mv, tv = values(jx)
+            _check_same_writes([keys[i] for i in jx], [mw[i] for i in jx], [0 if ml is None else ml[i] for i in jx],
+                               [mr[i] for i in jx], mv, tv)
+        for i, newer in zip(ix, map(gt, tts, mts), strict=True):
+            win[i] = newer
+    return win
+
+
+def _present(m: LWWMap[Any, Any], slots: Iterable[int]) -> int:
+    """How many of ``m``'s (live) ``slots`` hold a value rather than a tombstone."""
+    slots = list(slots)
+    if m._live == len(m._pos):
+        return len(slots)
+    return len(slots) - sum(map(is_, map(m._vals.__getitem__, slots), repeat(_GONE)))
+
+
+def _same_writers(me: LWWMap[Any, Any], mine: list[int] | None, other: LWWMap[Any, Any], qs: list[int]) -> bool:
+    """Whether the writers of ``other``'s slots ``qs`` are those of ours (``mine``: our gathered replica indexes
+    in slot order, None for a map with one writer). C-level."""
+    if mine is None:
+        name = me._reps[0]
+        if other._rix is None:
+            return other._reps[0] == name
+        if name not in other._reps:
+            return False
+        return list(map(other._rix.__getitem__, qs)).count(other._reps.index(name)) == len(qs)
+    return list(map(me._reps.__getitem__, mine)) == _gather_reps(other, qs)
+
+
+def _same_lists(a: list[Any], b: list[Any]) -> bool:
+    """Whether two lists of register values are :func:`same` item by item. C-level for scalars."""
+    return a == b and (_eq_decides(a, b) or all(map(same, a, b)))
+
+
+def _check_same_writes(keys: list[Any], walls: list[int], logs: Any, reps: list[str], mine: list[Any],
+                       theirs: list[Any]) -> None:
+    """Entries with equal timestamps must be the same write (presence and :func:`same` value), else
+    :class:`ConflictingWrite`."""
+    for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+        if a is not b and not ((a is _GONE) is (b is _GONE) and (a is _GONE or same(a, b))):
+            ts = Timestamp(walls[i], 0 if logs is None else logs[i], reps[i])
+            raise ConflictingWrite(ts, _entry(a), _entry(b))
+
+
+def _entry(v: Any) -> tuple[bool, Any]:
+    """``(present, value)`` of a value slot (what the tuple layout stored)."""
+    return (False, None) if v is _GONE else (True, v)
+
+
 class LWWMap(CRDT, Generic[K, V]):
     """Last-writer-wins map: per key, the write (set or remove) with the highest timestamp wins.
 
@@ -393,6 +503,13 @@ class LWWMap(CRDT, Generic[K, V]):
     replica id and a write made after merging another always wins over it. A remove is a timestamped
     write (a tombstone kept per removed key). Concurrent writes to one key lose all but one value by
     design. Metadata: one timestamp per key. ``set``/``remove`` O(1); merge O(len(other)).
+
+    Layout: columns, no object per key. A dict key -> slot, and per slot the value, the wall time (an
+    ``array`` of uint64), the logical counter (``None`` while all are 0) and the writer's index in a small
+    replica table (``None`` while there is one writer): about 90 bytes per key besides the key and value
+    objects. A write, local or merged, takes a new slot at the end, so the dict lists the keys in slot
+    order and each writer's slots are in timestamp order (what the wire format wants); a slot a key leaves
+    is dead until a compaction, which runs when dead slots outnumber live ones (amortized O(1) per write).
 
     >>> t = iter(range(1, 1000))
     >>> a = LWWMap("a", clock=HLC("a", time_source=lambda: next(t)))
@@ -403,13 +520,133 @@ class LWWMap(CRDT, Generic[K, V]):
     ({'color': 'blue'}, True)
     """
 
-    __slots__ = ("_clock", "_entries", "_live")
+    __slots__ = ("_alive", "_clock", "_live", "_logs", "_ndead", "_newest", "_pos", "_reps", "_rix", "_vals",
+                 "_walls")
 
     def __init__(self, replica: str | None = None, clock: HLC | None = None) -> None:
         self._replica = check_replica(replica)
         self._clock = _clock_for(replica, clock)
-        self._entries: dict[Any, tuple[tuple[int, int, str], bool, Any]] = {}
+        #: key -> slot; iterating it gives the keys in slot order
+        self._pos: dict[Any, int] = {}
+        #: per slot: the value (``_GONE`` for a removed key, None in a dead slot)
+        self._vals: list[Any] = []
+        #: per slot: the wall time
+        self._walls: array = _Q.__copy__()
+        #: per slot: the logical counter; None while every one is 0
+        self._logs: array | None = None
+        #: per slot: the writer's index in ``_reps``; None while there is at most one writer
+        self._rix: array | None = None
+        self._reps: list[str] = []
+        #: per slot: 1 live, 0 dead; None while no slot is dead
+        self._alive: bytearray | None = None
+        self._ndead = 0
         self._live = 0
+        self._newest: tuple[int, int, str] | None = None
+
+    # -- slots ----------------------------------------------------------------------------------
+
+    def _ts(self, p: int) -> tuple[int, int, str]:
+        logs, rix = self._logs, self._rix
+        return (self._walls[p], 0 if logs is None else logs[p], self._reps[0 if rix is None else rix[p]])
+
+    def _rep_ix(self, r: str) -> int:
+        """The index of writer ``r`` in the replica table, added if new (the index column is created at the
+        second writer and widened past 256 and 65,536). O(replicas)."""
+        reps = self._reps
+        if r in reps:
+            return reps.index(r)
+        reps.append(r)
+        n = len(reps)
+        rix = self._rix
+        if n == 2:
+            self._rix = _rix_zeros(len(self._vals), n)
+        elif rix is not None and _rix_code(n) != rix.typecode:
+            self._rix = array(_rix_code(n), rix)
+        return n - 1
+
+    def _kill(self, p: int) -> None:
+        alive = self._alive
+        if alive is None:
+            alive = self._alive = bytearray(b"\x01" * len(self._vals))
+        alive[p] = 0
+        self._vals[p] = None
+        self._ndead += 1
+
+    def _append(self, key: Any, ts: tuple[int, int, str], v: Any) -> None:
+        """Give ``key`` the entry ``(ts, v)`` in a new slot at the end (its old slot, if any, dies). ``v`` is
+        ``_GONE`` for a remove. O(1) (O(replicas) for a writer that is not the table's first)."""
+        r = ts[2]
+        reps = self._reps
+        ix = -1 if reps and reps[0] == r and self._rix is None else self._rep_ix(r)
+        pos, vals = self._pos, self._vals
+        old = pos.pop(key, None)
+        if old is not None:
+            if vals[old] is not _GONE:
+                self._live -= 1
+            self._kill(old)
+        p = len(vals)
+        pos[key] = p
+        vals.append(v)
+        self._walls.append(ts[0])
+        logs = self._logs
+        if ts[1]:
+            if logs is None:
+                logs = self._logs = array("Q", bytes(8 * p))
+            logs.append(ts[1])
+        elif logs is not None:
+            logs.append(0)
+        if ix >= 0 and self._rix is not None:
+            self._rix.append(ix)
+        if self._alive is not None:
+            self._alive.append(1)
+        if v is not _GONE:
+            self._live += 1
+
+    def _columns(self) -> tuple[list[Any], list[int], list[int] | None, list[str], list[int] | None, list[Any]]:
+        """The entries in slot order, as lists: keys, walls, logicals (None: all 0), the replica table, the
+        replica indexes (None: all the table's first) and the values. C-level slices, or gathers (of the
+        live slots) when some slot is dead. O(size)."""
+        keys = list(self._pos)
+        logs, rix, alive = self._logs, self._rix, self._alive
+        if alive is None:
+            return (keys, self._walls.tolist(), None if logs is None else logs.tolist(), self._reps,
+                    None if rix is None else rix.tolist(), list(self._vals))
+        return (keys, list(compress(self._walls, alive)), None if logs is None else list(compress(logs, alive)),
+                self._reps, None if rix is None else list(compress(rix, alive)), list(compress(self._vals, alive)))
+
+    def _load(self, keys: list[Any], walls: list[int], logs: list[int] | None, reps: list[str],
+              rix: list[int] | None, vals: list[Any]) -> None:
+        """Set the state from columns (as :meth:`_columns` gives them; keys unique, every table entry below
+        ``len(reps)``): no dead slot, and a table of only the writers the entries name. O(size)."""
+        n = len(keys)
+        self._pos = dict(zip(keys, range(n), strict=False))
+        self._vals = vals
+        self._walls = array("Q", walls)
+        self._logs = array("Q", logs) if logs is not None and any(logs) else None
+        used = [] if not n else [0] if rix is None else sorted(set(rix))
+        if len(used) <= 1:
+            self._reps = [reps[used[0]]] if used else []
+            self._rix = None
+        else:
+            if len(used) != len(reps):
+                rix = list(map(dict(zip(used, range(len(used)), strict=False)).__getitem__, rix))  # type: ignore[arg-type]
+                reps = [reps[i] for i in used]
+            self._reps = list(reps)
+            col = array(_rix_code(len(reps)))
+            col.extend(rix)  # type: ignore[arg-type]
+            self._rix = col
+        self._alive = None
+        self._ndead = 0
+        self._live = n - sum(map(is_, vals, repeat(_GONE)))
+        self._newest = _newest_of(self._walls, self._logs, self._reps, self._rix) if n else None
+
+    def _maybe_compact(self) -> None:
+        """Drop the dead slots once they outnumber the live ones (each compaction is O(size), and follows
+        as many kills: amortized O(1))."""
+        if self._ndead > 32 and self._ndead > len(self._pos):
+            self._load(*self._columns())
+
+    # -- writes ---------------------------------------------------------------------------------
 
     def _write(self, key: Any, present: bool, v: Any, method: str) -> LWWMap[K, V]:
         clock = self._clock
@@ -417,20 +654,38 @@ class LWWMap(CRDT, Generic[K, V]):
             self._need_replica(method)
         if type(key) is not str:
             key = element(key)
-        entry = (clock.tick(), present, v)  # type: ignore[union-attr]
-        entries = self._entries
-        old = entries.get(key)
-        if old is None or not old[1]:
+        ts = clock.tick()  # type: ignore[union-attr]
+        if not present:
+            v = _GONE
+        pos, reps = self._pos, self._reps
+        if not ts[1] and self._rix is None and self._logs is None and self._alive is None and len(reps) == 1 \
+                and reps[0] == ts[2] and key not in pos:
+            # the usual write: a new key, one writer, no logical counter, no dead slot (what _append does)
+            vals = self._vals
+            pos[key] = len(vals)
+            vals.append(v)
+            self._walls.append(ts[0])
             if present:
                 self._live += 1
-        elif not present:
-            self._live -= 1
-        entries[key] = entry
+        else:
+            self._append(key, ts, v)
+            if self._ndead > 32:
+                self._maybe_compact()
+        self._newest = ts  # a tick is later than every timestamp this replica stamped or observed
         d = LWWMap.__new__(LWWMap)
         d._replica = None
         d._clock = None
-        d._entries = {key: entry}
+        d._pos = {key: 0}
+        d._vals = [v]
+        w = d._walls = _Q.__copy__()
+        w.append(ts[0])
+        d._logs = array("Q", (ts[1],)) if ts[1] else None
+        d._rix = None
+        d._reps = [ts[2]]
+        d._alive = None
+        d._ndead = 0
         d._live = 1 if present else 0
+        d._newest = ts
         return d
 
     def set(self, key: K, v: V) -> LWWMap[K, V]:
@@ -444,6 +699,8 @@ class LWWMap(CRDT, Generic[K, V]):
         """Remove ``key`` (a timestamped tombstone that later writes override). O(1)."""
         return self._write(key, False, None, "remove")
 
+    # -- reads ----------------------------------------------------------------------------------
+
     @overload
     def get(self, key: K) -> V | None: ...
 
@@ -453,23 +710,27 @@ class LWWMap(CRDT, Generic[K, V]):
     def get(self, key: K, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` if it is absent (never written, or removed)."""
         try:
-            e = self._entries.get(element(key))
+            p = self._pos.get(element(key))
         except TypeError:
             return default
-        return thaw(e[2]) if e is not None and e[1] else default
+        if p is None:
+            return default
+        v = self._vals[p]
+        return default if v is _GONE else thaw(v)
 
     def __getitem__(self, key: K) -> V:
-        e = self._entries.get(element(key))
-        if e is None or not e[1]:
+        p = self._pos.get(element(key))
+        v = _GONE if p is None else self._vals[p]
+        if v is _GONE:
             raise KeyError(key)
-        return thaw(e[2])
+        return thaw(v)
 
     def __contains__(self, key: object) -> bool:
         try:
-            e = self._entries.get(element(key))
+            p = self._pos.get(element(key))
         except TypeError:
             return False
-        return e is not None and e[1]
+        return p is not None and self._vals[p] is not _GONE
 
     def __len__(self) -> int:
         return self._live
@@ -477,9 +738,16 @@ class LWWMap(CRDT, Generic[K, V]):
     def __bool__(self) -> bool:
         return self._live > 0
 
+    def _present(self) -> list[Any]:
+        """The present keys, in slot order. O(entries), C-level."""
+        keys = list(self._pos)
+        if self._live == len(keys):
+            return keys
+        return list(compress(keys, map(is_not, map(self._vals.__getitem__, self._pos.values()), repeat(_GONE))))
+
     def keys(self) -> KeysView[K]:
         """The present keys (a snapshot). O(entries)."""
-        return {k: None for k, e in self._entries.items() if e[1]}.keys()
+        return dict.fromkeys(self._present()).keys()
 
     def values(self) -> ValuesView[V]:
         """The present values (a snapshot). O(entries)."""
@@ -490,16 +758,23 @@ class LWWMap(CRDT, Generic[K, V]):
         return self.value.items()
 
     def __iter__(self) -> Iterator[K]:
-        return iter([k for k, e in self._entries.items() if e[1]])
+        return iter(self._present())
 
     def timestamp(self, key: K) -> Timestamp | None:
         """The timestamp of the winning write (set or remove) of ``key``, or None."""
-        e = self._entries.get(element(key))
-        return None if e is None else Timestamp(*e[0])
+        p = self._pos.get(element(key))
+        return None if p is None else Timestamp(*self._ts(p))
 
     @property
     def value(self) -> dict[K, V]:
-        return {k: thaw(e[2]) for k, e in self._entries.items() if e[1]}
+        vals = map(self._vals.__getitem__, self._pos.values())
+        if self._live == len(self._pos):
+            out = dict(zip(self._pos, vals, strict=False))
+        else:
+            out = {k: v for k, v in zip(self._pos, vals, strict=False) if v is not _GONE}
+        if not set(map(type, out.values())) <= _IMMUTABLE_VALUES:
+            out = {k: thaw(v) for k, v in out.items()}
+        return out
 
     @property
     def clock(self) -> HLC | None:
@@ -509,76 +784,298 @@ class LWWMap(CRDT, Generic[K, V]):
         """A copy bound to ``replica``, stamping its writes with ``clock`` (see :meth:`CRDT.bind`)."""
         _no_option(self, policy=policy)
         c = self.copy(replica=replica)
-        _rebind_clock(self, c, clock, (e[0] for e in self._entries.values()))
+        _rebind_clock(self, c, clock, [] if self._newest is None else [self._newest])
         return c
 
     def fresh(self, replica: str | None) -> LWWMap[K, V]:
         """An empty map for ``replica`` whose clock is configured as this one's."""
         return LWWMap(replica, clock=_fresh_clock(self._clock, replica))
 
+    # -- merge ----------------------------------------------------------------------------------
+
     def merge(self, other: LWWMap[K, V]) -> None:
         """Per key, keep the higher timestamp; observe the newest on this replica's clock. O(len(other)).
 
         Validates first (an equal timestamp with another write is a ConflictingWrite; the clock's drift
-        bound): a refused merge changes nothing. Only the keys both maps hold are compared, and among them
-        only the entries that are not the same object (after a sync both maps share their entries); the
-        rest is C-level dict work (``update``, or a copy when the other map covers this one)."""
+        bound): a refused merge changes nothing. Column by column: the keys both maps hold are found by one
+        C-level pass of probes (the smaller map's keys, in its order) and compared in C-level passes over
+        gathered columns (one equality test per
+        column when their timestamps are all equal, as between maps that have synced). A map that holds every
+        key of ours, each entry the same or newer, is copied (C-level); otherwise their slots are appended as
+        one block (array and list copies), the keys they win move to the end of the key dict, and the slots
+        that lost are marked dead (or, when most of theirs would be dead on arrival, only the entries we take
+        are gathered)."""
         self._check_other(other)
-        entries = self._entries
-        theirs = other._entries
+        theirs = other._pos
         if not theirs or other is self:
             return
         clock = self._clock
-        newest = max(map(_FIRST, theirs.values()))
+        newest = other._newest
         if clock is not None:
-            clock.check(newest)
-        if entries and len(entries) <= len(theirs) and all(map(is_, entries.values(), map(theirs.get, entries))):
-            # theirs holds each of our entries, the same object (as after a sync): the join is theirs
-            self._entries = theirs.copy()
-            self._live = sum(map(_SECOND, theirs.values()))
-        else:
-            self._merge_keys(theirs)
-        if clock is not None:
-            clock.observe(newest)
-
-    def _merge_keys(self, theirs: dict[Any, Any]) -> None:
-        """The per-key join (validated first). O(len(theirs)): one C-level lookup of each of their keys, a
-        Python step only for the keys both hold whose entries are not the same object."""
-        entries = self._entries
-        tk = list(theirs)
-        tv = list(theirs.values())
-        ms: list[Any] = list(map(entries.get, tk))
-        win: list[int] = []
-        keep: list[int] = []
-        live = self._live + sum(map(_SECOND, tv))
-        for i in compress(range(len(tk)), ms):  # the keys we hold too (entries are non-empty tuples)
-            mine, e = ms[i], tv[i]
-            live -= e[1]
-            if mine is e:
-                continue
-            if e[0] > mine[0]:
-                win.append(i)
-                live += e[1] - mine[1]
-            elif e[0] == mine[0] and (mine[1] != e[1] or not same(mine[2], e[2])):
-                raise ConflictingWrite(Timestamp(*e[0]), mine[1:], e[1:])
+            clock.check(newest)  # type: ignore[arg-type]
+        mine = self._pos
+        if not mine:
+            self._take(other)
+        elif len(theirs) >= len(mine) and all(map(theirs.__contains__, islice(mine, 16))):
+            # they may hold every key of ours (as after a sync): then, entry for entry the same or newer?
+            qs = list(map(theirs.get, mine))
+            if qs.count(None) == 0 and self._covered_by(other, qs):  # type: ignore[arg-type]
+                self._take(other)
             else:
-                keep.append(i)
-        if len(keep) < len(tk) // 2:
-            entries.update(theirs)
-            for i in keep:
-                entries[tk[i]] = ms[i]
+                self._join(other)
         else:
-            for i in compress(range(len(tk)), map(is_, ms, repeat(None))):
-                entries[tk[i]] = tv[i]
-            for i in win:
-                entries[tk[i]] = tv[i]
+            self._join(other)
+        if clock is not None:
+            clock.observe(newest)  # type: ignore[arg-type]
+
+    def _take(self, other: LWWMap[K, V]) -> None:
+        """Become a copy of ``other``'s state (this map's clock and binding stay). O(size of other), C-level."""
+        self._pos = other._pos.copy()
+        self._vals = other._vals.copy()
+        self._walls = other._walls.__copy__()
+        self._logs = None if other._logs is None else other._logs.__copy__()
+        self._rix = None if other._rix is None else other._rix.__copy__()
+        self._reps = other._reps.copy()
+        self._alive = None if other._alive is None else other._alive.copy()
+        self._ndead = other._ndead
+        self._live = other._live
+        self._newest = other._newest
+
+    def _covered_by(self, other: LWWMap[K, V], qs: list[int]) -> bool:
+        """Whether ``other``, holding every key of ours (at its slots ``qs``, in our slot order), holds each
+        entry of ours or a newer one (then the join is ``other``). Validates equal timestamps. O(len(self)).
+
+        After a sync our slots are, in order, one block of theirs (the block a merge appended): then the
+        columns are compared as bytes (walls, writers) and by identity (values), all C-level."""
+        m = len(qs)
+        q0 = qs[0]
+        if self._alive is None and qs[-1] - q0 == m - 1 and qs == list(range(q0, q0 + m)) \
+                and self._block_is(other, q0):
+            return True
+        keys, mw, ml, mr, mv = self._rows(None, names=False)
+        tw = list(map(other._walls.__getitem__, qs))
+        tl = _gather(other._logs, qs)
+        tv = list(map(other._vals.__getitem__, qs))
+        if mw == tw and ml == tl and _same_writers(self, mr, other, qs):
+            if not all(map(is_, mv, tv)):
+                _check_same_writes(keys, mw, ml, self._names(mr), mv, tv)
+            return True
+        mr = self._names(mr)
+        return not any(_newer(keys, tw, tl, _gather_reps(other, qs), mw, ml, mr,
+                              lambda ix: ([tv[i] for i in ix], [mv[i] for i in ix])))
+
+    def _block_is(self, other: LWWMap[K, V], q0: int) -> bool:
+        """Whether ``other``'s slots ``q0 ..`` (as many as ours; no dead slot among ours) hold exactly our
+        entries, slot for slot: bytes comparisons of the walls, logicals and writers, identity of the values.
+        False may also mean "not decided here"."""
+        m = len(self._vals)
+        if other._walls[q0:q0 + m].tobytes() != self._walls.tobytes():
+            return False
+        tl, ml = other._logs, self._logs
+        if tl is None:
+            if ml is not None:
+                return False
+        elif (ml.tobytes() if ml is not None else bytes(8 * m)) != tl[q0:q0 + m].tobytes():
+            return False
+        if self._rix is not None:
+            return False  # several writers of ours: left to the general comparison
+        name = self._reps[0]
+        if other._rix is None:
+            if other._reps[0] != name:
+                return False
+        else:
+            if name not in other._reps:
+                return False
+            i = other._reps.index(name)
+            part = other._rix[q0:q0 + m]
+            if part.count(i) != m:
+                return False
+        return all(map(is_, other._vals[q0:q0 + m], self._vals))
+
+    def _names(self, rix: list[int] | None) -> list[str]:
+        """Writer names of a gathered replica-index column (None: this map's only writer, for every slot)."""
+        if rix is None:
+            return self._reps[:1] * len(self._pos)
+        return list(map(self._reps.__getitem__, rix))
+
+    def _rows(self, slots: list[int] | None, names: bool = True) -> tuple[list[Any], list[int], list[int] | None,
+                                                                        Any, list[Any]]:
+        """keys (only for ``slots=None``: all, in slot order), walls, logicals (None: all 0), writers and values
+        of the entries at ``slots`` (None: every live slot, in order). Writers by name, or (``names=False``,
+        with ``slots=None``) as replica indexes, None for a map with one writer."""
+        if slots is None:
+            keys = list(self._pos)
+            if self._alive is None:
+                walls = self._walls.tolist()
+                logs = None if self._logs is None else self._logs.tolist()
+                rix = None if self._rix is None else self._rix.tolist()
+                return keys, walls, logs, self._names(rix) if names else rix, list(self._vals)
+            slots = list(self._pos.values())
+            if not names:
+                return (keys, list(map(self._walls.__getitem__, slots)), _gather(self._logs, slots),
+                        _gather(self._rix, slots), list(map(self._vals.__getitem__, slots)))
+        else:
+            keys = []
+        return (keys, list(map(self._walls.__getitem__, slots)), _gather(self._logs, slots), _gather_reps(self, slots),
+                list(map(self._vals.__getitem__, slots)))
+
+    def _join(self, other: LWWMap[K, V]) -> None:
+        """The general join (``other`` does not hold all of ours, or some of ours are newer)."""
+        mine, theirs = self._pos, other._pos
+        # the keys both hold, in the order of the smaller dict (C-level probes of the larger one; an order
+        # that follows one side's slots keeps the gathers below close to sequential)
+        if len(theirs) <= len(mine):
+            flags = list(map(mine.__contains__, theirs))
+            ckeys = list(compress(theirs, flags))
+            if not ckeys:
+                self._append_block(other, [], [], [], [])
+                return
+            ps = list(map(mine.__getitem__, ckeys))
+            qs = list(compress(theirs.values(), flags))
+        else:
+            flags = list(map(theirs.__contains__, mine))
+            ckeys = list(compress(mine, flags))
+            if not ckeys:
+                self._append_block(other, [], [], [], [])
+                return
+            ps = list(compress(mine.values(), flags))
+            qs = list(map(theirs.__getitem__, ckeys))
+        mw = list(map(self._walls.__getitem__, ps))
+        tw = list(map(other._walls.__getitem__, qs))
+        ml, tl = _gather(self._logs, ps), _gather(other._logs, qs)
+        mr, tr = _gather_reps(self, ps), _gather_reps(other, qs)
+        mvals, tvals = self._vals, other._vals
+        if mw == tw and ml == tl and mr == tr:  # the same timestamps: the same writes
+            mv = list(map(mvals.__getitem__, ps))
+            tv = list(map(tvals.__getitem__, qs))
+            if not all(map(is_, mv, tv)):
+                _check_same_writes(ckeys, mw, ml, mr, mv, tv)
+            win = [False] * len(ps)
+        else:
+            win = _newer(ckeys, mw, ml, mr, tw, tl, tr, lambda ix: ([mvals[ps[i]] for i in ix],
+                                                                   [tvals[qs[i]] for i in ix]))
+        nwin = win.count(True)
+        nnew = len(theirs) - len(ps)
+        if not nnew and not nwin:
+            return  # they hold nothing we lack
+        if (len(ps) - nwin) * 2 > len(theirs) + 64:  # most of theirs lose: take only what wins
+            self._append_taken(other, ckeys, ps, win)
+        else:
+            self._append_block(other, ckeys, ps, qs, win)
+        self._maybe_compact()
+
+    def _append_cols(self, other: LWWMap[K, V], slots: list[int] | None) -> int:
+        """Append ``other``'s slots (``None``: all, as a block, dead or live as they are there; else those,
+        gathered) to our columns; return the first new slot. Writers new to our table are added."""
+        n0 = len(self._vals)
+        table = [self._rep_ix(r) for r in other._reps]  # may create (or widen) our replica-index column
+        m = len(other._vals) if slots is None else len(slots)
+        if slots is None:
+            self._vals.extend(other._vals)
+            self._walls.extend(other._walls)
+        else:
+            self._vals.extend(map(other._vals.__getitem__, slots))
+            self._walls.extend(map(other._walls.__getitem__, slots))
+        logs, their_logs = self._logs, other._logs
+        if their_logs is not None:
+            if logs is None:
+                logs = self._logs = array("Q", bytes(8 * n0))
+            logs.extend(their_logs if slots is None else map(their_logs.__getitem__, slots))
+        elif logs is not None:
+            logs.frombytes(bytes(8 * m))
+        rix = self._rix
+        if rix is not None:
+            their_rix = other._rix
+            if their_rix is None:
+                rix.extend(array(rix.typecode, table[:1]) * m)
+            else:
+                src = their_rix if slots is None else array(their_rix.typecode, map(their_rix.__getitem__, slots))
+                if table == list(range(len(table))) and src.typecode == rix.typecode:
+                    rix.extend(src)
+                elif rix.typecode == "B" == src.typecode:
+                    rix.frombytes(src.tobytes().translate(bytes(table) + bytes(256 - len(table))))
+                else:
+                    rix.extend(map(table.__getitem__, src))
+        alive = self._alive
+        if slots is None and other._alive is not None:
+            if alive is None:
+                alive = self._alive = bytearray(b"\x01" * n0)
+            alive.extend(other._alive)
+            self._ndead += other._ndead
+        elif alive is not None:
+            alive.extend(b"\x01" * m)
+        return n0
+
+    def _kill_all(self, slots: Iterable[int]) -> None:
+        """Mark ``slots`` (live) dead. Their values stay referenced until the next compaction (a bulk merge
+        touches as little of our columns as it can)."""
+        alive = self._alive
+        if alive is None:
+            alive = self._alive = bytearray(b"\x01" * len(self._vals))
+        slots = list(slots)
+        list(map(alive.__setitem__, slots, repeat(0)))
+        self._ndead += len(slots)
+
+    def _append_block(self, other: LWWMap[K, V], ckeys: list[Any], ps: list[int], qs: list[int],
+                      win: list[bool]) -> None:
+        """Append all of ``other``'s slots; of the keys both hold (``ckeys``, at our ``ps`` and their ``qs``),
+        the winner's slot stays (``win``: theirs) and the loser's dies. Their keys move in at the end, in
+        their order (those that lost go back to our slots, where they were)."""
+        pos, theirs = self._pos, other._pos
+        n0 = self._append_cols(other, None)
+        live = self._live + other._live
+        if ckeys:
+            lose = list(map(not_, win))
+            wkeys = list(compress(ckeys, win))
+            # the losers' values leave the live count, then their slots die
+            live -= _present(self, compress(ps, win)) + _present(other, compress(qs, lose))
+            self._kill_all(chain(compress(ps, win), map(add, compress(qs, lose), repeat(n0))))
+            if wkeys:
+                list(map(pos.__delitem__, wkeys))  # they move to the end, where their new slots are
+        slots: Any = range(n0, n0 + len(theirs)) if other._alive is None else map(add, theirs.values(), repeat(n0))
+        pos.update(zip(theirs, slots, strict=False))
+        if ckeys:
+            pos.update(zip(compress(ckeys, lose), compress(ps, lose), strict=False))  # back to our slots
         self._live = live
+        self._newest = max(self._newest, other._newest)  # type: ignore[type-var]
+
+    def _append_taken(self, other: LWWMap[K, V], ckeys: list[Any], ps: list[int], win: list[bool]) -> None:
+        """Append only the entries of ``other`` we take (the keys we lack, and those where it wins: ``win``
+        over ``ckeys``, at our slots ``ps``); our slots of the keys it wins die, and the keys move to the end."""
+        pos, theirs = self._pos, other._pos
+        wkeys = list(compress(ckeys, win))
+        self._live -= _present(self, compress(ps, win))
+        self._kill_all(compress(ps, win))
+        skip = set(compress(ckeys, map(not_, win)))  # their keys that lose: not taken
+        take = list(map(not_, map(skip.__contains__, theirs)))
+        tq = range(len(theirs)) if other._alive is None else list(theirs.values())
+        tkeys = list(compress(theirs, take))
+        slots = list(compress(tq, take))
+        list(map(pos.__delitem__, wkeys))
+        n0 = self._append_cols(other, slots)
+        pos.update(zip(tkeys, range(n0, n0 + len(slots)), strict=False))
+        self._live += _present(other, slots)
+        self._newest = max(self._newest, other._newest)  # type: ignore[type-var]
+
+    # -- lattice --------------------------------------------------------------------------------
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not LWWMap:
             return NotImplemented
-        mine, theirs = self._entries, other._entries
-        return mine == theirs and same_values(mine, theirs, _VALUE)
+        if self._pos.keys() != other._pos.keys():
+            return False
+        if not self._pos:
+            return True
+        keys, mw, ml, mr, mv = self._rows(None)
+        qs = list(map(other._pos.__getitem__, keys))
+        _, tw, tl, tr, tv = other._rows(qs)
+        if mw != tw or mr != tr or (ml or [0] * len(mw)) != (tl or [0] * len(tw)):
+            return False
+        if all(map(is_, mv, tv)):
+            return True
+        if list(map(is_, mv, repeat(_GONE))) != list(map(is_, tv, repeat(_GONE))):
+            return False
+        return _same_lists([v for v in mv if v is not _GONE], [v for v in tv if v is not _GONE])
 
     def copy(self: T, replica: Any = _UNSET) -> T:
         c = LWWMap.__new__(LWWMap)
@@ -588,88 +1085,127 @@ class LWWMap(CRDT, Generic[K, V]):
         else:
             c._replica = check_replica(replica)
             c._clock = _clock_for(c._replica, None)
-            if c._clock is not None and me._entries:
-                c._clock.observe(max(e[0] for e in me._entries.values()))
-        c._entries = dict(me._entries)
-        c._live = me._live
+            if c._clock is not None and me._newest is not None:
+                c._clock.observe(me._newest)
+        c._take(me)
         return c  # type: ignore[return-value]
 
-    def _of(self, entries: dict[Any, tuple[tuple[int, int, str], bool, Any]]) -> LWWMap[K, V]:
+    @classmethod
+    def _of(cls, entries: dict[Any, tuple[tuple[int, int, str], bool, Any]]) -> LWWMap[K, V]:
+        """An unbound map of ``{key: ((wall, logical, replica), present, value)}`` entries (the shape the
+        tuple layout stored; for deltas built key by key, and for tests). O(len(entries))."""
+        d = cls.__new__(cls)
+        d._replica, d._clock = None, None
+        keys = list(entries)
+        ents = list(entries.values())
+        names = sorted({e[0][2] for e in ents})
+        ix = {r: i for i, r in enumerate(names)}
+        d._load(keys, [e[0][0] for e in ents], [e[0][1] for e in ents], names, [ix[e[0][2]] for e in ents],
+                [e[2] if e[1] else _GONE for e in ents])
+        return d
+
+    @property
+    def _entries(self) -> dict[Any, tuple[tuple[int, int, str], bool, Any]]:
+        """``{key: ((wall, logical, replica), present, value)}`` in slot order (a snapshot, for tests and
+        tools: the shape of the tuple layout). O(entries)."""
+        keys, walls, logs, reps, vals = self._rows(None)
+        return {k: ((w, lg, r), v is not _GONE, None if v is _GONE else v)
+                for k, w, lg, r, v in zip(keys, walls, logs or repeat(0), reps, vals, strict=False)}
+
+    def _subset(self, keep: list[bool]) -> LWWMap[K, V]:
+        """An unbound map of the entries (in slot order) flagged in ``keep``. O(size)."""
+        keys, walls, logs, reps, rix, vals = self._columns()
         d = LWWMap.__new__(LWWMap)
         d._replica, d._clock = None, None
-        d._entries = entries
-        d._live = sum(1 for e in entries.values() if e[1])
+        d._load(list(compress(keys, keep)), list(compress(walls, keep)),
+                None if logs is None else list(compress(logs, keep)), reps,
+                None if rix is None else list(compress(rix, keep)), list(compress(vals, keep)))
         return d
 
     def delta_for(self, other: LWWMap[K, V]) -> LWWMap[K, V]:
         """The entries whose write beats ``other``'s. O(len(self))."""
         self._check_other(other)
-        theirs = other._entries
-        out = {}
-        for k, e in self._entries.items():
-            o = theirs.get(k)
-            if o is None or e[0] > o[0]:
-                out[k] = e
-        return self._of(out)
+        return self._subset(self._beats(other))
+
+    def _beats(self, other: LWWMap[K, V]) -> list[bool]:
+        """Per entry of ours (slot order): whether ``other`` lacks its key or holds an older write of it."""
+        keys = list(self._pos)
+        os_ = list(map(other._pos.get, keys))
+        beat = list(map(is_, os_, repeat(None)))
+        common = list(map(not_, beat))
+        if any(common):
+            ci = list(compress(range(len(keys)), common))
+            qs = list(compress(os_, common))
+            _, mw, ml, mr, _mv = self._rows(list(compress(self._pos.values(), common)))
+            _, tw, tl, tr, _tv = other._rows(qs)  # type: ignore[arg-type]
+            mts = list(zip(mw, repeat(0) if ml is None else ml, mr, strict=False))
+            tts = list(zip(tw, repeat(0) if tl is None else tl, tr, strict=False))
+            for i, newer in zip(ci, map(gt, mts, tts), strict=True):
+                beat[i] = newer
+        return beat
 
     def new_origins(self, other: LWWMap[K, V]) -> builtins.set[str] | None:
-        mine = self._entries
-        return {e[0][2] for k, e in other._entries.items() if k not in mine or e[0] > mine[k][0]}
+        beat = other._beats(self)
+        if not any(beat):
+            return set()
+        slots = list(compress(other._pos.values(), beat))
+        return set(_gather_reps(other, slots))
 
     def decompose(self) -> list[LWWMap[K, V]]:
         return [self._of({k: e}) for k, e in self._entries.items()]
 
     def units(self) -> int:
-        return len(self._entries)
+        return len(self._pos)
 
     def is_bottom(self) -> bool:
-        return not self._entries
+        return not self._pos
 
     def _check(self) -> None:
-        """Entries ``(timestamp, present, value)``, canonical keys, tombstones without a value, the live count.
-        Column by column (C-level) when every entry is plainly well formed; otherwise key by key, which says
-        what is wrong. O(entries)."""
-        if self._check_fast():
-            return
-        self._check_slow()
-
-    def _check_fast(self) -> bool:
-        entries = self._entries
-        if type(entries) is not dict:
-            return False
-        ents = list(entries.values())
-        if not ents:
-            return self._live == 0
-        if set(map(type, ents)) != {tuple} or set(map(len, ents)) != {3}:
-            return False
-        ts = list(map(_FIRST, ents))
-        if set(map(type, ts)) != {tuple} or set(map(len, ts)) != {3}:
-            return False
-        logicals = list(map(_SECOND, ts))
-        reps = list(map(_VALUE, ts))
-        if set(map(type, map(_FIRST, ts))) != {int} or set(map(type, logicals)) != {int} or min(logicals) < 0 \
-                or set(map(type, reps)) != {str} or "" in reps:
-            return False
-        present = list(map(_SECOND, ents))
-        if set(map(type, present)) != {bool} or sum(present) != self._live:
-            return False
-        if not set(map(type, entries)) <= _CANONICAL_KEYS:
-            return False
-        return set(map(_VALUE, compress(ents, map(not_, present)))) <= {None}
-
-    def _check_slow(self) -> None:
-        live = 0
-        for k, (ts, present, v) in self._entries.items():
-            _check_ts(ts, f"LWWMap key {k!r}")
-            if type(present) is not bool:
-                raise InvariantError(f"LWWMap key {k!r}: presence flag must be a bool")
-            if not present and v is not None:
-                raise InvariantError(f"LWWMap key {k!r}: a tombstone carries no value")
-            if not same(element(k), k):
-                raise InvariantError(f"LWWMap key {k!r} is not in canonical form")
-            live += present
-        if live != self._live:
-            raise InvariantError(f"LWWMap live count {self._live} != {live}")
+        """The columns agree with each other: a slot per key (the dict in slot order), the dead slots exactly
+        those no key names, the writer indexes within the table, the live count, the newest timestamp, and
+        canonical keys. C-level passes over the columns. O(entries)."""
+        pos, vals, walls, logs, rix, reps, alive = (self._pos, self._vals, self._walls, self._logs, self._rix,
+                                                   self._reps, self._alive)
+        where = "LWWMap"
+        if type(pos) is not dict or type(vals) is not list or type(walls) is not array or walls.typecode != "Q":
+            raise InvariantError(f"{where}: malformed columns")
+        n = len(vals)
+        if len(walls) != n or (logs is not None and (type(logs) is not array or logs.typecode != "Q"
+                                                    or len(logs) != n)):
+            raise InvariantError(f"{where}: columns of different lengths")
+        if type(reps) is not list or set(map(type, reps)) - {str} or "" in reps or len(set(reps)) != len(reps):
+            raise InvariantError(f"{where}: malformed replica table {reps!r}")
+        if rix is None:
+            if len(reps) > 1 or (n and not reps):
+                raise InvariantError(f"{where}: {len(reps)} writers and no replica-index column")
+        elif type(rix) is not array or len(rix) != n or len(reps) < 2 or (n and max(rix) >= len(reps)):
+            raise InvariantError(f"{where}: malformed replica-index column")
+        ps = list(pos.values())
+        if alive is None:  # every slot is live: the slots must be 0, 1, ..., n-1, in the dict's order
+            if len(ps) != n or self._ndead or ps != list(range(n)):
+                raise InvariantError(f"{where}: key slots are not the slots 0 .. {n - 1} in order")
+            live = vals
+        else:
+            if ps and (set(map(type, ps)) != {int} or ps[0] < 0 or ps[-1] >= n
+                       or not all(map(lt, ps, islice(ps, 1, None)))):
+                raise InvariantError(f"{where}: key slots are not distinct slots in order")
+            if type(alive) is not bytearray or len(alive) != n or alive.count(1) != len(ps) \
+                    or not all(map(alive.__getitem__, ps)) or self._ndead != n - len(ps):
+                raise InvariantError(f"{where}: the dead-slot marks disagree with the key slots")
+            live = list(map(vals.__getitem__, ps))
+        if len(ps) - live.count(_GONE) != self._live:
+            raise InvariantError(f"{where}: live count {self._live} is wrong")
+        if alive is None:
+            newest = _newest_of(walls, logs, reps, rix) if n else None
+        else:
+            newest = _newest_of(list(map(walls.__getitem__, ps)), _gather(logs, ps), reps,
+                                _gather(rix, ps)) if ps else None
+        if self._newest != newest:
+            raise InvariantError(f"{where}: newest timestamp {self._newest} is not {newest}")
+        if not set(map(type, pos)) <= _CANONICAL_KEYS:
+            for k in pos:
+                if not same(element(k), k):
+                    raise InvariantError(f"{where} key {k!r} is not in canonical form")
 
     def __repr__(self) -> str:
         return f"LWWMap(replica={self._replica!r}, value={self.value!r})"

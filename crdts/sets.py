@@ -248,7 +248,7 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
 
     def add(self, e: E) -> AWSet[E]:
         """Add ``e``; the delta carries one new dot and the dots of ``e`` it replaces. O(1) (O(replicas) when
-        ``e`` was present: its old dot is found by replica)."""
+        ``e`` was present: its old dots are found by replica)."""
         r = self._replica
         if r is None:
             self._need_replica("add")
@@ -265,18 +265,17 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
             dc = CausalContext._of_dots(seen)
         else:
             dc = CausalContext._of_dots({(r, n)})  # type: ignore[arg-type]
-        elems[e] = n
+        elems.add(e)
         idx = store.by.get(r)
         if idx is None:
             store.by[r] = {n: e}
+            store.rev[r] = {e: n}
         else:
             idx[n] = e
-        ds = DotSetMap()
-        ds.elems[e] = n
-        ds.by[r] = {n: e}  # type: ignore[index]
+            store.rev[r][e] = n
         d = AWSet.__new__(AWSet)
         d._replica = None
-        d._store = ds
+        d._store = DotSetMap._one(e, r, n)  # type: ignore[arg-type]
         d._ctx = dc
         return d
 
@@ -297,8 +296,8 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
         store = self._store
         gone = set(dots_of(store))
         store.elems.clear()
-        store.multi.clear()
         store.by.clear()
+        store.rev.clear()
         return AWSet._delta(DotSetMap(), CausalContext._of_dots(gone))
 
     @property
@@ -310,7 +309,10 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
 
     def _check_payload(self) -> None:
         elems = self._store.elems
-        if set(map(type, elems)) <= _CANONICAL_AS_IS:
+        types: set[type] = set()
+        for idx in self._store.by.values():  # the replicas' dicts, read in order (cheaper than the set)
+            types.update(map(type, idx.values()))
+        if types <= _CANONICAL_AS_IS:
             return  # str, bytes, int and None are canonical as they are: no per-element check needed
         for e in elems:
             if element(e) != e or type(element(e)) is not type(e):

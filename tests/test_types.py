@@ -22,6 +22,7 @@ from crdts import (
     ReplicaRequired,
     RWSet,
     TwoPSet,
+    encode,
 )
 
 ALL = [GCounter, PNCounter, CCounter, LWWRegister, MVRegister, EWFlag, DWFlag, GSet, TwoPSet, AWSet, RWSet,
@@ -203,6 +204,33 @@ def test_lww_conflicting_write_is_refused_and_changes_nothing():
     with pytest.raises(ConflictingWrite):
         a.merge(forged)
     assert a.value == "mine"
+
+
+def test_lwwmap_refused_bulk_merges_change_nothing():
+    # one conflicting entry among hundreds, through each merge path (block append, covering copy, a map
+    # with dead slots and two writers): the merge raises and the map is as it was
+    t = iter(range(1, 10**6))
+    a = LWWMap("a", clock=HLC("a", time_source=lambda: next(t)))
+    for i in range(300):
+        a.set(i, i)
+    b = LWWMap("b", clock=HLC("b", time_source=lambda: next(t)))
+    for i in range(200, 600):
+        b.set(i, -i)
+    for case in range(4):
+        x = a.copy()
+        if case:
+            x.merge(b)
+        before, snapshot = encode(x), x.copy()
+        ents = dict(x._entries)
+        k = list(ents)[(case * 97) % len(ents)]
+        ts, present, v = ents[k]
+        evil = {**ents, k: (ts, True, "evil" if v != "evil" else "x")}
+        evil.update({10**6 + j: ((ts[0] + 1, 0, "z"), True, j) for j in range(50)})
+        for forged in (LWWMap._of(evil), LWWMap._of({**ents, k: (ts, not present, None if present else 1)})):
+            with pytest.raises(ConflictingWrite):
+                x.merge(forged)
+            x._check()
+            assert encode(x) == before and x == snapshot
 
 
 def test_lwwmap_remove_is_a_timestamped_write():

@@ -14,8 +14,8 @@ hardened parser and the primitives, and one module per family of types registers
 >>> a = AWSet("eu-west")
 >>> d = a.add("apple")
 >>> data = encode(d)
->>> len(data) <= 64, data[:4].hex()             # array header, magic 0xCD, version 1
-(True, '8718cd01')
+>>> len(data) <= 64, data[:4].hex()             # array header, magic 0xCD, version 2
+(True, '8718cd02')
 >>> back = decode(data)
 >>> back == d, back.replica, sorted(back.value)
 (True, None, ['apple'])
@@ -24,14 +24,16 @@ hardened parser and the primitives, and one module per family of types registers
 >>> decode(data + b"\\x00")
 Traceback (most recent call last):
 ...
-crdts.errors.DecodeError: trailing bytes: the message ends at byte 31 of 32
+crdts.errors.DecodeError: trailing bytes: the message ends at byte 29 of 30
 
 Layout of every message (a CBOR array)::
 
-    [0xCD, 1, type_code, [replica ids, sorted], *body]
+    [0xCD, version, type_code, [replica ids, sorted], *body]
 
-Replica ids are listed once and referred to by their index; runs of dot counters are byte strings of
-LEB128 gaps; entries are arrays sorted by our own key functions, so no CBOR map order is relied on.
+``version`` is 2 (:data:`FORMAT_VERSION`); ``decode`` also reads version 1, and ``encode(obj, version=1)``
+writes it (the two differ only in the bodies of AWSet stores and LWWMap). Replica ids are listed once and
+referred to by their index; runs of dot counters are byte strings of LEB128 gaps; entries are arrays sorted
+by our own key functions, so no CBOR map order is relied on.
 """
 
 from __future__ import annotations

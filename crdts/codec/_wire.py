@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import math
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from itertools import accumulate, chain, islice, repeat
+from contextvars import ContextVar
+from itertools import accumulate, chain, compress, islice, repeat
 from operator import ge, itemgetter, sub
 from typing import Any, TypeVar, get_origin, overload
 
@@ -32,15 +34,19 @@ from ..errors import (
 
 #: First item of every message.
 MAGIC = 0xCD
-#: The wire format version this library writes; ``SUPPORTED_VERSIONS`` are the ones it reads.
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+#: The wire format version this library writes by default; ``SUPPORTED_VERSIONS`` are the ones it reads and
+#: can write (``encode(obj, version=1)``). Version 2 changed only the bodies of AWSet stores and LWWMap.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+#: The version being written by the :func:`encode` call in progress (body encoders read it).
+_WRITING: ContextVar[int] = ContextVar("crdts_codec_writing", default=FORMAT_VERSION)
 #: CBOR tag (content: null) that, as the first item of an array inside a register value, marks a tuple.
 TUPLE_TAG = 0xCD01
 
 _U64 = UINT_LIMIT
 #: Data ints (elements, register values) beyond 64 bits travel as bignums of at most 128 bytes.
 _BIG = 1 << 1024
+_I64 = 2**63  # what an array('q') holds: -2**63 .. 2**63-1
 _BIG_BYTES = 128
 _NoneType = type(None)
 
@@ -87,13 +93,20 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 class ReplicaTable:
-    """The replica table of one message: sorted ids, and id -> index."""
+    """The replica table of one message: sorted ids, id -> index, and the format ``version`` being written
+    (store encoders whose layout differs between versions read it)."""
 
-    __slots__ = ("ids", "ix")
+    __slots__ = ("ids", "ix", "version")
 
     def __init__(self, replicas: Iterable[str]) -> None:
         self.ids = sorted(set(replicas))
         self.ix = {r: i for i, r in enumerate(self.ids)}
+        self.version = _WRITING.get()
+
+
+def writing_version() -> int:
+    """The format version the :func:`encode` call in progress writes (for body encoders)."""
+    return _WRITING.get()
 
 
 def check_uint(n: int, what: str) -> None:
@@ -101,10 +114,17 @@ def check_uint(n: int, what: str) -> None:
         raise EncodeError(f"{what} {n!r} is outside the format's range 0 .. 2**64-1")
 
 
-def _int_range(xs: Iterable[Any], what: str, bound: int = 0) -> None:
-    """Every int in ``xs`` (a flat iterable) lies in ``-bound .. bound-1`` (default: data ints, 2**1024)."""
+def _int_range(xs: Iterable[Any], what: str, bound: int = 0, only_ints: bool = False) -> None:
+    """Every int in ``xs`` (a flat iterable; ``only_ints``: a list holding nothing else) lies in
+    ``-bound .. bound-1`` (default: data ints, 2**1024). C-level."""
     bound = bound or _BIG
-    ints = list(filter(int.__instancecheck__, xs))
+    if only_ints and bound > _I64:
+        try:
+            array("q", xs)  # C-level: every int within int64, so within bound
+            return
+        except OverflowError:
+            pass
+    ints = xs if only_ints else list(filter(int.__instancecheck__, xs))
     if ints and (max(ints) >= bound or min(ints) < -bound):
         k = bound.bit_length() - 1
         raise EncodeError(f"{what}: ints must lie in -2**{k} .. 2**{k}-1")
@@ -120,11 +140,22 @@ def _leb128(n: int) -> bytes:
 
 
 def _run(counters: list[int]) -> bytes:
-    """A strictly increasing list of counters >= 1 as a byte string of LEB128 gaps."""
+    """A strictly increasing list of counters >= 1 as a byte string of LEB128 gaps. C-level (``bytes`` of the
+    gaps) but for the gaps of 128 or more, which alone take the varint path."""
     gaps = list(map(sub, counters, chain((0,), counters)))
     if max(gaps) < 0x80:
         return bytes(gaps)
-    return b"".join(map(_leb128, gaps))
+    big = list(compress(range(len(gaps)), map(ge, gaps, repeat(0x80))))
+    if len(big) * 8 > len(gaps):
+        return b"".join(map(_leb128, gaps))
+    parts: list[bytes] = []
+    lo = 0
+    for i in big:
+        parts.append(bytes(gaps[lo:i]))
+        parts.append(_leb128(gaps[i]))
+        lo = i + 1
+    parts.append(bytes(gaps[lo:]))
+    return b"".join(parts)
 
 
 def enc_counts(counts: dict[str, int], tb: ReplicaTable, what: str) -> list[int]:
@@ -201,6 +232,11 @@ _SCALAR_ELEMS = frozenset({str, bytes, _NoneType})
 
 def enc_elements(elems: list[Any], what: str) -> list[Any]:
     """Check that set elements / map keys fit the format (ints in range). Returns ``elems``."""
+    try:
+        "".join(elems)  # C-level: every element a str (the usual case), nothing to check
+        return elems
+    except TypeError:
+        pass
     types = set(map(type, elems))
     if types <= _SCALAR_ELEMS or types <= {str, bytes, _NoneType, float}:
         return elems
@@ -215,7 +251,7 @@ def enc_elements(elems: list[Any], what: str) -> list[Any]:
                     flat.append(x)
         _int_range(flat, what)
     elif int in types:
-        _int_range(elems, what)
+        _int_range(elems, what, only_ints=types == {int})
     return elems
 
 
@@ -267,7 +303,7 @@ def enc_values(vals: list[Any]) -> list[Any]:
             raise EncodeError("register values cannot be NaN")
         return vals
     if types <= _PLAIN_VALUES | {int}:
-        _int_range(vals, "register values")
+        _int_range(vals, "register values", only_ints=types == {int})
         return vals
     return [enc_value(v) for v in vals]
 
@@ -345,25 +381,33 @@ def enc_context(ctx: CausalContext) -> tuple[ReplicaTable, list[Any]]:
     return tb, [enc_counts(vv, tb, "causal context"), enc_dotset(cloud, tb)]
 
 
-def encode(obj: Any) -> bytes:
+def encode(obj: Any, *, version: int = FORMAT_VERSION) -> bytes:
     """The canonical bytes of ``obj`` (any crdts type or delta, VersionVector, CausalContext, Timestamp).
 
-    Equal objects give identical bytes. Raises ``TypeError`` for other objects and
-    :class:`~crdts.errors.EncodeError` for a state the format cannot carry (an int outside
-    ``-2**64 .. 2**64-1``, a negative timestamp). Cost: O(n log n) in the size of the state.
+    Equal objects give identical bytes. ``version`` is the wire format to write: the current one by default,
+    or an older one this library still reads (``version=1``, for peers that have not upgraded yet; see
+    docs/wire-format.md). Raises ``TypeError`` for other objects, ``ValueError`` for a version it cannot
+    write, and :class:`~crdts.errors.EncodeError` for a state the format cannot carry (an int outside
+    ``-2**64 .. 2**64-1``, a negative timestamp). Cost: O(n log n) in the size of the state, O(n) when its
+    per-replica runs are already in order (the usual case).
     """
     t = type(obj)
     code = TYPE_CODES.get(t)
     if code is None:
         raise TypeError(f"cannot encode {t.__name__}: not a crdts type (known: "
                         f"{', '.join(sorted(c.__name__ for c in TYPE_CODES))})")
+    if version not in SUPPORTED_VERSIONS or type(version) is not int:
+        raise ValueError(f"cannot write wire format version {version!r}; supported: {list(SUPPORTED_VERSIONS)}")
+    token = _WRITING.set(version)
     try:
         table, body = _ENCODERS[code](obj)
-        return cbor2.dumps([MAGIC, FORMAT_VERSION, code, table, *body], canonical=True)
+        return cbor2.dumps([MAGIC, version, code, table, *body], canonical=True)
     except EncodeError:
         raise
     except (cbor2.CBOREncodeError, KeyError, OverflowError, ValueError) as exc:
         raise EncodeError(f"cannot encode this {t.__name__}: {exc}") from exc
+    finally:
+        _WRITING.reset(token)
 
 
 # ============================================================================================
@@ -451,11 +495,13 @@ class Decoder:
     at the end that every listed replica id was used.
     """
 
-    __slots__ = ("entries", "ids", "limits", "nesting", "used")
+    __slots__ = ("entries", "ids", "limits", "nesting", "used", "version")
 
-    def __init__(self, ids: list[str], limits: Limits) -> None:
+    def __init__(self, ids: list[str], limits: Limits, version: int = FORMAT_VERSION) -> None:
         self.ids = ids
         self.limits = limits
+        #: the format version of the message (body decoders whose layout differs between versions read it)
+        self.version = version
         self.used: set[int] = set()
         self.entries = 0
         self.nesting = 0
@@ -905,13 +951,13 @@ def _decode(data: Any, lim: Limits) -> Any:
     body = msg[4:]
     if arity is not None and len(body) != arity:
         raise SchemaError("body", f"{_CLASS_OF[code].__name__} has {arity} body items, got {len(body)}")
-    d = Decoder(_table(msg[3], lim), lim)
+    d = Decoder(_table(msg[3], lim), lim, version)
     obj = fn(d, body)
     if len(d.used) != len(d.ids):
         unused = [d.ids[i] for i in range(len(d.ids)) if i not in d.used]
         raise SchemaError("replicas", f"the table lists ids the payload never uses: {unused!r}")
     if lim.check_invariants and isinstance(obj, (CRDT, CausalContext)):
         obj._check()
-    if lim.require_canonical and encode(obj) != data:
+    if lim.require_canonical and encode(obj, version=version) != data:
         raise SchemaError("message", "not in canonical form (re-encoding gives other bytes)")
     return obj

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from array import array
 from itertools import accumulate, compress, islice, repeat
-from operator import eq, lshift, lt, not_, or_, sub
+from operator import eq, is_, is_not, lshift, lt, not_, or_, sub
 from typing import Any
 
 from .. import kernel
 from ..causal import CausalContext
-from ..errors import EncodeError, PayloadTooLarge, SchemaError
-from ..maps import NESTABLE, LWWMap, ORMap
+from ..errors import PayloadTooLarge, SchemaError
+from ..maps import _GONE, NESTABLE, LWWMap, ORMap, _rix_code
 from ._wire import (
     _CLASS_OF,
     _U64,
@@ -18,57 +19,138 @@ from ._wire import (
     Decoder,
     ReplicaTable,
     _at,
-    _counters_of,
     _elem_bytes,
-    _first,
-    _third,
     enc_elements,
     enc_store,
     enc_values,
     register_causal,
     register_type,
+    writing_version,
 )
 
 
+def _group_order(ws: list[int], ls: list[int] | None, ks: list[Any]) -> list[int] | None:
+    """The order of one writer's entries by (wall, logical), ties by key bytes; None when they are in it
+    already (the usual case: a writer's slots are in timestamp order). C-level check."""
+    if all(map(lt, ws, islice(ws, 1, None))):
+        return None
+    if ls is None:
+        idx = sorted(range(len(ws)), key=ws.__getitem__)
+        tie = any(map(eq, (ws[i] for i in idx), (ws[i] for i in islice(idx, 1, None))))
+        key: Any = (lambda i: (ws[i], _elem_bytes(ks[i]))) if tie else None
+    else:
+        packed = list(map(or_, map(lshift, ws, repeat(64)), ls))
+        idx = sorted(range(len(ws)), key=packed.__getitem__)
+        if all(map(lt, (packed[i] for i in idx), (packed[i] for i in islice(idx, 1, None)))):
+            return idx
+        key = lambda i: (packed[i], _elem_bytes(ks[i]))  # noqa: E731  (a reused replica id: ties by key bytes)
+    if key is not None:
+        idx.sort(key=key)
+    return idx
+
+
+def _writer_spans(rix: Any, nreps: int) -> dict[int, list[int] | tuple[int, int]]:
+    """Per writer index present in the replica-index column ``rix``: its slots, as ``(start, stop)`` when they
+    are one contiguous block (the usual case: a merge appends another map's slots as a block), else the
+    list of them. C-level (``bytes.count``/``find`` on a one-byte column) for a few writers."""
+    n = len(rix)
+    out: dict[int, list[int] | tuple[int, int]] = {}
+    if rix.typecode == "B" and nreps <= 16:
+        b = rix.tobytes()
+        for i in range(nreps):
+            mark = bytes((i,))
+            k = b.count(mark)
+            if k:
+                lo = b.find(mark)
+                contiguous = b.rfind(mark) - lo + 1 == k
+                out[i] = (lo, lo + k) if contiguous else list(compress(range(n), map(eq, rix, repeat(i))))
+        return out
+    order = sorted(range(n), key=rix.__getitem__)  # stable: each writer's slots stay in slot order
+    lo = 0
+    while lo < n:
+        i = rix[order[lo]]
+        hi = lo + 1
+        while hi < n and rix[order[hi]] == i:
+            hi += 1
+        out[i] = order[lo:hi]
+        lo = hi
+    return out
+
+
+def _live_spans(rix: Any, nreps: int, alive: bytearray) -> dict[int, list[int] | tuple[int, int]] | None:
+    """:func:`_writer_spans` of the live slots, from the replica-index column of all slots and the live
+    marks, when every writer's slots (dead or live) are one contiguous block: then its live slots are one
+    block of the live order too. None when not (the caller compresses the column first). C-level."""
+    spans = _writer_spans(rix, nreps)
+    if not all(type(sp) is tuple for sp in spans.values()):
+        return None
+    out: dict[int, list[int] | tuple[int, int]] = {}
+    for i, (lo, hi) in spans.items():
+        a = alive.count(1, 0, lo)
+        b = a + alive.count(1, lo, hi)
+        if b > a:
+            out[i] = (a, b)
+    return out
+
+
 def _enc_lwwmap(x: LWWMap) -> Body:
-    # Column by column with C-level map/compress/sort: per replica, entries by (wall, logical) (a packed int
-    # key; a group already in order, the usual case, is not sorted), ties (a reused replica id) by key bytes.
-    entries = x._entries
-    keys = list(entries)
-    ents = list(entries.values())
-    n = len(keys)
-    ts = list(map(_first, ents))
-    reps = list(map(_third, ts))
-    walls = list(map(_first, ts))
-    logicals = list(map(_counters_of, ts))
-    tb = ReplicaTable(reps)
+    # Straight from the columns: per writer (one contiguous block of slots in the usual case), its entries,
+    # already in timestamp order in the usual case (the wall deltas are then all positive: checked C-level,
+    # no sort), values and keys as the column slices.
+    n = len(x._pos)
     if not n:
-        return tb.ids, [[]]
-    if set(map(type, walls)) != {int} or set(map(type, logicals)) != {int}:
-        raise EncodeError("LWWMap: timestamps must hold ints")
-    if min(walls) < 0 or max(walls) >= _U64 or min(logicals) < 0 or max(logicals) >= _U64:
-        raise EncodeError("LWWMap: timestamp wall and logical parts must lie in 0 .. 2**64-1")
-    packed = list(map(or_, map(lshift, walls, repeat(64)), logicals))
-    present = list(map(_counters_of, ents))
-    values = list(map(_third, ents))
+        return [], [[]]
+    v1 = writing_version() == 1
+    spans: dict[int, list[int] | tuple[int, int]] | None = None
+    keys = list(x._pos)
+    if x._alive is None:
+        walls: Any = x._walls
+        logs: Any = x._logs
+        rix: Any = x._rix
+        vals = x._vals
+    else:
+        alive = x._alive
+        walls = list(compress(x._walls.tolist(), alive))
+        logs = None if x._logs is None else list(compress(x._logs.tolist(), alive))
+        vals = list(compress(x._vals, alive))
+        rix = x._rix
+        spans = None if rix is None else _live_spans(rix, len(x._reps), alive)
+        if rix is not None and spans is None:
+            rix = array(rix.typecode, compress(rix.tolist(), alive))
+    reps = x._reps
+    if spans is None:
+        spans = {0: (0, n)} if rix is None else _writer_spans(rix, len(reps))
+    tb = ReplicaTable(reps[i] for i in spans)
+    tombstones = x._live != n
     groups: list[Any] = []
     for r in tb.ids:
-        idx = list(range(n)) if len(tb.ids) == 1 else list(compress(range(n), map(eq, reps, repeat(r))))
-        pk = list(map(packed.__getitem__, idx))
-        if not all(map(lt, pk, islice(pk, 1, None))):
-            idx.sort(key=packed.__getitem__)
-            pk = list(map(packed.__getitem__, idx))
-            if any(map(eq, pk, islice(pk, 1, None))):
-                # Two keys written with one timestamp (a reused replica id): break the tie by key bytes.
-                idx.sort(key=lambda i: (packed[i], _elem_bytes(keys[i])))
-        ws = list(map(walls.__getitem__, idx))
-        gv = list(map(values.__getitem__, idx))
-        tombs = list(compress(range(len(idx)), map(not_, map(present.__getitem__, idx))))
-        if tombs and any(gv[i] is not None for i in tombs):
-            raise EncodeError("LWWMap: a removed key carries a value")
-        groups.extend((tb.ix[r], [ws[0], *map(sub, islice(ws, 1, None), ws)],
-                       list(map(logicals.__getitem__, idx)),
-                       enc_elements(list(map(keys.__getitem__, idx)), "LWWMap keys"), enc_values(gv), tombs))
+        span = spans[reps.index(r)]
+        if type(span) is tuple:
+            a, b = span
+            ws = walls[a:b]
+            ws = ws.tolist() if type(ws) is array else ws
+            ks, vs = keys[a:b], vals[a:b]
+            ls = None if logs is None else list(logs[a:b])
+        else:
+            ws, ks, vs = (list(map(col.__getitem__, span)) for col in (walls, keys, vals))
+            ls = None if logs is None else list(map(logs.__getitem__, span))
+        if ls is not None and not any(ls):
+            ls = None
+        dw = [ws[0], *map(sub, islice(ws, 1, None), ws)]
+        if len(dw) > 1 and min(islice(dw, 1, None)) <= 0:  # not in wall order (or equal walls)
+            order = _group_order(ws, ls, ks)
+            if order is not None:
+                ws, ks, vs = (list(map(col.__getitem__, order)) for col in (ws, ks, vs))
+                ls = None if ls is None else list(map(ls.__getitem__, order))
+                dw = [ws[0], *map(sub, islice(ws, 1, None), ws)]
+        tombs: list[int] = []
+        if tombstones:
+            gone = list(map(is_, vs, repeat(_GONE)))
+            if any(gone):
+                tombs = list(compress(range(len(vs)), gone))
+                vs = [None if g else v for v, g in zip(vs, gone, strict=True)]
+        groups.extend((tb.ix[r], dw, ([0] * len(ws) if v1 else []) if ls is None else ls,
+                       enc_elements(ks, "LWWMap keys"), enc_values(vs), tombs))
     return tb.ids, [groups]
 
 
@@ -76,7 +158,14 @@ def _dec_lwwmap(d: Decoder, body: list[Any]) -> LWWMap:
     path = "body.groups"
     xs = d.array(body[0], path, stride=6)
     keys: list[Any] = []
-    ents: list[Any] = []
+    walls: list[int] = []
+    logs: list[int] = []
+    vals: list[Any] = []
+    reps: list[str] = []
+    sizes: list[int] = []
+    any_logs = False
+    gone = 0
+    newest: tuple[int, int, str] | None = None
     last = -1
     for g in range(0, len(xs), 6):
         ix = xs[g]
@@ -90,40 +179,75 @@ def _dec_lwwmap(d: Decoder, body: list[Any]) -> LWWMap:
             raise SchemaError(_at(path, g + 1), "a group holds at least one entry")
         if set(map(type, dw)) != {int} or min(dw) < 0:
             raise SchemaError(_at(path, g + 1), "expected unsigned ints")
-        walls = list(accumulate(dw))
-        if walls[-1] >= _U64:
+        ws = list(accumulate(dw))
+        if ws[-1] >= _U64:
             raise SchemaError(_at(path, g + 1), "a wall time is 2**64 or more")
-        logicals = d.ints(xs[g + 2], path, g + 2, n)
-        if min(logicals) < 0:
-            raise SchemaError(_at(path, g + 2), "expected unsigned ints")
+        lx = xs[g + 2]
+        if d.version >= 2 and lx == []:
+            ls: list[int] | None = None  # every logical counter of the group is 0
+        else:
+            ls = d.ints(lx, path, g + 2, n)
+            if min(ls) < 0 or max(ls) >= _U64:
+                raise SchemaError(_at(path, g + 2), "logical counters are ints in 0 .. 2**64-1")
+            if d.version >= 2 and not any(ls):
+                raise SchemaError(_at(path, g + 2), "a group whose logical counters are all 0 writes []")
         ks = d.elems(d.array(xs[g + 3], path, g + 3, n), path, g + 3)
-        vals = d.values(xs[g + 4], path, g + 4, n)
+        vs = d.values(xs[g + 4], path, g + 4, n)
         tombs = d.array(xs[g + 5], path, g + 5)
-        present = [True] * n
-        prev = -1
-        for t in tombs:
-            if type(t) is not int or not prev < t < n:
+        if tombs:
+            if set(map(type, tombs)) != {int} or tombs[0] < 0 or tombs[-1] >= n \
+                    or not all(map(lt, tombs, islice(tombs, 1, None))):
                 raise SchemaError(_at(path, g + 5), "tombstone indexes must be strictly ascending and in range")
-            if vals[t] is not None:
-                raise SchemaError(_at(path, g + 4), f"removed entry {t} carries a value")
-            present[t] = False
-            prev = t
-        # Order within a group: (wall, logical) ascending; equal timestamps only with ascending key bytes.
-        for i in compress(range(1, n), map(not_, islice(dw, 1, None))):
-            if logicals[i] < logicals[i - 1] or (
-                    logicals[i] == logicals[i - 1] and _elem_bytes(ks[i]) <= _elem_bytes(ks[i - 1])):
+            if any(map(is_not, map(vs.__getitem__, tombs), repeat(None))):
+                raise SchemaError(_at(path, g + 4), "a removed entry carries a value")
+            vs = list(vs)
+            for t in tombs:
+                vs[t] = _GONE
+            gone += len(tombs)
+        # Order within a group: (wall, logical) ascending; equal timestamps only with ascending key bytes. The
+        # walls never decrease (unsigned deltas): only a 0 delta (found C-level) needs a closer look.
+        z = dw.index(0, 1) if 0 in dw[1:] else n
+        for i in compress(range(z, n), map(not_, islice(dw, z, None))):
+            lp, li = (0, 0) if ls is None else (ls[i - 1], ls[i])
+            if li < lp or (li == lp and _elem_bytes(ks[i]) <= _elem_bytes(ks[i - 1])):
                 raise SchemaError(_at(path, g + 2), "entries must be sorted by timestamp, then key bytes")
+        top = (ws[-1], 0 if ls is None else ls[-1], r)
+        if newest is None or top > newest:
+            newest = top
+        if ls is not None and not any_logs:
+            logs = [0] * len(walls)
+            any_logs = True
+        if any_logs:
+            logs.extend([0] * n if ls is None else ls)
         keys.extend(ks)
-        ents.extend(zip(zip(walls, logicals, repeat(r)), present, vals, strict=True))
+        walls.extend(ws)
+        vals.extend(vs)
+        reps.append(r)
+        sizes.append(n)
     x = LWWMap.__new__(LWWMap)
     x._replica = None
     x._clock = None
-    x._entries = dict(zip(keys, ents, strict=True))
-    if len(x._entries) != len(keys):
+    pos = dict(zip(keys, range(len(keys)), strict=False))
+    if len(pos) != len(keys):
         raise SchemaError(path, "a key appears twice")
-    x._live = sum(map(_counters_of, ents))
+    x._pos = pos
+    x._vals = vals
+    x._walls = array("Q", walls)
+    x._logs = array("Q", logs) if any_logs else None
+    x._reps = reps
+    if len(reps) > 1:
+        code = _rix_code(len(reps))
+        col = array(code)
+        for g, n in enumerate(sizes):
+            col.extend(array(code, (g,)) * n)
+        x._rix = col
+    else:
+        x._rix = None
+    x._alive = None
+    x._ndead = 0
+    x._live = len(keys) - gone
+    x._newest = newest
     return x
-
 
 
 _NESTABLE = frozenset(NESTABLE.values())

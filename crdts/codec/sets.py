@@ -1,14 +1,17 @@
 """Wire forms of the sets: GSet (code 3), TwoPSet (4), AWSet (7) and RWSet (8).
 
-The stores of AWSet and RWSet are ``[singles, multi]``: the elements held by one dot, grouped by replica as
-a run of counters beside the list of elements (and, for RWSet, their add/remove flags), then the rare
-elements held by several dots (see docs/wire-format.md).
+The store of RWSet (and of AWSet in wire format version 1) is ``[singles, multi]``: the elements held by one
+dot, grouped by replica as a run of counters beside the list of elements (and, for RWSet, their add/remove
+flags), then the rare elements held by several dots. Version 2 writes an AWSet store as its replicas' runs
+only: every live dot beside its element, so an element held by several dots appears once per dot (see
+docs/wire-format.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
+from operator import lt
 from typing import Any
 
 from .. import kernel
@@ -160,21 +163,49 @@ def dec_setstore(d: Decoder, x: Any, ctx: CausalContext, path: str, fun: bool) -
 
 
 def enc_awstore(store: kernel.DotSetMap, tb: ReplicaTable) -> list[Any]:
-    """AWSet store ``[singles, multi]`` from the per-replica layout: each replica's singles are its index's
-    counters in order (C-level sort) and the elements they map to; multi-dot elements after. O(n log n)."""
-    by, multi = store.by, store.multi
-    in_multi: dict[str, set[int]] = {}
-    for ms in multi.values():
-        for r, c in ms:
-            in_multi.setdefault(r, set()).add(c)
+    """AWSet store. Version 2: ``[rix, run, [elements], ...]``, every live dot of each replica (``rix``
+    ascending) beside the element it holds; an element held by several dots appears once per dot. Straight
+    from the per-replica layout: each replica's counters in order (already sorted in the usual case, checked
+    C-level) and the elements they map to. Version 1: ``[singles, multi]`` (see :func:`_enc_awstore_v1`).
+    O(n) (O(n log n) for a replica whose dots are out of order)."""
+    if tb.version == 1:
+        return _enc_awstore_v1(store, tb)
+    ix = tb.ix
+    out: list[Any] = []
+    for r in sorted(store.by):
+        m = store.by[r]
+        cs = list(m)
+        if all(map(lt, cs, islice(cs, 1, None))):
+            es = list(m.values())
+        else:
+            cs.sort()
+            es = list(map(m.__getitem__, cs))
+        enc_elements(es, "set elements")
+        out.append(ix[r])
+        out.append(_run(cs))
+        out.append(es)
+    return out
+
+
+def _enc_awstore_v1(store: kernel.DotSetMap, tb: ReplicaTable) -> list[Any]:
+    """AWSet store, version 1: ``[singles, multi]``. Singles are the elements held by one dot, grouped by its
+    replica as in version 2; multi the elements held by several, each with its dotset, by smallest dot."""
+    by, rev = store.by, store.rev
+    multi: set[Any] = set()
+    if store.ndots() != len(store.elems):  # some element holds several dots
+        seen: set[Any] = set()
+        for r, rv in rev.items():
+            multi.update(rv.keys() & seen)
+            seen.update(rv)
+            if len(rv) != len(by[r]):  # an element with several dots of r
+                multi.update(e for e, x in rv.items() if type(x) is not int)
     ix = tb.ix
     singles: list[Any] = []
     for r in sorted(by):
         m = by[r]
         cs = sorted(m)
-        skip = in_multi.get(r)
-        if skip:
-            cs = [c for c in cs if c not in skip]
+        if multi:
+            cs = [c for c in cs if m[c] not in multi]
             if not cs:
                 continue
         es = list(map(m.__getitem__, cs))
@@ -184,22 +215,56 @@ def enc_awstore(store: kernel.DotSetMap, tb: ReplicaTable) -> list[Any]:
         singles.append(es)
     out: list[Any] = []
     if multi:
-        mkeys = sorted(multi, key=lambda e: min(multi[e]))
+        dots = {e: store[e] for e in multi}
+        mkeys = sorted(multi, key=lambda e: min(dots[e]))
         enc_elements(mkeys, "set elements")
         for e in mkeys:
             out.append(e)
-            out.append(enc_dotset(multi[e], tb))
+            out.append(enc_dotset(dots[e], tb))
     return [singles, out]
 
 
+def _inverse(cs: list[int], es: list[Any]) -> dict[Any, Any]:
+    """``{element: counter}`` of one replica's aligned counters and elements, an element held by several of
+    its dots mapping to the tuple of their counters (ascending, as ``cs`` is)."""
+    inv: dict[Any, Any] = {}
+    for c, e in zip(cs, es, strict=True):
+        x = inv.get(e)
+        inv[e] = c if x is None else (*kernel._counters(x), c)
+    return inv
+
+
 def dec_awstore(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.DotSetMap:
-    """AWSet store from ``[singles, multi]``, built with C-level dict constructors per replica group."""
+    """AWSet store (version 2: ``[rix, run, [elements], ...]``; version 1: :func:`_dec_awstore_v1`), built
+    with C-level dict constructors per replica group: each group's ``{counter: element}`` and its inverse.
+    A run is strictly increasing and groups have distinct replicas, so no dot can appear twice; an element
+    may (held by several dots)."""
+    if d.version == 1:
+        return _dec_awstore_v1(d, x, ctx, path)
+    store = kernel.DotSetMap()
+    elems, by, rev = store.elems, store.by, store.rev
+    for g, (r, cs) in enumerate(d.dot_groups(x, path, 3)):
+        d.covered(r, cs, ctx, path)
+        j = 3 * g + 2
+        es = d.elems(x[j], path, j)
+        if len(es) != len(cs):
+            raise SchemaError(_at(path, j), f"expected {len(cs)} elements, got {len(es)}")
+        by[r] = dict(zip(cs, es, strict=False))
+        inv = dict(zip(es, cs, strict=False))
+        rev[r] = inv if len(inv) == len(cs) else _inverse(cs, es)
+        elems.update(inv)
+    return store
+
+
+def _dec_awstore_v1(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.DotSetMap:
+    """AWSet store of version 1, ``[singles, multi]``: every element once, in the singles (one dot) or in
+    multi (two or more dots, entries sorted by their smallest dot)."""
     if type(x) is not list or len(x) != 2:
         d.array(x, path, size=2)
     sx, mx = x
     spath = f"{path}.singles"
     store = kernel.DotSetMap()
-    elems, by = store.elems, store.by
+    elems, by, rev = store.elems, store.by, store.rev
     total = 0
     for g, (r, cs) in enumerate(d.dot_groups(sx, spath, 3)):
         d.covered(r, cs, ctx, spath)
@@ -208,7 +273,8 @@ def dec_awstore(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.Dot
         if len(es) != len(cs):
             raise SchemaError(_at(spath, j), f"expected {len(cs)} elements, got {len(es)}")
         by[r] = dict(zip(cs, es, strict=False))  # a run is strictly increasing: no counter twice
-        elems.update(zip(es, cs, strict=False))
+        rev[r] = inv = dict(zip(es, cs, strict=False))
+        elems.update(inv)
         total += len(cs)
     if len(elems) != total:
         raise SchemaError(path, "an element appears twice")
@@ -216,10 +282,9 @@ def dec_awstore(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.Dot
         mpath = f"{path}.multi"
         d.array(mx, mpath, stride=2)
         last: tuple[str, int] | None = None
-        multi = store.multi
         for i in range(0, len(mx), 2):
             e = d.elem(mx[i], mpath, i)
-            dots = frozenset(d.dotset(mx[i + 1], ctx, _at(mpath, i + 1)))
+            dots = d.dotset(mx[i + 1], ctx, _at(mpath, i + 1))
             if len(dots) < 2:
                 raise SchemaError(_at(mpath, i + 1), "an entry with one dot belongs in the singles")
             low = min(dots)
@@ -228,16 +293,11 @@ def dec_awstore(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.Dot
             last = low
             if e in elems:
                 raise SchemaError(path, "an element appears twice")
-            elems[e] = 0
-            multi[e] = dots
-            for r, c in dots:
+            for r, c in sorted(dots):
                 m = by.get(r)
-                if m is None:
-                    by[r] = {c: e}
-                elif c in m:
+                if m is not None and c in m:
                     raise SchemaError(path, "a dot appears under two elements")
-                else:
-                    m[c] = e
+                kernel._put(store, e, r, c)
     return store
 
 

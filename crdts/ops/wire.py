@@ -10,7 +10,7 @@ imports ``crdts.ops``).
 >>> m = OpMessage("eu-west", 3, (("us-east", 2),), Add("apple"))
 >>> data = encode(m)
 >>> data.hex()
-'8818cd01181e826765752d776573746775732d6561737400038201028203656170706c65'
+'8818cd02181e826765752d776573746775732d6561737400038201028203656170706c65'
 >>> decode(data) == m, len(data)
 (True, 36)
 """

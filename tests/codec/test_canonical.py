@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crdts import AWSet, CausalContext, GSet, LWWMap, LWWRegister, TwoPSet, encode
+from crdts import HLC, AWSet, CausalContext, GSet, Limits, LWWMap, LWWRegister, TwoPSet, decode, encode
 from crdts.codec import sort_elements
 
 from . import gen
@@ -80,29 +80,40 @@ def test_dict_order_inside_register_values_does_not_matter() -> None:
                                                                                "a": 1}))
 
 
-def test_lwwmap_dict_order_does_not_matter() -> None:
+def test_lwwmap_slot_order_does_not_matter() -> None:
     a = LWWMap("a")
     for k in ("x", "y", "z", 1, (2,)):
         a.set(k, k)
-    b = LWWMap("b")
-    for k in reversed(list(a._entries)):
-        b._entries[k] = a._entries[k]
-    b._live = a._live
-    assert encode(a) == encode(b.copy(replica=None))
+    b = LWWMap._of(dict(reversed(list(a._entries.items()))))  # the same entries, in the other slot order
+    assert list(b._pos) != list(a._pos) and b == a
+    assert encode(a) == encode(b) and encode(a, version=1) == encode(b, version=1)
+
+
+def test_lwwmap_writers_interleaved_in_slots() -> None:
+    # slots of two writers interleaved (deltas merged one by one): the groups are still one per writer
+    t = iter(range(1, 100))
+    a = LWWMap("a", clock=HLC("a", time_source=lambda: next(t)))
+    b = LWWMap("b", clock=HLC("b", time_source=lambda: next(t)))
+    for i in range(6):
+        a.merge((a if i % 2 else b).set(f"k{i}", i))
+    a.merge(b.set("k0", "again"))   # the key's old slot dies; its new one is last
+    assert a._rix is not None and list(a._rix) != sorted(a._rix)
+    c = LWWMap._of(a._entries)
+    assert encode(a) == encode(c) and decode(encode(a)) == a
+    assert decode(encode(a), limits=Limits(require_canonical=True)) == a
 
 
 def test_lwwmap_equal_timestamps_are_ordered_by_key_bytes() -> None:
     # Two keys under one timestamp happen only with a reused replica id; the order must still be fixed.
-    a, b = LWWMap(), LWWMap()
     ts = (10, 0, "r")
-    for k in ("bb", "a", 3):
-        a._entries[k] = (ts, True, k)
-    for k in (3, "a", "bb"):
-        b._entries[k] = (ts, True, k)
-    a._live = b._live = 3
+    a = LWWMap._of({k: (ts, True, k) for k in ("bb", "a", 3)})
+    b = LWWMap._of({k: (ts, True, k) for k in (3, "a", "bb")})
     assert encode(a) == encode(b)
-    from crdts import Limits, decode
-
+    assert decode(encode(a), limits=Limits(require_canonical=True)) == a
+    ts1 = (10, 1, "r")  # the same with a logical counter
+    a = LWWMap._of({k: (ts1, True, k) for k in ("bb", "a", 3)})
+    b = LWWMap._of({k: (ts1, True, k) for k in (3, "a", "bb")})
+    assert encode(a) == encode(b) and encode(a, version=1) == encode(b, version=1)
     assert decode(encode(a), limits=Limits(require_canonical=True)) == a
 
 
@@ -126,5 +137,23 @@ def test_awset_dict_insertion_order_does_not_matter() -> None:
     c1.merge(b)
     c2 = b.copy(replica=None)
     c2.merge(a)
-    assert list(c1._store) != list(c2._store)
+    assert list(c1._store.by) != list(c2._store.by)  # the replicas' dicts were built in other orders
     assert encode(c1) == encode(c2)
+    assert encode(c1, version=1) == encode(c2, version=1)
+
+
+def test_int_values_beyond_int64_and_out_of_range() -> None:
+    # the encoder checks int values in one C-level pass when they fit an int64, else by max/min
+    from crdts.errors import EncodeError
+
+    m = LWWMap("a")
+    for i, v in enumerate((2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**100, 2**1024 - 1, -(2**1024))):
+        m.set(f"k{i}", v)
+    assert decode(encode(m)) == m and decode(encode(m, version=1)) == m
+    m.set("big", 2**1024)
+    with pytest.raises(EncodeError):
+        encode(m)
+    s = AWSet("a")
+    for e in ("x", b"y", 3, 2**70, None):
+        s.add(e)
+    assert decode(encode(s)) == s and decode(encode(s, version=1)) == s

@@ -22,18 +22,25 @@ from crdts import (
 from crdts.codec import BUILTIN_TAGS, TUPLE_TAG
 from crdts.errors import SchemaError
 
-M, V = 0xCD, 1
+M, V = 0xCD, 1  # most messages below are written in version 1, which decode still reads (and checks)
 
 
-def msg(code: int, table: list[str], *body: Any) -> bytes:
-    return cbor2.dumps([M, V, code, table, *body])
+def msg(code: int, table: list[str], *body: Any, version: int = V) -> bytes:
+    return cbor2.dumps([M, version, code, table, *body])
 
 
 def awset(table: list[str], vv: list[Any], cloud: list[Any], singles: list[Any], multi: list[Any]) -> bytes:
+    """An AWSet in version 1: the store is ``[singles, multi]``."""
     return msg(7, table, vv, cloud, [singles, multi])
 
 
+def awset2(table: list[str], vv: list[Any], cloud: list[Any], groups: list[Any]) -> bytes:
+    """An AWSet in version 2: the store is every replica's run of live dots beside their elements."""
+    return msg(7, table, vv, cloud, groups, version=2)
+
+
 GOOD = awset(["a"], [0, 2], [], [0, b"\x01\x01", ["x", "y"]], [])
+GOOD_COUNTER = cbor2.dumps([M, V, 1, ["a"], [0, 1]])
 
 
 def rejects(data: Any, exc: type[Exception] = DecodeError, match: str | None = None,
@@ -197,10 +204,21 @@ def test_unknown_type_code(code: Any) -> None:
     assert e.code == code  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("version", [0, 2, 255, -1, "1", 1.0, True, None])
+@pytest.mark.parametrize("version", [0, 3, 255, -1, "1", "2", 1.0, 2.0, True, None])
 def test_unsupported_versions(version: Any) -> None:
     e = rejects(cbor2.dumps([M, version, 1, ["a"], [0, 1]]), UnsupportedVersion)
-    assert e.found == version and e.supported == (1,)  # type: ignore[attr-defined]
+    assert e.found == version and e.supported == (1, 2)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_both_versions_are_read(version: int) -> None:
+    assert decode(cbor2.dumps([M, version, 1, ["a"], [0, 1]])) == decode(encode(decode(GOOD_COUNTER)))
+
+
+def test_encode_writes_only_versions_it_reads() -> None:
+    for version in (0, 3, True, 1.0, "1"):
+        with pytest.raises(ValueError, match="version"):
+            encode(GCounter("a"), version=version)
 
 
 @pytest.mark.parametrize("magic", [0, 0xCE, "crdt", b"\xcd", 205.0, None])
@@ -355,6 +373,27 @@ def test_lwwmap_shapes() -> None:
     rejects(lm(0, [w], [0], ["k"], [1]), SchemaError)
 
 
+def test_lwwmap_v2_logicals() -> None:
+    """Version 2 writes an all-zero logicals column as ``[]``: the k zeros are refused there, ``[]`` in version 1."""
+    w = 10**18
+
+    def lm2(*group: Any, version: int = 2) -> bytes:
+        return msg(6, ["a"], list(group), version=version)
+
+    m = decode(lm2(0, [w, 1], [], ["k", "j"], [1, None], [1]), limits=Limits(require_canonical=True))
+    assert m.value == {"k": 1} and m.timestamp("j") == (w + 1, 0, "a")
+    assert decode(lm2(0, [w, 1], [0, 3], ["k", "j"], [1, 2], [])).timestamp("j") == (w + 1, 3, "a")
+    rejects(lm2(0, [w, 1], [0, 0], ["k", "j"], [1, 2], []), SchemaError, match="writes \\[\\]")
+    rejects(lm2(0, [w, 1], [], ["k", "j"], [1, 2], [], version=1), SchemaError)
+    rejects(lm2(0, [w, 1], [0], ["k", "j"], [1, 2], []), SchemaError)             # 1 logical, 2 entries
+    rejects(lm2(0, [w, 1], [0, -1], ["k", "j"], [1, 2], []), SchemaError)
+    rejects(lm2(0, [w, 1], [0, 2**64], ["k", "j"], [1, 2], []), SchemaError)
+    rejects(lm2(0, [w, 1], [0, True], ["k", "j"], [1, 2], []), SchemaError)
+    rejects(lm2(0, [w, 0], [], ["k", "j"], [1, 2], []), SchemaError, match="sorted")  # equal timestamps, key bytes
+    assert decode(lm2(0, [w, 0], [], ["j", "k"], [1, 2], [])).value == {"j": 1, "k": 2}
+    rejects(lm2(0, [w, 0], [1, 0], ["j", "k"], [1, 2], []), SchemaError, match="sorted")
+
+
 # 16 internally inconsistent states
 def test_impossible_causal_states() -> None:
     bad = [
@@ -390,7 +429,46 @@ def test_cloud_dots_are_accepted_in_stores() -> None:
     data = awset(["a", "b"], [0, 1], [0, b"\x05", 1, b"\x03"], [0, b"\x01\x04", ["x", "y"], 1, b"\x03", ["z"]], [])
     s = decode(data)
     assert s.value == {"x", "y", "z"} and s._ctx.cloud == {("a", 5), ("b", 3)}
-    assert encode(s) == data
+    assert encode(s, version=1) == data
+    data2 = awset2(["a", "b"], [0, 1], [0, b"\x05", 1, b"\x03"], [0, b"\x01\x04", ["x", "y"], 1, b"\x03", ["z"]])
+    assert decode(data2) == s and encode(s) == data2
+
+
+# version 2 AWSet stores: every replica's live dots beside their elements
+def test_awset_v2_elements_held_by_several_dots() -> None:
+    two_replicas = awset2(["a", "b"], [0, 2, 1, 1], [], [0, b"\x01\x01", ["x", "y"], 1, b"\x01", ["x"]])
+    s = decode(two_replicas, limits=Limits(require_canonical=True))
+    assert s.value == {"x", "y"} and s._store["x"] == {("a", 1), ("b", 1)}
+    assert decode(encode(s, version=1)) == s
+    one_replica = awset2(["a"], [0, 3], [], [0, b"\x01\x02", ["x", "x"]])  # an add and an undelivered re-add
+    t = decode(one_replica, limits=Limits(require_canonical=True))
+    assert t.value == {"x"} and t._store["x"] == {("a", 1), ("a", 3)}
+    assert t._store.rev == {"a": {"x": (1, 3)}}
+    assert decode(encode(t, version=1)) == t
+    t._check()
+
+
+def test_awset_v2_bad_stores() -> None:
+    bad = [
+        awset2(["a"], [0, 1], [], [0, b"\x02", ["x"]]),                       # dot not in the context
+        awset2(["a"], [0, 2], [], [0, b"\x01\x01", ["x"]]),                   # 1 element, 2 dots
+        awset2(["a"], [0, 2], [], [0, b"\x01", ["x", "y"]]),                   # 2 elements, 1 dot
+        awset2(["a"], [0, 2], [], [0, b"\x01\x00", ["x", "y"]]),              # gap 0 (a counter twice)
+        awset2(["a"], [0, 2], [], [0, b"", []]),                               # empty run
+        awset2(["a"], [0, 2], [], [0, b"\x01", ["x"], 0, b"\x02", ["y"]]),     # replica twice
+        awset2(["a", "b"], [0, 1, 1, 1], [], [1, b"\x01", ["x"], 0, b"\x01", ["y"]]),  # groups unsorted
+        awset2(["a"], [0, 1], [], [0, b"\x01", [True]]),                      # bool element
+        awset2(["a"], [0, 1], [], [0, b"\x01", [1.0]]),                       # integral float element
+        awset2(["a"], [0, 1], [], [0, b"\x01"]),                              # stride
+        awset2(["a"], [0, 1], [], [[0, b"\x01", ["x"]], []]),                  # the version 1 shape
+        awset2(["a", "b"], [0, 1], [], [0, b"\x01", ["x"]]),                   # unused replica
+        awset2(["a"], [0, 1], [], [5, b"\x01", ["x"]]),                        # replica index out of range
+    ]
+    for data in bad:
+        rejects(data, SchemaError)
+    # a version 2 store is not read as version 1, and the other way round
+    rejects(msg(7, ["a"], [0, 1], [], [0, b"\x01", ["x"]]), SchemaError)
+    rejects(msg(7, ["a"], [0, 1], [], [[0, b"\x01", ["x"]], []], version=2), SchemaError)
 
 
 # a failed decode changes nothing

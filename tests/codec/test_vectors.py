@@ -18,13 +18,24 @@ build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 
 
+@pytest.mark.parametrize("version", sorted(build.VERSIONS))
 @pytest.mark.parametrize("name", sorted(build.VECTORS))
-def test_vector_bytes_are_unchanged(name: str) -> None:
+def test_vector_bytes_are_unchanged(name: str, version: int) -> None:
     obj = build.VECTORS[name]()
-    committed = bytes.fromhex(build.path(name).read_text().strip())
-    assert encode(obj).hex() == committed.hex(), f"wire bytes of {name} changed"
+    committed = bytes.fromhex(build.path(name, version).read_text().strip())
+    assert committed[3] == version  # the version byte (after the array header and the magic 18 cd)
+    assert encode(obj, version=version).hex() == committed.hex(), f"wire bytes of {name} (version {version}) changed"
     back = decode(committed, limits=Limits(require_canonical=True))
     assert type(back) is type(obj) and back == obj
+
+
+def test_the_default_version_is_the_newest() -> None:
+    from crdts.codec import FORMAT_VERSION, SUPPORTED_VERSIONS
+
+    assert FORMAT_VERSION == max(SUPPORTED_VERSIONS) == max(build.VERSIONS)
+    assert set(build.VERSIONS) == set(SUPPORTED_VERSIONS)
+    for name, make in build.VECTORS.items():
+        assert encode(make()) == encode(make(), version=FORMAT_VERSION), name
 
 
 def test_every_type_code_has_a_vector() -> None:
@@ -34,5 +45,5 @@ def test_every_type_code_has_a_vector() -> None:
 
 
 def test_no_stray_vector_files() -> None:
-    files = {p.stem for p in build.HERE.glob("*.hex")}
-    assert files == set(build.VECTORS)
+    for folder in build.VERSIONS.values():
+        assert {p.stem for p in folder.glob("*.hex")} == set(build.VECTORS)

@@ -50,8 +50,11 @@ def test_a_user_type_round_trips_and_is_refused_when_malformed():
     x = MaxRegister("a")
     x.write(7)
     data = encode(x)
-    assert cbor2.loads(data)[:3] == [0xCD, 1, CODE]                        # the envelope names the user's code
+    assert cbor2.loads(data)[:3] == [0xCD, 2, CODE]                        # the envelope names the user's code
     assert decode(data) == x and decode(data, replica="b").replica == "b"
+    old = encode(x, version=1)                                             # a user body is the same in both
+    assert cbor2.loads(old)[:3] == [0xCD, 1, CODE] and cbor2.loads(old)[3:] == cbor2.loads(data)[3:]
+    assert decode(old) == x
     bad = encode(MaxRegister._of(1))[:-1] + b"\x3a\xff\xff\xff\xff"        # 1 -> -2**32 (still an int: valid)
     assert decode(bad).value == -(2**32)
     with pytest.raises(crdts.DecodeError):

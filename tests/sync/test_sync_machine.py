@@ -208,11 +208,8 @@ def _forged(state, kind: str, claim: int):
         d._p = {"r1": claim} if kind != "own" else {"r0": claim}
         return d
     if cls is LWWMap:
-        d = LWWMap()
         wall = 2**63 if kind == "clock" else 1
-        d._entries = {"k": ((wall, claim % 2**63, "r1" if kind != "clock" else HOSTILE), True, "evil")}
-        d._live = 1
-        return d
+        return LWWMap._of({"k": ((wall, claim % 2**63, "r1" if kind != "clock" else HOSTILE), True, "evil")})
     return None
 
 

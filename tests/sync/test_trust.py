@@ -252,8 +252,8 @@ def test_a_timestamp_whose_logical_part_cannot_advance_is_refused():
     assert len(encode(reg)) > 0
     m = LWWMap("a", clock=HLC("a", time_source=lambda: 1000))
     fm = LWWMap("b", clock=HLC("b", time_source=lambda: 900))
-    dm = fm.set("k", 1)
-    dm._entries["k"] = ((900, UINT_LIMIT - 1, "b"), True, 1)
+    fm.set("k", 1)
+    dm = LWWMap._of({"k": ((900, UINT_LIMIT - 1, "b"), True, 1)})
     with pytest.raises(LimitExceeded):
         m.merge(dm)
     m.set("k", 2)

@@ -1,6 +1,8 @@
 """Golden wire vectors: fixed inputs, one per type (plus a few deltas), and their committed bytes.
 
-``python tests/vectors/build.py`` checks the committed ``*.hex`` files against the current encoder;
+Every input has two files: ``<name>.hex`` in the format version the library writes by default (2), and
+``v1/<name>.hex`` in version 1 (``encode(obj, version=1)``), which the library still reads and writes.
+``python tests/vectors/build.py`` checks the committed files against the current encoder;
 ``python tests/vectors/build.py --write`` regenerates them (do that only together with a new
 FORMAT_VERSION, or for a new type: a changed vector is a changed wire format).
 tests/codec/test_vectors.py fails whenever the bytes change.
@@ -266,24 +268,29 @@ def conflictmap() -> Any:
 VECTORS.update({f.__name__: f for f in (conflictregister, conflictmap)})
 
 
-def path(name: str) -> Path:
-    return HERE / f"{name}.hex"
+#: The format versions with committed vectors: version -> folder of its ``*.hex`` files.
+VERSIONS = {2: HERE, 1: HERE / "v1"}
+
+
+def path(name: str, version: int = 2) -> Path:
+    return VERSIONS[version] / f"{name}.hex"
 
 
 def main(argv: list[str]) -> int:
     write = "--write" in argv
     changed = 0
-    for name, build in VECTORS.items():
-        hexed = encode(build()).hex()
-        p = path(name)
-        old = p.read_text().strip() if p.exists() else None
-        if old != hexed:
-            changed += 1
-            print(f"{'wrote' if write else 'DIFFERS'}: {p.name}")
-            if write:
-                p.write_text(hexed + "\n")
+    for version in VERSIONS:
+        for name, build in VECTORS.items():
+            hexed = encode(build(), version=version).hex()
+            p = path(name, version)
+            old = p.read_text().strip() if p.exists() else None
+            if old != hexed:
+                changed += 1
+                print(f"{'wrote' if write else 'DIFFERS'}: {p.relative_to(HERE)}")
+                if write:
+                    p.write_text(hexed + "\n")
     if not changed:
-        print(f"all {len(VECTORS)} vectors match")
+        print(f"all {len(VECTORS)} vectors match, in versions {sorted(VERSIONS)}")
     return 1 if changed and not write else 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import math
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import kernel
@@ -358,9 +359,11 @@ class Causal(CRDT):
             if theirs > mine:
                 raise ReplicaClash(r, mine, theirs)
             if cloud:
-                for d in cloud:
-                    if d[0] == r and d[1] > mine:
-                        raise ReplicaClash(r, mine, max(c for q, c in cloud if q == r))
+                by = octx._by                   # indexed by replica: O(our dots there); else one C-level pass
+                if by is not None or len(cloud) < 64 or r in map(itemgetter(0), cloud):
+                    ours = by.get(r, ()) if by is not None else [c for q, c in cloud if q == r]
+                    if ours and max(ours) > mine:
+                        raise ReplicaClash(r, mine, max(ours))
         if cloud and len(cloud) + len(self._ctx.cloud) > CausalContext.max_cloud:
             cap = CausalContext.max_cloud
             size = self._ctx.joined_cloud_size(octx)

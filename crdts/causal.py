@@ -20,6 +20,8 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import compress, repeat
+from operator import eq, gt, itemgetter
 from typing import Any, ClassVar, NamedTuple
 
 __all__ = ["DEFAULT_MAX_DRIFT", "HLC", "UINT_LIMIT", "CausalContext", "Dot", "Ordering", "Timestamp",
@@ -188,6 +190,32 @@ class VersionVector:
         return f"VersionVector({dict(sorted(self._vv.items()))!r})"
 
 
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_BULK = 64   # from this many dots, a cloud is walked column-wise by C-level passes instead of dot by dot
+
+
+def _columns(dots: Iterable[tuple[str, int]]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The replicas and the counters of ``dots`` (a set or a list, read twice in the same order), as two
+    aligned tuples (C-level)."""
+    return tuple(map(_FIRST, dots)), tuple(map(_SECOND, dots))
+
+
+def _group(rs: tuple[str, ...], cs: tuple[int, ...]) -> dict[str, set[int]]:
+    """``{replica: counters}`` of aligned columns: one C-level pass per replica while they are few, one
+    Python pass over the dots otherwise (never a pass per replica over many replicas)."""
+    reps = set(rs)
+    if len(reps) <= 8:
+        return {r: set(compress(cs, map(eq, rs, repeat(r)))) for r in reps}
+    by: dict[str, set[int]] = {}
+    for r, c in zip(rs, cs, strict=True):
+        t = by.get(r)
+        if t is None:
+            by[r] = {c}
+        else:
+            t.add(c)
+    return by
+
+
 class CausalContext:
     """A set of dots: a compact version vector ``vv`` plus a ``cloud`` of non-contiguous dots.
 
@@ -269,13 +297,7 @@ class CausalContext:
         if by is None:
             if len(cloud) <= self._SMALL:
                 return [c for r, c in cloud if r == replica]
-            by = self._by = {}
-            for r, c in cloud:
-                s = by.get(r)
-                if s is None:
-                    by[r] = {c}
-                else:
-                    s.add(c)
+            by = self._by = _group(*_columns(cloud))
         return by.get(replica, ())
 
     def _put(self, d: tuple[str, int]) -> None:
@@ -345,10 +367,20 @@ class CausalContext:
             for r, n in other.vv.items():
                 if n > vv.get(r, 0):
                     vv[r] = n
-            if not other.cloud:
+            ocloud = other.cloud
+            if not ocloud:
                 return
+            if len(ocloud) > self._SMALL:
+                other._cloud_of("")                   # its index by replica (built once, kept)
+                oby = other._by
+                assert oby is not None
+                if all(min(t) > vv.get(r, 0) + 1 for r, t in oby.items()):
+                    # none of them continues or is covered by our entries: they are our cloud as they are
+                    cloud.update(ocloud)
+                    self._by = {r: set(t) for r, t in oby.items()}
+                    return
             jumped: dict[str, int] = {}
-            for d in other.cloud:
+            for d in ocloud:
                 r, n = d
                 m = vv.get(r, 0)
                 if n == m + 1:         # a delta's dot that continues our entry: the usual case
@@ -369,10 +401,30 @@ class CausalContext:
             if n > m:
                 vv[r] = n
                 jumped[r] = m
-        for d in other.cloud:
-            if d[1] > vv.get(d[0], 0) and d not in cloud:
-                self._put(d)
-                jumped.setdefault(d[0], vv.get(d[0], 0))
+        ocloud = other.cloud
+        if len(ocloud) >= _BULK:
+            fresh = list(ocloud - cloud)
+            if fresh:
+                rs, cs = _columns(fresh)
+                keep = list(compress(fresh, map(gt, cs, map(vv.get, rs, repeat(0)))))
+                if keep:
+                    cloud.update(keep)
+                    by = self._by
+                    krs, kcs = _columns(keep)
+                    if by is not None:
+                        for r, t in _group(krs, kcs).items():
+                            mine = by.get(r)
+                            if mine is None:
+                                by[r] = t
+                            else:
+                                mine |= t
+                    for r in set(krs):
+                        jumped.setdefault(r, vv.get(r, 0))
+        else:
+            for d in ocloud:
+                if d[1] > vv.get(d[0], 0) and d not in cloud:
+                    self._put(d)
+                    jumped.setdefault(d[0], vv.get(d[0], 0))
         if jumped:
             self._compact_replicas(jumped)
             if self._by is None and len(cloud) > self._SMALL:
@@ -389,11 +441,19 @@ class CausalContext:
             if n > vv.get(r, 0) and cloud:
                 size -= sum(1 for c in self._cloud_of(r) if c <= n)
         touched = set(top)
-        for d in ocloud:                  # other's scattered dots that are new here
-            r, c = d
-            if c > top.get(r, vv.get(r, 0)) and d not in cloud:
-                size += 1
-                touched.add(r)
+        if len(ocloud) >= _BULK:          # other's scattered dots that are new here, column-wise
+            fresh = ocloud - cloud if cloud else ocloud
+            if fresh:
+                rs, cs = _columns(fresh)
+                zero = repeat(0)
+                size += sum(map(gt, cs, map(max, map(ovv.get, rs, zero), map(vv.get, rs, zero))))
+                touched.update(rs)        # a replica all of whose dots are covered continues no run
+        else:
+            for d in ocloud:              # other's scattered dots that are new here
+                r, c = d
+                if c > top.get(r, vv.get(r, 0)) and d not in cloud:
+                    size += 1
+                    touched.add(r)
         for r in touched:                 # runs that would continue an entry move into the version vector
             c = top.get(r, vv.get(r, 0)) + 1
             while (r, c) in cloud or (r, c) in ocloud:
@@ -479,13 +539,37 @@ class CausalContext:
         for r, n in self.vv.items():
             if type(r) is not str or not r or type(n) is not int or n < 1:
                 raise InvariantError(f"bad version vector entry {r!r}: {n!r}")
+        if self._bulk_ok():
+            return
         for d in self.cloud:
-            if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str or type(d[1]) is not int or d[1] < 1:
+            if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str or not d[0] or type(d[1]) is not int \
+                    or d[1] < 1:
                 raise InvariantError(f"bad cloud dot {d!r}")
             if d[1] <= self.vv.get(d[0], 0) + 1:
                 raise InvariantError(f"cloud dot {d!r} should have been compacted (vv has {self.vv.get(d[0], 0)})")
         if self._by is not None and {(r, c) for r, cs in self._by.items() for c in cs} != self.cloud:
             raise InvariantError("the cloud's index by replica is out of step with the cloud")
+
+    def _bulk_ok(self) -> bool:
+        """The cloud's invariants checked column-wise by C-level passes: True when a large cloud passes
+        (False: a small one, or one that fails; the dot-by-dot check then names the bad dot)."""
+        cloud, vv, by = self.cloud, self.vv, self._by
+        if type(cloud) is not set or len(cloud) < _BULK:
+            return False
+        if set(map(type, cloud)) != {tuple} or set(map(len, cloud)) != {2}:
+            return False
+        rs, cs = _columns(cloud)
+        if set(map(type, rs)) != {str} or "" in rs or set(map(type, cs)) != {int} or min(cs) < 1:
+            return False
+        if by is None:
+            by = _group(rs, cs)
+            if len(cloud) > self._SMALL:
+                self._by = by               # the index, built once here, serves the merge that follows
+        elif sum(map(len, by.values())) != len(cloud) \
+                or not all(cloud.issuperset(zip(repeat(r), t)) for r, t in by.items()):
+            return False                    # the index by replica must hold exactly the cloud's dots
+        # no dot that should have been compacted (each replica's lowest lies beyond its entry + 1)
+        return all(min(t) > vv.get(r, 0) + 1 for r, t in by.items())
 
     def __repr__(self) -> str:
         return f"CausalContext(vv={dict(sorted(self.vv.items()))!r}, cloud={sorted(self.cloud)!r})"

@@ -165,6 +165,19 @@ class LimitExceeded(CRDTError):
         super().__init__(f"{what} would reach {value}, over the limit of {limit}; the merge or message was refused")
 
 
+class CloudTooLarge(PayloadTooLarge, LimitExceeded):
+    """A causal context in a message carries more scattered dots than ``CausalContext.max_cloud``: no
+    replica may hold them, so the message is refused as it is decoded (a :class:`DecodeError` to the codec's
+    callers, a :class:`LimitExceeded` to a node's counters)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.what = "scattered dots in a causal context"
+        self.size = self.value = size
+        self.limit = limit
+        CRDTError.__init__(self, f"a causal context of {size} scattered dots, over the limit of {limit} "
+                                 f"(CausalContext.max_cloud); the message was refused")
+
+
 class ClockDrift(CRDTError):
     """A remote timestamp is further ahead of the local clock than the clock's ``max_drift`` allows.
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crdts import HLC, CausalContext, Dot, InvariantError, Ordering, Timestamp, VersionVector
+from crdts import HLC, CausalContext, Dot, InvariantError, Ordering, Timestamp, VersionVector, causal, kernel
 
 dots = st.tuples(st.sampled_from("abc"), st.integers(1, 12))
 
@@ -91,8 +91,8 @@ _dots = st.tuples(st.sampled_from("abc"), st.integers(1, 40))
 def test_context_joins_and_adds_match_a_plain_set_of_dots(steps, small):
     """Incremental compaction and the by-replica index of the cloud agree with the naive model (a set of dots),
     whether the index is built early (a small threshold) or not at all."""
-    old = CausalContext._SMALL
-    CausalContext._SMALL = small
+    old, old_bulk = CausalContext._SMALL, causal._BULK
+    CausalContext._SMALL = causal._BULK = small   # also the column-wise (C-level) paths on small clouds
     try:
         cc = CausalContext()
         model: set[tuple[str, int]] = set()
@@ -109,13 +109,76 @@ def test_context_joins_and_adds_match_a_plain_set_of_dots(steps, small):
             for r in "abc":
                 assert cc.max(r) == max((n for q, n in model if q == r), default=0)
     finally:
-        CausalContext._SMALL = old
+        CausalContext._SMALL, causal._BULK = old, old_bulk
 
 
 @given(st.dictionaries(st.sampled_from("abc"), st.integers(0, 30), max_size=3), st.sets(_dots, max_size=15),
        st.dictionaries(st.sampled_from("abc"), st.integers(0, 30), max_size=3), st.sets(_dots, max_size=15))
-def test_joined_cloud_size_is_the_cloud_a_join_leaves(vv1, cloud1, vv2, cloud2):
-    a, b = CausalContext(vv1, cloud1), CausalContext(vv2, cloud2)
+@pytest.mark.parametrize("bulk", [0, 64])
+def test_joined_cloud_size_is_the_cloud_a_join_leaves(bulk, vv1, cloud1, vv2, cloud2):
+    old = causal._BULK
+    causal._BULK = bulk
+    try:
+        a, b = CausalContext(vv1, cloud1), CausalContext(vv2, cloud2)
+        predicted = a.joined_cloud_size(b)
+        a.join(b)
+        assert predicted == len(a.cloud)
+        a._check()
+    finally:
+        causal._BULK = old
+
+
+def _scattered(replicas, n):
+    return {(r, 2 * i + 3) for r in replicas for i in range(n)}
+
+
+@pytest.mark.parametrize("replicas", [["a"], [f"r{i}" for i in range(12)]])
+def test_a_large_cloud_is_checked_column_wise_and_a_bad_one_is_named(replicas):
+    good = CausalContext({}, _scattered(replicas, 80))
+    good._check()
+    assert good._by is not None and sum(map(len, good._by.values())) == len(good.cloud)
+    r = replicas[0]
+    for bad, message in (
+        ((r, 1), "should have been compacted"),      # just above the entry: belongs in the version vector
+        ((r, 0), "bad cloud dot"),
+        ((r, True), "bad cloud dot"),
+        (("", 9), "bad cloud dot"),
+        ((r, 9, 1), "bad cloud dot"),
+    ):
+        cc = CausalContext._raw({}, set(good.cloud) | {bad})
+        with pytest.raises(InvariantError, match=message):
+            cc._check()
+    stale = CausalContext._raw({}, set(good.cloud))
+    stale._by = {q: set(t) for q, t in good._by.items()}
+    stale._by[r].add(10**6)
+    with pytest.raises(InvariantError, match="out of step"):
+        stale._check()
+
+
+def test_large_clouds_join_column_wise_like_a_set_of_dots():
+    a = CausalContext({"a": 3}, _scattered("ab", 50))
+    b = CausalContext({"b": 4, "c": 1}, _scattered("abc", 80) | {("a", 4), ("c", 3)})
+    model = set(a.dots()) | set(b.dots())
     predicted = a.joined_cloud_size(b)
     a.join(b)
-    assert predicted == len(a.cloud)
+    a._check()
+    assert set(a.dots()) == model and len(a.cloud) == predicted
+    fresh = CausalContext()
+    fresh.join(b)                                        # an empty cloud takes a large one whole
+    fresh._check()
+    assert set(fresh.dots()) == set(b.dots()) and fresh._by is not None
+
+
+def test_a_message_whose_context_no_replica_may_hold_is_refused_as_it_is_decoded(monkeypatch):
+    from crdts import AWSet, decode, encode
+    from crdts.errors import CloudTooLarge, DecodeError, LimitExceeded, PayloadTooLarge
+
+    s = AWSet._delta(kernel.DotSetMap(), CausalContext({}, _scattered("q", 200)))
+    data = encode(s)
+    monkeypatch.setattr(CausalContext, "max_cloud", 199)
+    with pytest.raises(CloudTooLarge, match="199") as info:
+        decode(data)
+    assert isinstance(info.value, PayloadTooLarge) and isinstance(info.value, DecodeError)
+    assert isinstance(info.value, LimitExceeded)
+    monkeypatch.setattr(CausalContext, "max_cloud", 200)
+    assert decode(data) == s

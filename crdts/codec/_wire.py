@@ -23,6 +23,7 @@ import cbor2
 from .._base import CRDT, MAX_VALUE_DEPTH
 from ..causal import UINT_LIMIT, CausalContext
 from ..errors import (
+    CloudTooLarge,
     DecodeError,
     EncodeError,
     InvariantError,
@@ -632,7 +633,11 @@ class Decoder:
         vv = self.counts(vv_x, f"{path}.vv")
         cloud: set[tuple[str, int]] = set()
         if cloud_x != []:
-            for r, cs in self.dot_groups(cloud_x, f"{path}.cloud"):
+            groups = self.dot_groups(cloud_x, f"{path}.cloud")
+            n = sum(len(cs) for _, cs in groups)
+            if n > CausalContext.max_cloud:     # no replica may hold them: refused before they are built
+                raise CloudTooLarge(n, CausalContext.max_cloud)
+            for r, cs in groups:
                 if cs[0] <= vv.get(r, 0) + 1:
                     raise SchemaError(f"{path}.cloud", f"dot ({r!r}, {cs[0]}) should be in the version vector "
                                       f"(compact form: cloud counters exceed vv + 1)")

@@ -27,6 +27,7 @@ from .deltas import Batch, DeltaBuffer
 from .errors import (
     CausalGap,
     ClockDrift,
+    CloudTooLarge,
     ConflictingWrite,
     CRDTError,
     DecodeError,
@@ -96,6 +97,7 @@ __all__ = [
     "ReplicaClash",
     "ClockDrift",
     "LimitExceeded",
+    "CloudTooLarge",
     # writing your own types (docs/extending.md)
     "CRDT",
     "UNSET",

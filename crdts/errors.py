@@ -214,7 +214,7 @@ class ReplicaClash(CRDTError):
             f"continue as a new incarnation (a new replica id) instead of reusing its counters")
 
 
-__all__ += ["ClockDrift", "LimitExceeded", "ReplicaClash"]
+__all__ += ["ClockDrift", "CloudTooLarge", "LimitExceeded", "ReplicaClash"]
 
 
 class AuditLogError(CRDTError):

@@ -11,7 +11,9 @@ Run from the repository root (needs the ``dev`` extra: aiohttp, trustme, nats-py
 Sections:
 
 * ``raw``: the baseline. Single-row transactions on an SQLite file in the same directory as the regions'
-  stores, with the regions' settings (WAL, ``synchronous=FULL``): commits per second, each one fsynced.
+  stores, with the regions' settings (WAL, ``synchronous=FULL``): commits per second, each one fsynced;
+  measured before and again right after the engine, the higher of the two (a shared disk's fsync rate
+  moves with whatever else writes to it).
 * ``engine``: one region in this process (no network, no HTTP), 64 concurrent writers each awaiting its
   durable acknowledgement (``Region.write`` returns after the group commit that holds the write): writes
   per second. Target: at least 50% of the raw commit rate.
@@ -68,8 +70,8 @@ DEFAULT_JSON = ROOT / "benchmarks" / "results" / "regions.json"
 
 # --- raw SQLite --------------------------------------------------------------------------------------------
 
-def raw_commit_rate(directory: Path, seconds: float) -> float:
-    path = directory / "raw.db"
+def raw_commit_rate(directory: Path, seconds: float, name: str = "raw.db") -> float:
+    path = directory / name
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
@@ -333,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         if "engine" in want:
             e = asyncio.run(engine_rate(work, seconds / 2))
             res["engine"] = e
+            # the disk is shared: measured again right after, the baseline is the better of the two
+            again = raw_commit_rate(work, 3.0 if not args.quick else 1.5, "raw-again.db")
+            res["raw_sqlite_commits_per_s_samples"] = [raw, again]
+            raw = res["raw_sqlite_commits_per_s"] = max(raw, again)
+            print(f"raw SQLite again: {again:,.0f} commits/s (baseline: {raw:,.0f})", flush=True)
             ok = e["writes_per_s"] >= 0.5 * raw
             checks.append(("engine durable writes >= 50% of raw commits", ok,
                            f"{e['writes_per_s']:,.0f}/s = {e['writes_per_s'] / raw:.2f}x raw "

@@ -37,7 +37,7 @@ LEB128 gaps; entries are arrays sorted by our own key functions, so no CBOR map 
 from __future__ import annotations
 
 from ..errors import DecodeError, EncodeError, PayloadTooLarge, SchemaError, UnknownType, UnsupportedVersion
-from . import causality, counters, flags, maps, registers, sets  # noqa: F401  (register the built-in types)
+from . import causality, counters, flags, maps, registers, retention, sets  # noqa: F401  (register the built-in types)
 from ._wire import (
     BUILTIN_TAGS,
     DEFAULT_LIMITS,

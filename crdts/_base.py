@@ -271,6 +271,40 @@ class CRDT(abc.ABC):
 
     __hash__ = None  # type: ignore[assignment]
 
+    # -- retirement (crdts.retention): a type that keeps metadata per replica id overrides these four ----------
+
+    def _rt_ids(self) -> set[str]:
+        """The replica ids this state keeps metadata for (none by default: the type keeps nothing per replica)."""
+        return set()
+
+    def _rt_mark(self, replica: str) -> tuple[int, ...]:
+        """How much of ``replica``'s history this state holds, as a tuple of counts (each monotone in the
+        history; equal marks mean the same history). ``()`` for types that keep nothing per replica."""
+        return ()
+
+    def _rt_top(self, replica: str) -> tuple[int, ...]:
+        """The furthest event of ``replica`` this state holds, as a mark (above :meth:`_rt_mark` when a causal
+        context holds scattered events beyond its version vector entry)."""
+        return self._rt_mark(replica)
+
+    def _rt_filter(self, replica: str, final: tuple[int, ...]) -> bool:
+        """Drop ``replica``'s events beyond the mark ``final`` (a late write of a retired replica); True if any."""
+        return False
+
+    def _rt_alias(self, replica: str, archive: str, base: tuple[int, ...], final: tuple[int, ...]) -> bool:
+        """Rename ``replica``'s events ``1 .. final`` into ``archive``'s events ``base + 1 .. base + final`` without
+        changing the value; True if this state changed."""
+        return False
+
+    def metadata(self) -> dict[str, int]:
+        """The size of this state's metadata: ``replicas`` (ids it keeps metadata for), ``context`` (version
+        vector or counter entries), ``cloud`` (scattered dots of a causal context), ``archives`` (archive ids
+        among the replicas, see crdts.retention). O(replicas)."""
+        from .retention import is_archive
+
+        ids = self._rt_ids()
+        return {"replicas": len(ids), "context": len(ids), "cloud": 0, "archives": sum(map(is_archive, ids))}
+
 
 class KeyedStoreReads:
     """``in``, ``len`` and iteration over the keys of a causal type's DotMap store (AWSet elements,
@@ -443,6 +477,35 @@ class Causal(CRDT):
 
     def _check_payload(self) -> None:
         """Type-specific checks on the store's keys and values."""
+
+    def _rt_ids(self) -> set[str]:
+        from .retention import causal_ids
+
+        return causal_ids(self)
+
+    def _rt_mark(self, replica: str) -> tuple[int, ...]:
+        return (self._ctx.vv.get(replica, 0),)
+
+    def _rt_top(self, replica: str) -> tuple[int, ...]:
+        return (self._ctx.max(replica),)
+
+    def _rt_filter(self, replica: str, final: tuple[int, ...]) -> bool:
+        from .retention import causal_filter
+
+        return causal_filter(self, replica, final)
+
+    def _rt_alias(self, replica: str, archive: str, base: tuple[int, ...], final: tuple[int, ...]) -> bool:
+        from .retention import causal_alias
+
+        return causal_alias(self, replica, archive, base, final)
+
+    def metadata(self) -> dict[str, int]:
+        from .retention import is_archive
+
+        ctx = self._ctx
+        ids = self._rt_ids()
+        return {"replicas": len(ids), "context": len(ctx.vv), "cloud": len(ctx.cloud),
+                "archives": sum(map(is_archive, ids)), "dots": kernel.ndots(self._store)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(replica={self._replica!r}, value={self._repr_value()!r})"

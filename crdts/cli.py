@@ -364,7 +364,61 @@ def _params(args: argparse.Namespace, scenario: Scenario, protocols: list[str], 
     }
 
 
+#: simulate flags the churn run does not use: (name, default)
+_NOT_CHURN = (("topology", "mesh"), ("workload", "awset"), ("ops", 100), ("rate", 1.0), ("sync_interval", 1000.0),
+              ("latency", "continents"), ("loss", 0.0), ("dup", 0.0), ("reorder", 0.0), ("partition", None),
+              ("crash", None), ("volatile", False), ("signed", False), ("wide", False), ("columns", None),
+              ("max_rounds", 200))
+
+
+def cmd_churn(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``crdts simulate --churn RATE``: the churn run of :mod:`crdts.sim.churn`."""
+    from .sim.churn import ChurnScenario, churn_run, format_churn
+
+    given: set[str] = getattr(args, "given", set())
+    wrong = [f"--{k.replace('_', '-')}" for k, d in _NOT_CHURN if getattr(args, k) != d] + [
+        f"--{k}" for k in ("degree", "jitter") if k in given]
+    if wrong:
+        parser.error(f"{', '.join(wrong)} do(es) not apply to --churn: the churn run syncs full states over a "
+                     "full mesh, one round per simulated second, with one write per round")
+    if args.protocol.strip() not in ("all", "state"):
+        parser.error("--churn runs the state protocol (full states with the retirement registries beside them); "
+                     "the other protocols do not carry the registries yet")
+    try:
+        sc = ChurnScenario(live=args.regions, events=args.churn_events, rate=args.churn, ttl=args.retire_ttl,
+                           seed=args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.plot:
+        from .sim.plot import pyplot
+
+        pyplot()
+    out = sys.stderr if args.json == "-" else sys.stdout
+    result = churn_run(sc)
+    if not args.quiet:
+        print(f"crdts simulate --churn {sc.rate:g}: {sc.live} live regions, {sc.events} leave-and-join events, "
+              f"retirement records kept {sc.ttl:g} s; bytes of the encoded full state of live region 0\n", file=out)
+        print(format_churn(result), file=out)
+        last = result.samples[-1]
+        print(f"\nat the end: pruned {last['pruned_state']} B = {last['pruned_state'] / last['baseline_state']:.2f}"
+              f"x the never-churned state ({last['baseline_state']} B); unpruned {last['unpruned_state']} B = "
+              f"{last['unpruned_state'] / last['baseline_state']:.2f}x", file=out)
+    if args.json:
+        _write(args.json, json.dumps(result.to_json(), indent=2) + "\n")
+    if args.plot:
+        from .sim.churn import plot_churn
+
+        plot_churn(result, args.plot)
+    if not result.converged:
+        print("crdts simulate: the churn run did not settle (replicas differ or retirements pending)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.churn is not None:
+        return cmd_churn(args, parser)
     try:
         protocols, scenario, columns = prepare(args)
     except ValueError as exc:
@@ -898,6 +952,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--plot", metavar="PATH", help='write a PNG of traffic, replication lag and convergence over '
                    'time (needs pip install "crdts[sim]")')
     o.add_argument("--quiet", "-q", action="store_true", help="no progress and no table (the exit status tells)")
+    ch = sim.add_argument_group("churn (regions leave for good and new ones join; see docs/retention.md)")
+    ch.add_argument("--churn", type=_pos_float, default=None, metavar="RATE",
+                    help="run the churn benchmark instead: RATE leave-and-join events per sync round (one round "
+                    "per simulated second), --regions live regions at all times; a table of the metadata bytes "
+                    "of a one-element set with retirement, without it, and with never-churned regions")
+    ch.add_argument("--churn-events", type=_nonneg_int, default=1000, metavar="N",
+                    help="leave-and-join events in the churn run (default 1000)")
+    ch.add_argument("--retire-ttl", type=_pos_float, default=60.0, metavar="S",
+                    help="seconds a retirement record is kept in the churn run (default 60)")
     cols = o.add_mutually_exclusive_group()
     cols.add_argument("--wide", action="store_true", help="every column of the table (wider than 100)")
     cols.add_argument("--columns", metavar="NAME[,NAME...]", help="the table's columns (see below), or all")

@@ -25,6 +25,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .errors import InvariantError
 from .kernel import DotMap, candidate_keys
 from .registers import _check_ts, _clock_for, _fresh_clock, _rebind_clock
+from .retention import is_archive
 
 __all__ = ["ConflictEvent", "ConflictMap", "ConflictRegister", "Sibling", "highest_value", "lww", "policy_of"]
 
@@ -80,7 +81,11 @@ def policy_of(policy: str | Policy) -> Policy:
 
 
 def _siblings(fun: dict[Any, Any]) -> tuple[Sibling, ...]:
-    return tuple(Sibling(thaw(v[0]), d[0], Timestamp(*v[1]), v[2], v[3]) for d, v in sorted(fun.items()))
+    # The writer is the timestamp's replica (the dot's, unless a retired writer's dot was renamed into an archive:
+    # see crdts.retention); siblings are ordered by writer, then dot: the dot order for dots not renamed, and the
+    # same order after a renaming (a writer has one sibling at most: each write replaces what it has seen).
+    return tuple(Sibling(thaw(v[0]), v[1][2], Timestamp(*v[1]), v[2], v[3])
+                 for d, v in sorted(fun.items(), key=lambda dv: (dv[1][1][2], dv[0])))
 
 
 def _check_fun(fun: dict[Any, Any], where: str) -> None:
@@ -88,7 +93,7 @@ def _check_fun(fun: dict[Any, Any], where: str) -> None:
         if type(v) is not tuple or len(v) != 4:
             raise InvariantError(f"{where}: sibling {d!r} must be (value, timestamp, actor, resolution)")
         _check_ts(v[1], where)
-        if v[1][2] != d[0]:
+        if v[1][2] != d[0] and not is_archive(d[0]):
             raise InvariantError(f"{where}: sibling {d!r} stamped by {v[1][2]!r}, not its origin")
         if v[2] is not None and type(v[2]) is not str:
             raise InvariantError(f"{where}: actor must be a str or None")
@@ -126,12 +131,12 @@ def _events(key: Any, before: dict[Any, Any] | None, after: dict[Any, Any] | Non
     if before.keys() == after.keys():
         return []
     sibs = _siblings(after)
-    regions = tuple(sorted({d[0] for d in after}))
+    regions = tuple(sorted({v[1][2] for v in after.values()}))
     out = [ConflictEvent("change", key, sibs, regions)]
     if len(after) > 1 and not after.keys() <= before.keys():
         out.append(ConflictEvent("conflict", key, sibs, regions))
     elif len(before) > 1 and len(after) <= 1:
-        out.append(ConflictEvent("resolved", key, sibs, tuple(sorted({d[0] for d in before}))))
+        out.append(ConflictEvent("resolved", key, sibs, tuple(sorted({v[1][2] for v in before.values()}))))
     return out
 
 
@@ -498,7 +503,9 @@ Mapping.register(ConflictMap)
 
 # --- wire format (docs/wire-format.md, "Conflict types") ---------------------------------------------
 # ConflictRegister (code 14): [vv counts, cloud, siblings], siblings a DotFun whose values are
-# [value, wall, logical, actor or null, resolution]; the timestamp's replica is the dot's.
+# [value, wall, logical, actor or null, resolution]; the timestamp's replica is the dot's, except for a sibling
+# whose dot was renamed into an archive (a retired writer's, crdts.retention): it carries the writer as a sixth
+# item, [value, wall, logical, actor or null, resolution, writer].
 # ConflictMap (code 15): [vv counts, cloud, entries], entries [key, siblings, key, siblings, ...]
 # ordered by each key's smallest dot.
 
@@ -507,9 +514,16 @@ CONFLICT_MAP_CODE = 15
 
 
 def _enc_siblings(vals: list[Any]) -> list[Any]:
+    """Siblings given as ``(sibling, its dot's replica)``: a renamed sibling (the writer is not the dot's
+    replica, which is an archive) also names its writer."""
     from .codec import enc_value
 
-    return [[enc_value(v), ts[0], ts[1], a, res] for v, ts, a, res in vals]
+    return [[enc_value(v), ts[0], ts[1], a, res] if ts[2] == owner else [enc_value(v), ts[0], ts[1], a, res, ts[2]]
+            for (v, ts, a, res), owner in vals]
+
+
+def _tagged(fun: dict[Any, Any]) -> dict[Any, Any]:
+    return {d: (v, d[0]) for d, v in fun.items()}
 
 
 def _dec_siblings(d: Any, x: Any, ctx: CausalContext, path: str) -> dict[Any, Any]:
@@ -518,23 +532,29 @@ def _dec_siblings(d: Any, x: Any, ctx: CausalContext, path: str) -> dict[Any, An
     raw = d.dotfun(x, ctx, path, "values")
     out = {}
     for dot, sib in raw.items():
-        if type(sib) is not list or len(sib) != 5:
+        if type(sib) is not list or len(sib) not in (5, 6):
             raise SchemaError(path, f"sibling {dot!r}: expected [value, wall, logical, actor, resolution]")
-        v, wall, logical, actor, res = sib
+        v, wall, logical, actor, res = sib[:5]
+        writer = dot[0]
+        if len(sib) == 6:
+            writer = sib[5]
+            if type(writer) is not str or not writer or writer == dot[0] or not is_archive(dot[0]):
+                raise SchemaError(path, f"sibling {dot!r}: a writer is named only for a dot renamed into an "
+                                  f"archive, and differs from the dot's replica")
         if type(wall) is not int or type(logical) is not int or wall < 0 or logical < 0:
             raise SchemaError(path, f"sibling {dot!r}: timestamp parts must be ints >= 0")
         if actor is not None and type(actor) is not str:
             raise SchemaError(path, f"sibling {dot!r}: actor must be text or null")
         if type(res) is not bool:
             raise SchemaError(path, f"sibling {dot!r}: resolution flag must be a boolean")
-        out[dot] = (v, (wall, logical, dot[0]), actor, res)
+        out[dot] = (v, (wall, logical, writer), actor, res)
     return out
 
 
 def _enc_register_store(store: Any, tb: Any) -> Any:
     from .codec import enc_dotfun
 
-    return enc_dotfun(store, tb, _enc_siblings)
+    return enc_dotfun(_tagged(store), tb, _enc_siblings)
 
 
 def _dec_register_store(d: Any, x: Any, ctx: CausalContext, path: str) -> Any:
@@ -549,7 +569,7 @@ def _enc_map_store(store: Any, tb: Any) -> Any:
     out: list[Any] = []
     for k, fun in entries:
         out.append(k)
-        out.append(enc_dotfun(fun, tb, _enc_siblings))
+        out.append(enc_dotfun(_tagged(fun), tb, _enc_siblings))
     return out
 
 

@@ -135,6 +135,23 @@ class GCounter(CRDT):
     def _check(self) -> None:
         _check_entries("GCounter", self._p)
 
+    def _rt_ids(self) -> set[str]:
+        return set(self._p)
+
+    def _rt_mark(self, replica: str) -> tuple[int, ...]:
+        return (self._p.get(replica, 0),)
+
+    def _rt_filter(self, replica: str, final: tuple[int, ...]) -> bool:
+        from .retention import counter_filter
+
+        return counter_filter(self._p, replica, final[0] if final else 0)
+
+    def _rt_alias(self, replica: str, archive: str, base: tuple[int, ...], final: tuple[int, ...]) -> bool:
+        """Fold ``replica``'s count into the archive's entry (see crdts.retention.counter_fold)."""
+        from .retention import counter_fold
+
+        return counter_fold(self._p, replica, archive, base[0] if base else 0, final[0] if final else 0)
+
     def __repr__(self) -> str:
         return f"GCounter(replica={self._replica!r}, value={self.value})"
 
@@ -240,6 +257,28 @@ class PNCounter(CRDT):
     def _check(self) -> None:
         _check_entries("PNCounter increments", self._p)
         _check_entries("PNCounter decrements", self._n)
+
+    def _rt_ids(self) -> set[str]:
+        return set(self._p) | set(self._n)
+
+    def _rt_mark(self, replica: str) -> tuple[int, ...]:
+        return (self._p.get(replica, 0), self._n.get(replica, 0))
+
+    def _rt_filter(self, replica: str, final: tuple[int, ...]) -> bool:
+        from .retention import counter_filter
+
+        fp, fn = (*final, 0, 0)[:2]
+        a = counter_filter(self._p, replica, fp)
+        return counter_filter(self._n, replica, fn) or a
+
+    def _rt_alias(self, replica: str, archive: str, base: tuple[int, ...], final: tuple[int, ...]) -> bool:
+        """Fold ``replica``'s increments and decrements into the archive's two entries, each on its own."""
+        from .retention import counter_fold
+
+        bp, bn = (*base, 0, 0)[:2]
+        fp, fn = (*final, 0, 0)[:2]
+        a = counter_fold(self._p, replica, archive, bp, fp)
+        return counter_fold(self._n, replica, archive, bn, fn) or a
 
     def __repr__(self) -> str:
         return f"PNCounter(replica={self._replica!r}, value={self.value})"

@@ -240,3 +240,30 @@ class NotAnAuditLog(AuditLogError):
 
 
 __all__ += ["AuditLogError", "NotAnAuditLog"]
+
+
+class RetiredReplica(CRDTError):
+    """The replica ``replica`` has been retired (see docs/retention.md): it may not write any more, and what it
+    says is refused. ``replica`` is the retired id, ``reason`` what was refused."""
+
+    def __init__(self, replica: str, reason: str) -> None:
+        self.replica = replica
+        self.reason = reason
+        super().__init__(f"replica {replica!r} is retired: {reason}")
+
+
+class UnknownRetirement(CRDTError):
+    """A state names events of an archive (where a heir keeps the events of the replicas retired into it) beyond
+    every retirement this replica knows of: merging it before learning that retirement could resurrect what the
+    retirement removed. Refused whole, nothing changed; it merges once the retirement records arrive.
+    ``archive`` is the archive id, ``theirs`` the position the state claims, ``known`` what the records cover."""
+
+    def __init__(self, archive: str, theirs: tuple[int, ...], known: tuple[int, ...]) -> None:
+        self.archive = archive
+        self.theirs = theirs
+        self.known = known
+        super().__init__(f"the state holds events of archive {archive!r} up to {list(theirs)}, but the retirement "
+                         f"records known here cover {list(known)}: merge the sender's retirement records first")
+
+
+__all__ += ["RetiredReplica", "UnknownRetirement"]

@@ -10,7 +10,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .errors import ConflictingWrite, InvariantError
 from .kernel import same
 
-__all__ = ["LWWRegister", "MVRegister"]
+__all__ = ["LWWRegister", "MVRegister", "ordered_values", "value_key"]
 
 
 def _clock_for(replica: str | None, clock: HLC | None) -> HLC | None:
@@ -52,6 +52,29 @@ def _check_ts(ts: Any, what: str) -> None:
             or type(ts[0]) is not int or type(ts[1]) is not int or ts[1] < 0 \
             or type(ts[2]) is not str or not ts[2]:
         raise InvariantError(f"{what}: bad timestamp {ts!r}")
+
+
+def value_key(v: Any) -> bytes:
+    """The sort key of a register value: its canonical CBOR encoding (the wire format's), so the order is
+    the same on every replica and for every type of value (``0.0`` and ``-0.0``, ``1`` and ``True`` differ)."""
+    import cbor2
+
+    from .codec import enc_value
+
+    return bytes(cbor2.dumps(enc_value(v), canonical=True))
+
+
+def ordered_values(fun: dict[Any, Any]) -> tuple[Any, ...]:
+    """The values of a DotFun of register values (copies), ordered by :func:`value_key`, then by dot. The
+    order depends on the values only, never on who wrote them, so renaming a retired writer's dots (see
+    crdts.retention) leaves it as it is. O(siblings log siblings).
+
+    >>> ordered_values({("b", 1): "red", ("a", 4): "blue", ("c", 2): "green"})
+    ('red', 'blue', 'green')
+    """
+    if len(fun) <= 1:
+        return tuple(thaw(v) for v in fun.values())
+    return tuple(thaw(fun[d]) for d in sorted(fun, key=lambda d: (value_key(fun[d]), d)))
 
 
 class LWWRegister(CRDT, Generic[V]):
@@ -186,7 +209,8 @@ class MVRegister(Causal, Generic[V]):
     """Multi-value register: keeps every concurrent write; a write that saw them replaces them all.
 
     State: a DotFun ``dot -> value``, one dot per surviving write, plus the causal context (never a
-    version vector per value). ``values`` is ordered by dot, the same everywhere. O(siblings).
+    version vector per value). ``values`` is in a canonical order of the values themselves (see
+    :func:`ordered_values`), the same everywhere whoever wrote them. O(siblings).
 
     >>> a, b = MVRegister("a"), MVRegister("b")
     >>> d1 = a.assign("red"); d2 = b.assign("blue")        # concurrent writes: both kept
@@ -212,9 +236,8 @@ class MVRegister(Causal, Generic[V]):
 
     @property
     def values(self) -> tuple[V, ...]:
-        """The concurrent values, ordered by their dots (replica id, then counter)."""
-        s = self._store
-        return tuple(thaw(s[d]) for d in sorted(s))
+        """The concurrent values, in their canonical order (:func:`ordered_values`)."""
+        return ordered_values(self._store)
 
     @property
     def value(self) -> tuple[V, ...]:

@@ -39,7 +39,7 @@ by our own key functions, so no CBOR map order is relied on.
 from __future__ import annotations
 
 from ..errors import DecodeError, EncodeError, PayloadTooLarge, SchemaError, UnknownType, UnsupportedVersion
-from . import causality, counters, flags, maps, registers, sets  # noqa: F401  (register the built-in types)
+from . import causality, counters, flags, maps, registers, retention, sets  # noqa: F401  (register the built-in types)
 from ._wire import (
     BUILTIN_TAGS,
     DEFAULT_LIMITS,

@@ -8,7 +8,7 @@ from typing import Any
 from .._base import thaw, value
 from ..causal import HLC, Timestamp
 from ..errors import InvariantError, MalformedOp
-from ..registers import LWWRegister, MVRegister
+from ..registers import LWWRegister, MVRegister, ordered_values
 from ._base import OpCRDT, StandIns, check_value
 from .broadcast import CausalBroadcast, OpMessage
 from .operations import Assign
@@ -132,7 +132,8 @@ class OpMVRegister(OpCRDT):
     """Op-based multi-value register: ``assign(v)`` ships ``Assign(v)``, and the message's causal
     timestamp says which writes it replaces (those in its causal past).
 
-    Concurrent writes are all kept; ``values`` are ordered by replica id, the same everywhere.
+    Concurrent writes are all kept; ``values`` are in the canonical order of the values (that of
+    :class:`crdts.MVRegister`), the same everywhere.
     Delivery contract: **causal order** (a write must be applied after the writes it replaces).
     Metadata: one dot per surviving write. Surviving writes are pairwise concurrent, so there is at
     most one per replica: bounded by the group size whether stable or not (the PO-Log's full vector
@@ -184,9 +185,8 @@ class OpMVRegister(OpCRDT):
 
     @property
     def values(self) -> tuple[Any, ...]:
-        """The concurrent values, ordered by their dots."""
-        s = self._dots
-        return tuple(thaw(s[d]) for d in sorted(s))
+        """The concurrent values, in the canonical order of :func:`crdts.registers.ordered_values`."""
+        return ordered_values(self._dots)
 
     @property
     def value(self) -> tuple[Any, ...]:

@@ -884,6 +884,11 @@ def check_laws(spec: TypeSpec, laws: Iterable[str] | None = None,
                 raise
 
 
+# The retirement law has a module of its own (it drives registries beside the states).
+from .retire import law_retire  # noqa: E402
+
+LAWS["retire"] = law_retire
+
 # The built-in types' operation strategies, models and specs live in crdts.testing.builtin; their names
 # are also here, for the examples above and for laws written against earlier versions.
 from .builtin import *  # noqa: E402, F403

@@ -239,9 +239,12 @@ def ccounter_model(events: Sequence[Event], view: AbstractSet[int] | None = None
 
 def mvregister_model(events: Sequence[Event], view: AbstractSet[int] | None = None) -> tuple[tuple[Any, ...], bool]:
     """The values of the assigns in force: each assign (or reset) overrides the assigns it saw.
-    Ordered by (replica, seq), the order in which each replica wrote."""
+    In the canonical order of the values (:func:`crdts.registers.value_key`), whoever wrote them."""
+    from crdts.registers import value_key
+
     fx = _Effects(events, lambda x, _: [(x.id,)] if x.op.name == "assign" else (), lambda x, t, _: True)
-    live = sorted((fx.by_id[i] for (i,) in fx.final(view)), key=lambda e: (e.replica, e.seq))
+    live = sorted((fx.by_id[i] for (i,) in fx.final(view)),
+                  key=lambda e: (value_key(e.op.args[0]), e.replica, e.seq))
     return tuple(e.op.args[0] for e in live), bool(live)
 
 

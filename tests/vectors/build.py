@@ -268,6 +268,22 @@ def conflictmap() -> Any:
 VECTORS.update({f.__name__: f for f in (conflictregister, conflictmap)})
 
 
+def retirements() -> Any:
+    """Retirement records: eu-old performed into eu-west's archive, ap-gone proposed and voted on."""
+    from crdts.retention import Block, Performed, Record, Retirements, Vote
+
+    reg = Retirements("eu-west")
+    reg.records["eu-old"] = Record("eu-old", performed=Performed(
+        "eu-west", (Block("eu-old", (0,), (7,)), Block("eu-old~*", (7,), (0,))), 1700000000.5))
+    reg.records["ap-gone"] = Record("ap-gone", proposals={"eu-west": frozenset({"eu-west", "us-east"})},
+                                    votes={"us-east": Vote(2, "eu-west", (("ap-gone", (3,)), ("ap-gone~*", (0,))))})
+    reg.archives["eu-west~*"] = (7,)
+    return reg
+
+
+VECTORS.update({f.__name__: f for f in (retirements,)})
+
+
 #: The format versions with committed vectors: version -> folder of its ``*.hex`` files.
 VERSIONS = {2: HERE, 1: HERE / "v1"}
 

@@ -178,6 +178,7 @@ class Region:
                                        "catchup_bytes": 0, "incarnations": 0, "lag": {}}
         self._closed = False
         self._committer_task: asyncio.Task[None] | None = None
+        self._inflight: list[tuple[int, asyncio.Future[None]]] = []
         #: how long ``close`` waits for the last commit
         self.close_timeout = 10.0
         #: called after every successful commit (a bus transport wakes its publisher)
@@ -288,7 +289,21 @@ class Region:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        self.store.close()
+        # Writers still waiting (a commit that outlived close_timeout) get an answer: their write may or may
+        # not be on disk, as after a timeout.
+        exc = self._closed_error("before this write's commit returned (it may or may not be on disk)")
+        for _, f in self._inflight + self._waiting:
+            if not f.done():
+                f.set_exception(exc)
+        self._inflight, self._waiting = [], []
+        try:       # the store waits for a commit still being written in its thread: not on the event loop
+            await asyncio.wait_for(asyncio.to_thread(self.store.close), self.close_timeout)
+        except asyncio.TimeoutError:
+            self.event("store", "close-timeout", None, f"a commit outlived close_timeout ({self.close_timeout} s); "
+                                                       f"the store closes when it returns")
+
+    def _closed_error(self, when: str = "") -> StoreError:
+        return StoreError(getattr(self.store, "path", "?"), f"the region is closed{' ' + when if when else ''}")
 
     # --- events and counters -------------------------------------------------------------------------
 
@@ -328,6 +343,8 @@ class Region:
         single mutator's result, or a :class:`~crdts.DeltaBuffer`'s joined delta), and the write costs
         O(change) whatever the object's size."""
         _check_name(name)
+        if self._closed:
+            raise self._closed_error()
         if self._confirmed is not None and not self._confirmed.is_set():
             await self._confirmed.wait()
         while len(self._waiting) >= self.limits.max_pending:
@@ -382,6 +399,8 @@ class Region:
     # --- group commit ----------------------------------------------------------------------------------
 
     async def _committed(self, lsn: int) -> None:
+        if self._closed and (self._committer_task is None or self._committer_task.done()):
+            raise self._closed_error()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((lsn, fut))
         assert self._wake is not None
@@ -413,11 +432,13 @@ class Region:
             if self.commit_delay:
                 await asyncio.sleep(self.commit_delay)      # let more writes join this commit
             await self._commit_now()
-        await self._commit_now()                            # closing: what is pending still goes to disk
+        while self._pending or self._waiting:               # closing: what is pending still goes to disk
+            await self._commit_now()
 
     async def _commit_now(self) -> None:
         c, self._pending = self._pending, Commit()
         waiting, self._waiting = self._waiting, []
+        self._inflight = waiting          # close() answers them if this commit is cancelled
         touched, self._touched = self._touched, set()
         if not c:
             for _, f in waiting:

@@ -263,3 +263,68 @@ def test_close_waits_for_the_commit_being_written_and_commits_what_is_pending(tm
     again = Region(SQLiteStore(tmp_path / "eu.db", replica="eu"), peers=["us"])
     assert again.get("s").value == {"a", "b"} and again.committed == 2
     again.store.close()
+
+
+def test_a_write_after_close_is_refused_and_changes_nothing(tmp_path):
+    async def main():
+        r = Region(SQLiteStore(tmp_path / "eu.db", replica="eu"), peers=["us"], commit_delay=0)
+        await r.start()
+        await r.write("s", AWSet, lambda s: s.add("a"), returns_delta=True)
+        await r.close()
+        with pytest.raises(StoreError, match="closed"):
+            await asyncio.wait_for(r.write("s", AWSet, lambda s: s.add("b"), returns_delta=True), 5)
+        assert r.lsn == r.committed == 1 and r.get("s").value == {"a"}
+
+    run(main())
+
+
+def test_writes_racing_a_close_are_each_committed_or_refused_never_left_waiting(tmp_path):
+    async def main():
+        r = Region(SlowCommit(tmp_path / "eu.db", replica="eu"), peers=["us"], commit_delay=0)
+        await r.start()
+        first = asyncio.create_task(r.write("s", AWSet, lambda s: s.add("a"), returns_delta=True))
+        await asyncio.sleep(0.1)
+        closing = asyncio.create_task(r.close())
+        await asyncio.sleep(0.05)
+        late = [asyncio.create_task(r.write("s", AWSet, lambda s, i=i: s.add(f"late{i}"), returns_delta=True))
+                for i in range(3)]
+        await asyncio.wait_for(closing, 10)
+        _, pending = await asyncio.wait([first, *late], timeout=5)
+        assert not pending                              # every writer got an answer
+        assert first.result() == 1
+        assert all(isinstance(t.exception(), StoreError) for t in late)
+
+    run(main())
+
+
+def test_a_commit_outliving_close_timeout_answers_its_writer_and_does_not_block_the_loop(tmp_path):
+    class VerySlow(SlowCommit):
+        def _commit(self, c):
+            import time
+
+            time.sleep(1.0)
+            super(SlowCommit, self)._commit(c)
+
+    async def main():
+        r = Region(VerySlow(tmp_path / "eu.db", replica="eu"), peers=["us"], commit_delay=0)
+        r.close_timeout = 0.2
+        await r.start()
+        first = asyncio.create_task(r.write("s", AWSet, lambda s: s.add("a"), returns_delta=True))
+        await asyncio.sleep(0.1)
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.02)
+                ticks += 1
+
+        t = asyncio.create_task(ticker())
+        await r.close()
+        with pytest.raises(StoreError, match="may or may not be on disk"):
+            await asyncio.wait_for(first, 5)
+        assert ticks >= 5                               # the loop kept running while the commit finished
+        t.cancel()
+        await asyncio.sleep(1.2)                        # the commit thread returns and the store closes
+
+    run(main())

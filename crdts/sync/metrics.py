@@ -9,7 +9,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["prometheus_text", "snapshot"]
+__all__ = ["metadata_of", "prometheus_text", "snapshot"]
+
+
+def metadata_of(node: Any) -> dict[str, int]:
+    """The metadata sizes a node knows: its state's (``context`` version vector entries, ``cloud`` scattered
+    dots, ``replicas``, ``archives``, and per type ``dots``, ``siblings``...: see ``CRDT.metadata``), its
+    protocol's logs and buffers (``log``, ``log_dropped``...), and, when it holds a retirement registry,
+    ``retired_pending`` / ``retired_tombstones`` / ``retired_archives``."""
+    out: dict[str, int] = {}
+    meta = getattr(node.state, "metadata", None)
+    if meta is not None:
+        out.update(meta())
+    out.update(node.protocol.log_metadata())
+    rt = getattr(node, "retirements", None)
+    if rt is not None and hasattr(rt, "metrics"):
+        m = rt.metrics()
+        out.update({"retired_pending": m["pending"], "retired_tombstones": m["tombstones"],
+                    "retired_archives": m["archives"]})
+    return out
 
 
 def snapshot(nodes: Iterable[Any]) -> list[dict[str, Any]]:

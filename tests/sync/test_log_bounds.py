@@ -1,0 +1,66 @@
+"""Bounded catch-up logs of the ``op`` and ``digest`` protocols: ``SyncLimits.max_log`` and ``log_ttl``, the
+``archive`` option and the counters; a peer that needed a dropped entry still converges (a snapshot)."""
+
+from __future__ import annotations
+
+import pytest
+
+from crdts import AWSet
+from crdts.sync import LocalTransport, Node
+from crdts.sync.trust import SyncLimits
+
+
+def _pair(protocol, limits, archived):
+    now = [0.0]
+    net = LocalTransport()
+    a = Node("a", AWSet, protocol=protocol, neighbours=["b"], transport=net, limits=limits,
+             clock=lambda: now[0], options={"archive": archived.extend})
+    b = Node("b", AWSet, protocol=protocol, neighbours=["a"], transport=net, limits=limits, clock=lambda: now[0])
+    for n in (a, b):
+        net.register(n)
+    return net, a, b, now
+
+
+def _rounds(net, nodes, k=4):
+    for _ in range(k):
+        for n in nodes:
+            n.tick()
+        net.deliver_all()
+
+
+@pytest.mark.parametrize("protocol", ["op", "digest"])
+def test_log_ttl_drops_into_the_archive_and_the_peer_converges_from_a_snapshot(protocol):
+    archived: list = []
+    net, a, b, now = _pair(protocol, SyncLimits(log_ttl=30), archived)
+    for i in range(5):
+        a.update(lambda s, i=i: s.add(i))
+    net.queue.clear()                                  # b is away: it gets none of them
+    now[0] = 31.0
+    a.tick()                                           # ...and they are older than log_ttl now
+    net.queue.clear()
+    assert len(archived) == 5 and a.protocol.log_dropped == 5 and a.stats.limits_hit["log_ttl"] >= 1
+    assert a.metrics()["metadata"]["log"] == 0
+    _rounds(net, (a, b))
+    assert b.state.value == a.state.value == set(range(5))
+    assert a.stats.full_states_sent >= 1               # the catch-up was a snapshot: the log was gone
+
+
+@pytest.mark.parametrize("protocol", ["op", "digest"])
+def test_max_log_drops_into_the_archive_and_the_peer_converges(protocol):
+    archived: list = []
+    net, a, b, _now = _pair(protocol, SyncLimits(max_log=3), archived)
+    for i in range(10):
+        a.update(lambda s, i=i: s.add(i))
+    net.queue.clear()
+    assert len(archived) == 7 and a.protocol.log_dropped == 7 and a.stats.limits_hit["log"] >= 1
+    if protocol == "digest":
+        assert [(o, s) for o, s, _data in archived] == [("a", s) for s in range(1, 8)]
+    else:
+        assert [m.seq for m in archived] == list(range(1, 8))
+    _rounds(net, (a, b))
+    assert b.state.value == a.state.value == set(range(10))
+
+
+def test_log_ttl_is_checked():
+    with pytest.raises(ValueError):
+        SyncLimits(log_ttl=0)

@@ -273,12 +273,11 @@ class _Observable:
         raise NotImplementedError
 
     def metadata(self) -> dict[str, int]:
-        """The causal metadata (see :meth:`CRDT.metadata`) plus ``siblings`` held, ``conflicted`` registers or
-        keys, ``siblings_dropped`` by the bounds."""
+        """The causal metadata (see :meth:`CRDT.metadata`) plus ``siblings`` held and ``conflicted`` registers
+        or keys (the count of siblings dropped by the bounds is :attr:`siblings_dropped`)."""
         meta: dict[str, int] = super().metadata()  # type: ignore[misc]
         meta["siblings"] = sum(1 for _ in self._siblings_raw())
         meta["conflicted"] = self._n_conflicted()
-        meta["siblings_dropped"] = self.siblings_dropped
         return meta
 
     def _n_conflicted(self) -> int:

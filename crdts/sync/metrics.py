@@ -14,13 +14,17 @@ __all__ = ["metadata_of", "prometheus_text", "snapshot"]
 
 def metadata_of(node: Any) -> dict[str, int]:
     """The metadata sizes a node knows: its state's (``context`` version vector entries, ``cloud`` scattered
-    dots, ``replicas``, ``archives``, and per type ``dots``, ``siblings``...: see ``CRDT.metadata``), its
+    dots, ``replicas``, ``archives``, and per type ``dots``, ``siblings``...: see ``CRDT.metadata``; and
+    ``siblings_dropped`` by a conflict type's bounds), its
     protocol's logs and buffers (``log``, ``log_dropped``...), and, when it holds a retirement registry,
     ``retired_pending`` / ``retired_tombstones`` / ``retired_archives``."""
     out: dict[str, int] = {}
     meta = getattr(node.state, "metadata", None)
     if meta is not None:
         out.update(meta())
+    dropped = getattr(node.state, "siblings_dropped", None)
+    if dropped is not None:
+        out["siblings_dropped"] = dropped
     out.update(node.protocol.log_metadata())
     rt = getattr(node, "retirements", None)
     if rt is not None and hasattr(rt, "metrics"):

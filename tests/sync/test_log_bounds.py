@@ -64,3 +64,37 @@ def test_max_log_drops_into_the_archive_and_the_peer_converges(protocol):
 def test_log_ttl_is_checked():
     with pytest.raises(ValueError):
         SyncLimits(log_ttl=0)
+
+
+@pytest.mark.parametrize("protocol", ["state", "delta", "causal", "bprr", "digest", "op"])
+def test_node_metrics_report_metadata_sizes(protocol):
+    net = LocalTransport()
+    a = Node("a", AWSet, protocol=protocol, neighbours=["b"], transport=net)
+    net.register(a)
+    a.update(lambda s: s.add(1))
+    a.update(lambda s: s.add(2))
+    meta = a.metrics()["metadata"]
+    assert meta["context"] == 1 and meta["cloud"] == 0 and meta["dots"] == 2 and meta["replicas"] == 1
+    if protocol in ("digest", "op"):
+        assert meta["log"] == 2 and meta["log_dropped"] == 0
+    if protocol in ("causal", "bprr"):
+        assert meta["buffer"] == 2
+
+
+@pytest.mark.parametrize("protocol", ["digest", "op", "causal"])
+def test_a_node_ships_the_siblings_its_bounds_dropped(protocol):
+    from crdts import ConflictRegister
+
+    names = ["a", "b", "c"]
+    net = LocalTransport()
+    nodes = [Node(r, ConflictRegister(r, max_siblings=1), protocol=protocol,
+                  neighbours=[n for n in names if n != r], transport=net) for r in names]
+    for n in nodes:
+        net.register(n)
+        n.update(lambda s, r=n.name: s.assign(r))       # three concurrent writes
+    _rounds(net, nodes)
+    states = [n.state for n in nodes]
+    assert all(s == states[0] for s in states) and len(states[0].siblings) == 1
+    assert sum(n.metrics()["metadata"]["siblings_dropped"] for n in nodes) >= 2
+    if protocol == "digest":                           # a drop left as a delta of its own, beside the write
+        assert max(n.protocol.seq for n in nodes) >= 2

@@ -239,7 +239,10 @@ class _Observable:
 
         A dropped sibling leaves the store and its dot stays in the causal context: an observed removal, as
         ``resolve`` makes, so it is a join-inflation and the other replicas drop it too when they merge this
-        state, or the delta :meth:`take_dropped` returns."""
+        state, or the delta :meth:`take_dropped` returns. Only a replica (an object bound to a replica id) bounds
+        its siblings: deltas, delta groups and read-only copies carry every sibling they hold."""
+        if self._replica is None:   # a delta, a delta group or a read-only copy keeps what it carries
+            return []
         drops = _over_bounds(fun, self._bounds[0], self._bounds[1])
         if not drops:
             return []
@@ -344,10 +347,11 @@ class ConflictRegister(_Observable, Causal, Generic[V]):
     :data:`DEFAULT_MAX_SIBLINGS`; None: no bound) the oldest by HLC timestamp are dropped after a merge, and
     with ``sibling_ttl`` (in the clock's wall unit, nanoseconds by default; default None) so is every
     sibling written more than that before the newest one. A drop is an observed removal (the dot stays in the
-    causal context), decided by a function of the siblings alone, so every replica drops the same ones;
-    ``archive(key, siblings)`` (key None for a register) receives what is dropped, :attr:`siblings_dropped`
-    and :attr:`bounds_hit` count, :meth:`take_dropped` gives the removal as a delta to ship (a sync node
-    ships it). See docs/conflicts.md.
+    causal context) decided by a function of the siblings alone; it reaches the other replicas with the state,
+    or as the delta :meth:`take_dropped` returns (a sync node ships it), so every replica ends with the same
+    siblings and value. Only a replica bounds (deltas and unbound copies do not). ``archive(key, siblings)``
+    (key None for a register) receives what is dropped; :attr:`siblings_dropped` and :attr:`bounds_hit`
+    count. See docs/conflicts.md and docs/retention.md.
     """
 
     __slots__ = ("_bounds", "_clock", "_dropped", "_policy", "_subs", "bounds_hit", "siblings_dropped")

@@ -151,3 +151,16 @@ def test_a_drop_reaches_a_replica_that_never_held_the_siblings_that_outnumbered_
     assert x.value == "y" and [s.value for s in y.siblings] == ["a", "y"]
     y.merge(x.take_dropped())
     assert y == x and [s.value for s in y.siblings] == ["y"]
+
+
+def test_deltas_and_unbound_groups_keep_every_sibling():
+    names = ["a", "b", "c"]
+    clocks = _clocks(names)
+    deltas = [ConflictRegister(r, clock=clocks[r]).assign(r) for r in names]
+    group = ConflictRegister(max_siblings=1)            # a delta group (no replica): carries what it holds
+    for d in deltas:
+        group.merge(d)
+    assert len(group.siblings) == 3 and group.siblings_dropped == 0 and group.take_dropped() is None
+    x = ConflictRegister("x", max_siblings=1)
+    x.merge(group)
+    assert [s.value for s in x.siblings] == ["c"] and x.siblings_dropped == 2

@@ -916,6 +916,7 @@ class OpProtocol(SyncProtocol):
 
     def on_tick(self) -> None:
         self._refill()
+        self.bc.log_ttl = self.node.limits.log_ttl     # limits may be replaced while the node runs
         self.bc.expire()
         SyncProtocol._ship_dropped(self)
         vv = vv_to_wire(self.bc.delivered.to_dict())

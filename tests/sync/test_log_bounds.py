@@ -98,3 +98,27 @@ def test_a_node_ships_the_siblings_its_bounds_dropped(protocol):
     assert sum(n.metrics()["metadata"]["siblings_dropped"] for n in nodes) >= 2
     if protocol == "digest":                           # a drop left as a delta of its own, beside the write
         assert max(n.protocol.seq for n in nodes) >= 2
+
+
+@pytest.mark.parametrize("protocol", ["digest", "op", "causal"])
+def test_bounded_logs_and_siblings_converge_in_a_simulation_with_loss_and_a_partition(protocol):
+    from crdts import ConflictMap
+    from crdts.sim import Partition, Scenario, Simulation
+
+    archived_ops: list = []
+    archived_sibs: list = []
+    sc = Scenario(regions=4, topology="mesh", protocol=protocol, workload="profile", ops=120, rate=2.0,
+                  seed=3, loss=0.05, latency=(5.0, 20.0),
+                  partitions=(Partition(0, 40, (frozenset({0, 1}), frozenset({2, 3}))),),
+                  options={protocol: {"archive": archived_ops.extend}} if protocol != "causal" else {})
+    sim = Simulation(sc)
+    for n in sim.nodes:                                # every region keeps one sibling and at most 10 log entries
+        n.state = ConflictMap(n.name, clock=n.state.clock, max_siblings=1,
+                              archive=lambda k, s: archived_sibs.extend(s))
+        n.limits = SyncLimits(max_log=10, log_ttl=5.0)
+    r = sim.run()
+    assert r.converged and r.lost_writes == 0 and r.unexpected == 0
+    assert archived_sibs and sum(n.state.siblings_dropped for n in sim.nodes) == len(archived_sibs)
+    assert all(len(f) == 1 for n in sim.nodes for f in n.state._store.values())
+    if protocol != "causal":
+        assert archived_ops and sum(n.protocol.log_dropped for n in sim.nodes) == len(archived_ops)

@@ -69,6 +69,12 @@ def prometheus_text(nodes: Iterable[Any]) -> str:
                 for s in snaps:
                     c.add_metric([s["node"], s["protocol"]], float(s[field]))
                 yield c
+            meta = GaugeMetricFamily("crdts_metadata", "Metadata held by the node, by part (metrics()['metadata'])",
+                                     labels=["node", "part"])
+            for s in snaps:
+                for part, n in sorted(s.get("metadata", {}).items()):
+                    meta.add_metric([s["node"], part], float(n))
+            yield meta
             peer_gauges = {
                 "lag_seconds": ("crdts_replication_lag_seconds", "Age of the oldest write the peer lacks"),
                 "lag_ops": ("crdts_replication_lag_ops", "Writes the peer has not acknowledged"),

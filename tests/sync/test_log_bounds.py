@@ -122,3 +122,16 @@ def test_bounded_logs_and_siblings_converge_in_a_simulation_with_loss_and_a_part
     assert all(len(f) == 1 for n in sim.nodes for f in n.state._store.values())
     if protocol != "causal":
         assert archived_ops and sum(n.protocol.log_dropped for n in sim.nodes) == len(archived_ops)
+
+
+def test_prometheus_exposition_has_the_metadata_sizes():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from crdts.sync.metrics import prometheus_text
+
+    net = LocalTransport()
+    a = Node("a", AWSet, protocol="digest", neighbours=["b"], transport=net)
+    a.update(lambda s: s.add(1))
+    fams = {f.name: f for f in text_string_to_metric_families(prometheus_text([a]))}
+    parts = {s.labels["part"]: s.value for s in fams["crdts_metadata"].samples}
+    assert parts["context"] == 1 and parts["log"] == 1 and parts["log_dropped"] == 0

@@ -155,6 +155,11 @@ def _check_pairs(pairs: Any, path: str, skip: str | None) -> None:
         prev = r
 
 
+def _check_ttl(ttl: Any) -> None:
+    if ttl is not None and (type(ttl) not in (int, float) or ttl < 0):
+        raise ValueError(f"log_ttl must be a number >= 0 or None, got {ttl!r}")
+
+
 class CausalBroadcast:
     """Exactly-once, causally ordered delivery of :class:`OpMessage` within a fixed group of replicas.
 
@@ -177,8 +182,8 @@ class CausalBroadcast:
     """
 
     __slots__ = ("_acks", "_apply", "_buffer", "_delivered", "_deps", "_floor", "_keep_log", "_known", "_log",
-                 "_log_at", "_members", "_newly", "_stable", "_waiting", "archive", "bounds_hit", "clock",
-                 "duplicates", "failed", "log_dropped", "log_ttl", "max_log", "replica")
+                 "_log_at", "_log_ttl", "_members", "_newly", "_stable", "_waiting", "archive", "bounds_hit",
+                 "clock", "duplicates", "failed", "log_dropped", "max_log", "replica")
 
     def __init__(self, replica: str, members: Iterable[str], *, delivered: Any = None,
                  keep_log: bool = True, max_log: int | None = None, log_ttl: float | None = None,
@@ -212,14 +217,13 @@ class CausalBroadcast:
         self.failed: list[tuple[OpMessage, Exception]] = []
         if max_log is not None and (type(max_log) is not int or max_log < 0):
             raise ValueError(f"max_log must be an int >= 0 or None, got {max_log!r}")
-        if log_ttl is not None and (not isinstance(log_ttl, (int, float)) or log_ttl < 0):
-            raise ValueError(f"log_ttl must be a number >= 0 or None, got {log_ttl!r}")
+        _check_ttl(log_ttl)
         #: bounds on the log (None: unbounded), the archive hook and the clock of ``log_ttl``
         self.max_log = max_log
-        self.log_ttl = log_ttl
         self.archive = archive
         self.clock = clock
         self._log_at: dict[tuple[str, int], float] = {}   # when each logged message was logged (with log_ttl)
+        self._log_ttl = log_ttl
         #: messages dropped from the log by a bound (``max_log``, ``log_ttl``, :meth:`shed_log`)
         self.log_dropped = 0
         #: how often each bound dropped messages: ``{"max_log": n, "log_ttl": n, "shed_log": n}``
@@ -305,7 +309,7 @@ class CausalBroadcast:
         d[r] = seq
         if self._keep_log:
             self._log[(r, seq)] = m
-            if self.log_ttl is not None:
+            if self._log_ttl is not None:
                 self._log_at[(r, seq)] = self.clock()
         else:
             self._floor[r] = seq
@@ -451,10 +455,26 @@ class CausalBroadcast:
         """
         return self._drop_oldest(len(self._log) - keep, "shed_log")
 
+    @property
+    def log_ttl(self) -> float | None:
+        """Seconds (by ``clock``) a message stays in the log; None: no TTL. Settable: turning it on counts the
+        messages already logged as logged now. O(log) when turned on, O(1) otherwise."""
+        return self._log_ttl
+
+    @log_ttl.setter
+    def log_ttl(self, ttl: float | None) -> None:
+        _check_ttl(ttl)
+        if ttl is None:
+            self._log_at.clear()
+        elif self._log_ttl is None:
+            now = self.clock()
+            self._log_at = dict.fromkeys(self._log, now)
+        self._log_ttl = ttl
+
     def expire(self, now: float | None = None) -> int:
         """Drop the messages logged ``log_ttl`` or more ago (by ``clock``, or at ``now``); returns how many went.
         Called on every :meth:`stamp` and :meth:`receive`; call it when idle, too. O(dropped)."""
-        ttl = self.log_ttl
+        ttl = self._log_ttl
         if ttl is None or not self._log:
             return 0
         limit = (self.clock() if now is None else now) - ttl
@@ -470,7 +490,7 @@ class CausalBroadcast:
     def _bound_log(self) -> None:
         if self.max_log is not None and len(self._log) > self.max_log:
             self._drop_oldest(len(self._log) - self.max_log, "max_log")
-        if self.log_ttl is not None:
+        if self._log_ttl is not None:
             self.expire()
 
     def _drop_oldest(self, n: int, bound: str) -> int:
@@ -584,7 +604,7 @@ class CausalBroadcast:
         self._deps = None
         if self._keep_log:
             self._log[(o, s)] = m
-            if self.log_ttl is not None:
+            if self._log_ttl is not None:
                 self._log_at[(o, s)] = self.clock()
         else:
             self._floor[o] = s

@@ -56,3 +56,21 @@ def test_bound_arguments_are_checked() -> None:
         CausalBroadcast("a", ["a"], max_log=-1)
     with pytest.raises(ValueError):
         CausalBroadcast("a", ["a"], log_ttl="1")
+
+
+def test_turning_log_ttl_on_counts_what_is_logged_as_logged_now() -> None:
+    now = [100.0]
+    a = CausalBroadcast("a", ["a", "b"], clock=lambda: now[0])
+    for i in range(3):
+        a.stamp(i)
+    a.log_ttl = 10                                     # the three already logged count as logged at 100
+    assert a.expire() == 0 and a.log_size == 3
+    now[0] = 105.0
+    a.stamp(3)
+    now[0] = 110.0
+    assert a.expire() == 3 and a.log_size == 1 and a.bounds_hit == {"log_ttl": 1}
+    a.log_ttl = None
+    now[0] = 1000.0
+    assert a.expire() == 0 and a.log_size == 1
+    with pytest.raises(ValueError):
+        a.log_ttl = -1

@@ -98,6 +98,8 @@ def test_a_node_ships_the_siblings_its_bounds_dropped(protocol):
     assert sum(n.metrics()["metadata"]["siblings_dropped"] for n in nodes) >= 2
     if protocol == "digest":                           # a drop left as a delta of its own, beside the write
         assert max(n.protocol.seq for n in nodes) >= 2
+    if protocol == "op":                               # ...as an operation of its own
+        assert max(n.protocol.bc.delivered_view.get(n.name, 0) for n in nodes) >= 2
 
 
 @pytest.mark.parametrize("protocol", ["digest", "op", "causal"])

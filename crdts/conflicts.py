@@ -259,7 +259,7 @@ class _Observable:
             try:
                 archive(key, _siblings(gone))
             except Exception:
-                self._subs.errors += 1
+                me.bounds_hit["archive_errors"] = me.bounds_hit.get("archive_errors", 0) + 1
                 log.exception("crdts: a sibling archive hook raised; the siblings are dropped")
         return list(gone)
 

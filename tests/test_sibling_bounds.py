@@ -164,3 +164,14 @@ def test_deltas_and_unbound_groups_keep_every_sibling():
     x = ConflictRegister("x", max_siblings=1)
     x.merge(group)
     assert [s.value for s in x.siblings] == ["c"] and x.siblings_dropped == 2
+
+
+def test_a_raising_sibling_archive_hook_is_counted_and_the_merge_stays():
+    def hook(key, sibs):
+        raise RuntimeError("archive down")
+
+    clocks = _clocks(["a", "b"])
+    x = ConflictRegister("a", clock=clocks["a"], max_siblings=1, archive=hook)
+    x.assign(1)
+    x.merge(ConflictRegister("b", clock=clocks["b"]).assign(2))
+    assert x.value == 2 and len(x.siblings) == 1 and x.bounds_hit == {"max_siblings": 1, "archive_errors": 1}

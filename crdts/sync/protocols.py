@@ -355,6 +355,7 @@ class DigestProtocol(SyncProtocol):
         super().__init__(node)
         self.archive = archive                            # called with dropped entries (log bounds)
         self.log_dropped = 0                              # entries dropped by max_log or log_ttl
+        self.archive_errors = 0                           # times the archive hook raised
         self.signed = node.keys is not None
         if self.signed:
             self.kinds = frozenset({"digest", "slog", "snapshot"})
@@ -429,6 +430,7 @@ class DigestProtocol(SyncProtocol):
             except Exception:  # an operator's hook must not break replication
                 import logging
 
+                self.archive_errors += 1
                 logging.getLogger("crdts").exception("crdts: the digest log's archive hook raised")
 
     def _recount_pending(self) -> None:

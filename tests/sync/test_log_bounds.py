@@ -137,3 +137,15 @@ def test_prometheus_exposition_has_the_metadata_sizes():
     fams = {f.name: f for f in text_string_to_metric_families(prometheus_text([a]))}
     parts = {s.labels["part"]: s.value for s in fams["crdts_metadata"].samples}
     assert parts["context"] == 1 and parts["log"] == 1 and parts["log_dropped"] == 0
+
+
+def test_a_raising_digest_archive_hook_is_counted_and_replication_goes_on():
+    def hook(entries):
+        raise RuntimeError("archive down")
+
+    net = LocalTransport()
+    a = Node("a", AWSet, protocol="digest", neighbours=["b"], transport=net, limits=SyncLimits(max_log=1),
+             options={"archive": hook})
+    a.update(lambda s: s.add(1))
+    a.update(lambda s: s.add(2))
+    assert a.protocol.archive_errors == 1 and a.protocol.log_dropped == 1 and a.state.value == {1, 2}

@@ -495,6 +495,21 @@ def _read_input(source: str) -> bytes:
     return data
 
 
+def metadata_sizes(obj: Any) -> dict[str, int]:
+    """The metadata sizes of a decoded object: ``CRDT.metadata()`` (version vector / context entries, scattered
+    dots, replicas, archives, per type dots, siblings...), or for a retirement registry its ``metrics()``
+    (retirements ``pending``, ``tombstones``, ``archives``, ``votes``). {} when it reports none."""
+    from .retention import Retirements
+
+    with contextlib.suppress(Exception):
+        if isinstance(obj, Retirements):
+            return dict(obj.metrics())
+        meta = getattr(obj, "metadata", None)
+        if callable(meta):
+            return {k: int(v) for k, v in meta().items()}
+    return {}
+
+
 def describe_object(obj: Any, size: int) -> dict[str, Any]:
     """What ``inspect`` shows of a decoded object."""
     info: dict[str, Any] = {"type": type(obj).__name__, "bytes": size}
@@ -510,6 +525,9 @@ def describe_object(obj: Any, size: int) -> dict[str, Any]:
     if ctx is not None and hasattr(ctx, "vv"):
         info["context"] = {"version_vector": dict(sorted(ctx.vv.items())),
                            "dot_cloud": sorted(list(d) for d in ctx.cloud)}
+    meta = metadata_sizes(obj)
+    if meta:
+        info["metadata"] = meta
     if hasattr(obj, "values") and not callable(obj.values):
         info["value"] = obj.values
     elif hasattr(obj, "value"):
@@ -591,6 +609,8 @@ def cmd_inspect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if "context" in info:
         c = info["context"]
         print(f"  context: version vector {c['version_vector']}, dot cloud {c['dot_cloud'] or 'empty'}")
+    if "metadata" in info:
+        print("  metadata: " + ", ".join(f"{k} {v}" for k, v in info["metadata"].items()))
     print("  value:   " + pprint.pformat(info["value"], width=100, sort_dicts=True).replace("\n", "\n           "))
     return 0
 

@@ -27,7 +27,8 @@ from .kernel import DotMap, candidate_keys
 from .registers import _check_ts, _clock_for, _fresh_clock, _rebind_clock
 from .retention import is_archive
 
-__all__ = ["ConflictEvent", "ConflictMap", "ConflictRegister", "Sibling", "highest_value", "lww", "policy_of"]
+__all__ = ["DEFAULT_MAX_SIBLINGS", "ConflictEvent", "ConflictMap", "ConflictRegister", "Sibling", "highest_value",
+           "lww", "policy_of"]
 
 log = logging.getLogger("crdts")
 
@@ -54,7 +55,37 @@ class ConflictEvent(NamedTuple):
 
 
 Policy = Callable[[tuple[Sibling, ...]], Any]
+Archive = Callable[[Any, tuple[Sibling, ...]], Any]
 D = TypeVar("D")
+
+#: siblings a key (or a register) keeps by default: past it the oldest are dropped (see :class:`ConflictRegister`)
+DEFAULT_MAX_SIBLINGS = 64
+
+
+def _check_bounds(max_siblings: Any, sibling_ttl: Any) -> None:
+    if max_siblings is not None and (type(max_siblings) is not int or max_siblings < 1):
+        raise ValueError(f"max_siblings must be an int >= 1 or None, got {max_siblings!r}")
+    if sibling_ttl is not None and (type(sibling_ttl) is not int or sibling_ttl < 0):
+        raise ValueError(f"sibling_ttl must be an int >= 0 (the clock's wall unit) or None, got {sibling_ttl!r}")
+
+
+def _over_bounds(fun: dict[Any, Any], max_siblings: int | None, ttl: int | None) -> list[tuple[Any, str]]:
+    """The siblings of ``fun`` the bounds drop, with the bound that drops each: with ``ttl``, those whose wall
+    time is more than ``ttl`` before the newest sibling's; then, past ``max_siblings``, the oldest. Oldest and
+    newest by HLC timestamp (then dot): a function of the siblings only, the same on every replica."""
+    if len(fun) <= 1 or (ttl is None and (max_siblings is None or len(fun) <= max_siblings)):
+        return []
+    order = sorted(fun, key=lambda d: (fun[d][1], d))
+    out: list[tuple[Any, str]] = []
+    i = 0
+    if ttl is not None:
+        newest = fun[order[-1]][1][0]
+        while newest - fun[order[i]][1][0] > ttl:
+            out.append((order[i], "sibling_ttl"))
+            i += 1
+    if max_siblings is not None and len(order) - i > max_siblings:
+        out.extend((d, "max_siblings") for d in order[i:len(order) - max_siblings])
+    return out
 Obs = TypeVar("Obs", bound="_Observable")
 
 
@@ -162,21 +193,98 @@ def _copy_with_clock(me: Any, replica: Any) -> Any:
     same = replica is _UNSET or replica == me._replica
     c._clock = me._clock if same else _clock_for(check_replica(replica), None)
     c._policy, c._subs = me._policy, _Subscribers()
+    _init_bounds(c, *me._bounds)
     if not same and c._clock is not None:
         for ts in me._timestamps():
             c._clock.observe(ts)
     return c
 
 
+def _init_bounds(me: Any, max_siblings: int | None, sibling_ttl: int | None, archive: Archive | None) -> None:
+    _check_bounds(max_siblings, sibling_ttl)
+    me._bounds = (max_siblings, sibling_ttl, archive)
+    me._dropped = set()
+    me.siblings_dropped = 0
+    me.bounds_hit = {}
+
+
 class _Observable:
-    """``subscribe``, ``clock``, ``bind`` and ``fresh`` for the conflict types (their ``_subs`` holds the
-    callbacks, ``_clock`` the clock, ``_policy`` the policy)."""
+    """``subscribe``, ``clock``, ``bind``, ``fresh`` and the sibling bounds for the conflict types (their
+    ``_subs`` holds the callbacks, ``_clock`` the clock, ``_policy`` the policy, ``_bounds`` the bounds)."""
 
     __slots__ = ()
     _subs: _Subscribers
     _clock: HLC | None
     _policy: Policy
     _replica: str | None
+    _bounds: tuple[int | None, int | None, Archive | None]
+    _dropped: set[Any]
+    #: siblings dropped by a bound (``max_siblings``, ``sibling_ttl``) on this replica
+    siblings_dropped: int
+    #: how often each bound dropped siblings: ``{"max_siblings": n, "sibling_ttl": n}``
+    bounds_hit: dict[str, int]
+
+    @property
+    def max_siblings(self) -> int | None:
+        """The most siblings a register (a key of a map) keeps; past it the oldest are dropped. None: no bound."""
+        return self._bounds[0]
+
+    @property
+    def sibling_ttl(self) -> int | None:
+        """A sibling written more than this before the newest one (clock wall unit) is dropped. None: no TTL."""
+        return self._bounds[1]
+
+    def _bound(self, key: Any, fun: dict[Any, Any]) -> list[Any]:
+        """Apply the sibling bounds to ``fun`` (the siblings of ``key``), in place; returns the dropped dots.
+
+        A dropped sibling leaves the store and its dot stays in the causal context: an observed removal, as
+        ``resolve`` makes, so it is a join-inflation and the other replicas drop it too when they merge this
+        state, or the delta :meth:`take_dropped` returns. Only a replica (an object bound to a replica id) bounds
+        its siblings: deltas, delta groups and read-only copies carry every sibling they hold."""
+        if self._replica is None:   # a delta, a delta group or a read-only copy keeps what it carries
+            return []
+        drops = _over_bounds(fun, self._bounds[0], self._bounds[1])
+        if not drops:
+            return []
+        me: Any = self
+        gone = {d: fun[d] for d, _ in drops}
+        for d, _ in drops:
+            del fun[d]
+        for why in {why for _, why in drops}:
+            me.bounds_hit[why] = me.bounds_hit.get(why, 0) + 1
+        me.siblings_dropped += len(drops)
+        me._dropped.update(gone)
+        archive = self._bounds[2]
+        if archive is not None:
+            try:
+                archive(key, _siblings(gone))
+            except Exception:
+                me.bounds_hit["archive_errors"] = me.bounds_hit.get("archive_errors", 0) + 1
+                log.exception("crdts: a sibling archive hook raised; the siblings are dropped")
+        return list(gone)
+
+    def take_dropped(self) -> Any:
+        """The siblings the bounds dropped here since the last call, as a delta (their dots, no payload) to
+        ship to the other replicas like a local write's delta; None if none. A sync node ships it itself."""
+        me: Any = self
+        if not me._dropped:
+            return None
+        dots, me._dropped = me._dropped, set()
+        return type(self)._delta(self._empty_store(), CausalContext._of_dots(dots))  # type: ignore[attr-defined]
+
+    def _empty_store(self) -> Any:
+        raise NotImplementedError
+
+    def metadata(self) -> dict[str, int]:
+        """The causal metadata (see :meth:`CRDT.metadata`) plus ``siblings`` held and ``conflicted`` registers
+        or keys (the count of siblings dropped by the bounds is :attr:`siblings_dropped`)."""
+        meta: dict[str, int] = super().metadata()  # type: ignore[misc]
+        meta["siblings"] = sum(1 for _ in self._siblings_raw())
+        meta["conflicted"] = self._n_conflicted()
+        return meta
+
+    def _n_conflicted(self) -> int:
+        raise NotImplementedError
 
     @property
     def clock(self) -> HLC | None:
@@ -200,7 +308,9 @@ class _Observable:
     def fresh(self: Obs, replica: str | None) -> Obs:
         """An empty object for ``replica`` with this one's policy and a clock configured as this one's."""
         me: Any = self
-        return type(self)(replica, clock=_fresh_clock(me._clock, replica), policy=me._policy)  # type: ignore[call-arg]
+        mx, ttl, archive = me._bounds
+        return type(self)(replica, clock=_fresh_clock(me._clock, replica), policy=me._policy,  # type: ignore[call-arg]
+                          max_siblings=mx, sibling_ttl=ttl, archive=archive)
 
     @property
     def is_resolution(self) -> bool:
@@ -232,26 +342,45 @@ class ConflictRegister(_Observable, Causal, Generic[V]):
     (``"lww"`` by default, ``"highest"``, or a function of the siblings) and is the same everywhere;
     ``conflicts`` lists the siblings while there is more than one. Metadata: one dot, timestamp and actor
     per sibling, plus the causal context. O(siblings).
+
+    **Bounds.** Siblings nobody resolves are bounded: past ``max_siblings`` (default
+    :data:`DEFAULT_MAX_SIBLINGS`; None: no bound) the oldest by HLC timestamp are dropped after a merge, and
+    with ``sibling_ttl`` (in the clock's wall unit, nanoseconds by default; default None) so is every
+    sibling written more than that before the newest one. A drop is an observed removal (the dot stays in the
+    causal context) decided by a function of the siblings alone; it reaches the other replicas with the state,
+    or as the delta :meth:`take_dropped` returns (a sync node ships it), so every replica ends with the same
+    siblings and value. Only a replica bounds (deltas and unbound copies do not). ``archive(key, siblings)``
+    (key None for a register) receives what is dropped; :attr:`siblings_dropped` and :attr:`bounds_hit`
+    count. See docs/conflicts.md and docs/retention.md.
     """
 
-    __slots__ = ("_clock", "_policy", "_subs")
+    __slots__ = ("_bounds", "_clock", "_dropped", "_policy", "_subs", "bounds_hit", "siblings_dropped")
     _kind = dict
 
     def __init__(self, replica: str | None = None, clock: HLC | None = None,
-                 policy: str | Policy = "lww") -> None:
+                 policy: str | Policy = "lww", *, max_siblings: int | None = DEFAULT_MAX_SIBLINGS,
+                 sibling_ttl: int | None = None, archive: Archive | None = None) -> None:
         super().__init__(replica)
         self._clock = _clock_for(replica, clock)
         self._policy = policy_of(policy)
         self._subs = _Subscribers()
+        _init_bounds(self, max_siblings, sibling_ttl, archive)
 
     @classmethod
     def _delta(cls, store: Any, ctx: CausalContext) -> Any:
         d: Any = Causal._delta.__func__(cls, store, ctx)  # type: ignore[attr-defined]
         d._clock, d._policy, d._subs = None, lww, _Subscribers()
+        _init_bounds(d, DEFAULT_MAX_SIBLINGS, None, None)
         return d
 
     def _siblings_raw(self) -> Iterator[Any]:
         return iter(self._store.values())
+
+    def _empty_store(self) -> Any:
+        return {}
+
+    def _n_conflicted(self) -> int:
+        return int(len(self._store) > 1)
 
 
     def copy(self: T, replica: Any = _UNSET) -> T:
@@ -312,6 +441,7 @@ class ConflictRegister(_Observable, Causal, Generic[V]):
         if self._clock is not None:
             for v in other._store.values():
                 self._clock.observe(v[1])
+        self._bound(None, self._store)
         if before is not None:
             self._subs.emit(_events(None, before, self._store))
 
@@ -325,30 +455,41 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal, Generic[K, V]):
     State: a DotMap ``key -> DotFun`` of siblings sharing one causal context. ``set`` replaces the
     siblings of the key this replica has seen; ``remove`` drops them (a concurrent ``set`` survives);
     ``resolve(key, ...)`` supersedes exactly the siblings it saw. ``conflicted_keys()`` is kept up to date
-    on every write and merge, so listing conflicts costs O(conflicted keys), not O(keys).
+    on every write and merge, so listing conflicts costs O(conflicted keys), not O(keys). The siblings of
+    each key are bounded as a :class:`ConflictRegister`'s are (``max_siblings``, ``sibling_ttl``,
+    ``archive`` called with the key).
     """
 
-    __slots__ = ("_clock", "_conflicted", "_policy", "_subs")
+    __slots__ = ("_bounds", "_clock", "_conflicted", "_dropped", "_policy", "_subs", "bounds_hit", "siblings_dropped")
     _kind = DotMap
 
     def __init__(self, replica: str | None = None, clock: HLC | None = None,
-                 policy: str | Policy = "lww") -> None:
+                 policy: str | Policy = "lww", *, max_siblings: int | None = DEFAULT_MAX_SIBLINGS,
+                 sibling_ttl: int | None = None, archive: Archive | None = None) -> None:
         super().__init__(replica)
         self._clock = _clock_for(replica, clock)
         self._policy = policy_of(policy)
         self._subs = _Subscribers()
         self._conflicted: set[Any] = set()
+        _init_bounds(self, max_siblings, sibling_ttl, archive)
 
     @classmethod
     def _delta(cls, store: Any, ctx: CausalContext) -> Any:
         d: Any = Causal._delta.__func__(cls, store, ctx)  # type: ignore[attr-defined]
         d._clock, d._policy, d._subs = None, lww, _Subscribers()
         d._conflicted = {k for k, f in store.items() if len(f) > 1}
+        _init_bounds(d, DEFAULT_MAX_SIBLINGS, None, None)
         return d
 
     def _siblings_raw(self) -> Iterator[Any]:
         for fun in self._store.values():
             yield from fun.values()
+
+    def _empty_store(self) -> Any:
+        return DotMap()
+
+    def _n_conflicted(self) -> int:
+        return len(self._conflicted)
 
 
     def copy(self: T, replica: Any = _UNSET) -> T:
@@ -475,6 +616,12 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal, Generic[K, V]):
             for fun in other._store.values():
                 for v in fun.values():
                     self._clock.observe(v[1])
+        index = store.index
+        for k in touched:
+            fun = store.get(k)
+            if fun is not None and len(fun) > 1:
+                for d in self._bound(k, fun):
+                    del index[d]
         for k in touched:
             fun = store.get(k)
             if fun is not None and len(fun) > 1:

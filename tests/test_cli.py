@@ -493,3 +493,36 @@ def test_inspect_reads_sync_messages(tmp_path, capsys):
     path.write_bytes(b"\x83\x01\x63")
     assert main(["inspect", str(path)]) == 2
     assert "nor a sync message" in capsys.readouterr().err
+
+
+def test_inspect_shows_metadata_sizes_of_an_object_and_of_a_retirement_registry(tmp_path, capsys):
+    from crdts import ConflictMap
+    from crdts.retention import Retirements
+
+    m = ConflictMap("eu")
+    m.set("k", 1)
+    m.merge(ConflictMap("us").set("k", 2))
+    path = tmp_path / "m.bin"
+    path.write_bytes(encode(m))
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "metadata: replicas 2, context 2, cloud 0, archives 0, dots 2, siblings 2, conflicted 1" in out
+    assert main(["inspect", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["metadata"] == {"replicas": 2, "context": 2, "cloud": 0, "archives": 0, "dots": 2, "siblings": 2,
+                               "conflicted": 1}
+    s, us = AWSet("eu"), AWSet("us")
+    s.add("x")
+    us.add("y")
+    s.merge(us.add("z"))                               # us:2 without us:1: a scattered dot
+    path.write_bytes(encode(s))
+    assert main(["inspect", str(path), "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)["metadata"]
+    assert meta["context"] == 1 and meta["cloud"] == 1 and meta["dots"] == 2 and meta["replicas"] == 2
+    r = Retirements("eu")
+    r.decide("us", members=["eu", "us"])
+    path.write_bytes(encode(r))
+    assert main(["inspect", str(path)]) == 0
+    assert "metadata: pending 1, tombstones 0, archives 0, votes 0" in capsys.readouterr().out
+    assert main(["inspect", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metadata"]["pending"] == 1

@@ -44,6 +44,7 @@ OpMessage(origin='a', seq=2, deps=(), op='y')
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -154,6 +155,11 @@ def _check_pairs(pairs: Any, path: str, skip: str | None) -> None:
         prev = r
 
 
+def _check_ttl(ttl: Any) -> None:
+    if ttl is not None and (type(ttl) not in (int, float) or ttl < 0):
+        raise ValueError(f"log_ttl must be a number >= 0 or None, got {ttl!r}")
+
+
 class CausalBroadcast:
     """Exactly-once, causally ordered delivery of :class:`OpMessage` within a fixed group of replicas.
 
@@ -161,16 +167,28 @@ class CausalBroadcast:
     still send. ``delivered`` starts the broadcast at a version vector (a replica bootstrapped from a
     state snapshot). ``keep_log=False`` keeps no log (no catch-up served from here).
 
+    Bounds on the log (see docs/retention.md, "Bounded logs and siblings"): ``max_log`` (default None: no
+    cap besides stability) keeps at most that many messages, dropping the oldest; ``log_ttl`` (seconds by
+    ``clock``, default ``time.monotonic``; default None: no TTL) drops messages logged longer ago, at each
+    :meth:`stamp`, :meth:`receive` and :meth:`expire`. Dropped messages go to ``archive`` (a callable given
+    the list of them, in log order; default None) and are counted in :attr:`log_dropped` and, per bound,
+    :attr:`bounds_hit`. A replica that later needs a dropped message gets :class:`~crdts.errors.CausalGap`
+    from :meth:`log_since` and bootstraps from a state snapshot, as after :meth:`shed_log`: dropping never
+    breaks convergence, it only makes catch-up cost a snapshot.
+
     Metadata: the delivered vector, one vector per member (what it is known to have delivered), the
     log of delivered messages that are not yet stable, and the buffer. ``stamp`` is O(replicas);
     ``receive`` is O(replicas) per delivered message plus O(members) per advanced stable entry.
     """
 
     __slots__ = ("_acks", "_apply", "_buffer", "_delivered", "_deps", "_floor", "_keep_log", "_known", "_log",
-                 "_members", "_newly", "_stable", "_waiting", "duplicates", "failed", "replica")
+                 "_log_at", "_log_ttl", "_members", "_newly", "_stable", "_waiting", "archive", "bounds_hit",
+                 "clock", "duplicates", "failed", "log_dropped", "max_log", "replica")
 
     def __init__(self, replica: str, members: Iterable[str], *, delivered: Any = None,
-                 keep_log: bool = True) -> None:
+                 keep_log: bool = True, max_log: int | None = None, log_ttl: float | None = None,
+                 archive: Callable[[list[OpMessage]], Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if type(replica) is not str or not replica:
             raise TypeError(f"replica must be a non-empty str, got {replica!r}")
         ms = frozenset(members)
@@ -197,6 +215,19 @@ class CausalBroadcast:
         self._apply: Callable[[OpMessage], Any] | None = None
         #: messages whose ``apply`` raised, with the error: not delivered (see :meth:`receive`)
         self.failed: list[tuple[OpMessage, Exception]] = []
+        if max_log is not None and (type(max_log) is not int or max_log < 0):
+            raise ValueError(f"max_log must be an int >= 0 or None, got {max_log!r}")
+        _check_ttl(log_ttl)
+        #: bounds on the log (None: unbounded), the archive hook and the clock of ``log_ttl``
+        self.max_log = max_log
+        self.archive = archive
+        self.clock = clock
+        self._log_at: dict[tuple[str, int], float] = {}   # when each logged message was logged (with log_ttl)
+        self._log_ttl = log_ttl
+        #: messages dropped from the log by a bound (``max_log``, ``log_ttl``, :meth:`shed_log`)
+        self.log_dropped = 0
+        #: how often each bound dropped messages: ``{"max_log": n, "log_ttl": n, "shed_log": n}``
+        self.bounds_hit: dict[str, int] = {}
         self._update_stable(set(self._delivered))
         self._newly.clear()
 
@@ -261,6 +292,7 @@ class CausalBroadcast:
             "log": len(self._log),
             "buffered": len(self._buffer),
             "pending_acks": len(self._acks),
+            "log_dropped": self.log_dropped,
         }
 
     # -- sending -------------------------------------------------------------------------------
@@ -277,10 +309,13 @@ class CausalBroadcast:
         d[r] = seq
         if self._keep_log:
             self._log[(r, seq)] = m
+            if self._log_ttl is not None:
+                self._log_at[(r, seq)] = self.clock()
         else:
             self._floor[r] = seq
         if len(self._members) == 1:
             self._update_stable({r})
+        self._bound_log()
         return m
 
     def ack(self) -> Ack:
@@ -349,6 +384,8 @@ class CausalBroadcast:
         finally:
             self._apply = None
             self._update_stable(changed)
+            if out:
+                self._bound_log()
         return tuple(out)
 
     def _release(self, key: tuple[str, int], out: list[OpMessage], changed: set[str]) -> None:
@@ -413,17 +450,69 @@ class CausalBroadcast:
 
         A replica that later needs one of them gets :class:`~crdts.errors.CausalGap` from
         :meth:`log_since` (and bootstraps from a snapshot). The log is in delivery order, so each origin
-        loses a prefix of its messages. O(dropped).
+        loses a prefix of its messages. The dropped messages go to :attr:`archive` and are counted in
+        :attr:`log_dropped`. O(dropped).
         """
-        log = self._log
-        n = len(log) - keep
+        return self._drop_oldest(len(self._log) - keep, "shed_log")
+
+    @property
+    def log_ttl(self) -> float | None:
+        """Seconds (by ``clock``) a message stays in the log; None: no TTL. Settable: turning it on counts the
+        messages already logged as logged now. O(log) when turned on, O(1) otherwise."""
+        return self._log_ttl
+
+    @log_ttl.setter
+    def log_ttl(self, ttl: float | None) -> None:
+        _check_ttl(ttl)
+        if ttl is None:
+            self._log_at.clear()
+        elif self._log_ttl is None:
+            now = self.clock()
+            self._log_at = dict.fromkeys(self._log, now)
+        self._log_ttl = ttl
+
+    def expire(self, now: float | None = None) -> int:
+        """Drop the messages logged ``log_ttl`` or more ago (by ``clock``, or at ``now``); returns how many went.
+        Called on every :meth:`stamp` and :meth:`receive`; call it when idle, too. O(dropped)."""
+        ttl = self._log_ttl
+        if ttl is None or not self._log:
+            return 0
+        limit = (self.clock() if now is None else now) - ttl
+        at = self._log_at
+        n = 0
+        for key in self._log:      # delivery order is logging order: the oldest come first
+            t = at.get(key)
+            if t is not None and t > limit:
+                break
+            n += 1
+        return self._drop_oldest(n, "log_ttl")
+
+    def _bound_log(self) -> None:
+        if self.max_log is not None and len(self._log) > self.max_log:
+            self._drop_oldest(len(self._log) - self.max_log, "max_log")
+        if self._log_ttl is not None:
+            self.expire()
+
+    def _drop_oldest(self, n: int, bound: str) -> int:
         if n <= 0:
             return 0
-        floor = self._floor
+        log, floor, at = self._log, self._floor, self._log_at
+        dropped = []
         for key in list(itertools.islice(log, n)):
-            del log[key]
+            dropped.append(log.pop(key))
+            at.pop(key, None)
             if key[1] > floor.get(key[0], 0):
                 floor[key[0]] = key[1]
+        self.log_dropped += n
+        self.bounds_hit[bound] = self.bounds_hit.get(bound, 0) + 1
+        if self.archive is not None:
+            try:
+                self.archive(dropped)
+            except Exception:  # the hook must not break delivery: logged and counted
+                import logging
+
+                logging.getLogger("crdts").exception("crdts: the log's archive hook raised")
+                self.bounds_hit["archive_errors"] = self.bounds_hit.get("archive_errors", 0) + 1
         return n
 
     def forget(self, upto: Any) -> int:
@@ -451,6 +540,7 @@ class CausalBroadcast:
             for c in range(lo + 1, hi + 1):
                 if log.pop((r, c), None) is not None:
                     n += 1
+                    self._log_at.pop((r, c), None)
             floor[r] = hi
         return n
 
@@ -514,6 +604,8 @@ class CausalBroadcast:
         self._deps = None
         if self._keep_log:
             self._log[(o, s)] = m
+            if self._log_ttl is not None:
+                self._log_at[(o, s)] = self.clock()
         else:
             self._floor[o] = s
         kn = self._known.get(o)
@@ -558,12 +650,15 @@ class CausalBroadcast:
                 if self._floor.get(r, 0) < v:
                     log = self._log
                     lo = max(old, self._floor.get(r, 0)) + 1
+                    at = self._log_at
                     if v + 1 - lo <= len(log):
                         for c in range(lo, v + 1):
-                            log.pop((r, c), None)
+                            if log.pop((r, c), None) is not None and at:
+                                at.pop((r, c), None)
                     else:  # a long range (a large claim): walk the log instead
                         for key in [k for k in log if k[0] == r and lo <= k[1] <= v]:
                             del log[key]
+                            at.pop(key, None)
                     self._floor[r] = v
 
     def take_stable(self) -> set[str] | None:

@@ -9,7 +9,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["prometheus_text", "snapshot"]
+__all__ = ["metadata_of", "prometheus_text", "snapshot"]
+
+
+def metadata_of(node: Any) -> dict[str, int]:
+    """The metadata sizes a node knows: its state's (``context`` version vector entries, ``cloud`` scattered
+    dots, ``replicas``, ``archives``, and per type ``dots``, ``siblings``...: see ``CRDT.metadata``; and
+    ``siblings_dropped`` by a conflict type's bounds), its
+    protocol's logs and buffers (``log``, ``log_dropped``...), and, when it holds a retirement registry,
+    ``retired_pending`` / ``retired_tombstones`` / ``retired_archives``."""
+    out: dict[str, int] = {}
+    meta = getattr(node.state, "metadata", None)
+    if meta is not None:
+        out.update(meta())
+    dropped = getattr(node.state, "siblings_dropped", None)
+    if dropped is not None:
+        out["siblings_dropped"] = dropped
+    out.update(node.protocol.log_metadata())
+    rt = getattr(node, "retirements", None)
+    if rt is not None and hasattr(rt, "metrics"):
+        m = rt.metrics()
+        out.update({"retired_pending": m["pending"], "retired_tombstones": m["tombstones"],
+                    "retired_archives": m["archives"]})
+    return out
 
 
 def snapshot(nodes: Iterable[Any]) -> list[dict[str, Any]]:
@@ -47,6 +69,12 @@ def prometheus_text(nodes: Iterable[Any]) -> str:
                 for s in snaps:
                     c.add_metric([s["node"], s["protocol"]], float(s[field]))
                 yield c
+            meta = GaugeMetricFamily("crdts_metadata", "Metadata held by the node, by part (metrics()['metadata'])",
+                                     labels=["node", "part"])
+            for s in snaps:
+                for part, n in sorted(s.get("metadata", {}).items()):
+                    meta.add_metric([s["node"], part], float(n))
+            yield meta
             peer_gauges = {
                 "lag_seconds": ("crdts_replication_lag_seconds", "Age of the oldest write the peer lacks"),
                 "lag_ops": ("crdts_replication_lag_ops", "Writes the peer has not acknowledged"),

@@ -305,7 +305,10 @@ class Node:
                                    "actor": s.actor} for s in ev.siblings]})
 
     def metrics(self) -> dict[str, Any]:
-        """A snapshot: totals, buffer and state sizes, and per peer the replication lag and traffic."""
+        """A snapshot: totals, buffer and state sizes, per peer the replication lag and traffic, and the sizes
+        of the metadata (``metadata``: see :func:`crdts.sync.metrics.metadata_of`)."""
+        from .metrics import metadata_of
+
         with self.lock:
             st = self.stats
             peers: dict[str, Any] = {}
@@ -322,7 +325,7 @@ class Node:
                 "messages_received": st.messages_received, "bytes_received": st.bytes_received,
                 "full_states_sent": st.full_states_sent, "rejected": st.rejected,
                 "rejected_by": dict(st.rejected_by), "limits_hit": dict(st.limits_hit),
-                "incarnation": self.incarnation, "peers": peers,
+                "incarnation": self.incarnation, "peers": peers, "metadata": metadata_of(self),
             }
 
     # --- events -----------------------------------------------------------------------------------

@@ -69,6 +69,11 @@ class SyncProtocol:
         """Units held besides the state (delta buffers, logs)."""
         return 0
 
+    def log_metadata(self) -> dict[str, int]:
+        """Sizes of what the protocol holds besides the state, by part (``log`` entries, ``log_dropped`` by the
+        log bounds, ``buffer`` delta-intervals); {} when it holds nothing between rounds."""
+        return {}
+
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
         """(writes ``peer`` is known to lack, seconds since the oldest of them was made here), or None
         when the protocol keeps no per-peer knowledge (``state``, ``delta``)."""
@@ -94,6 +99,16 @@ class SyncProtocol:
         """Admit ``obj`` from ``src`` (its grant) and merge it whole into X (validated: all or nothing)."""
         self.node.admit(src, obj)
         self.node.state.merge(obj)
+        self._ship_dropped()
+
+    def _ship_dropped(self) -> None:
+        """Siblings a conflict type's bounds dropped on a merge leave as a local write's delta would (see
+        ConflictRegister.take_dropped), so every replica learns of the removal."""
+        take = getattr(self.node.state, "take_dropped", None)
+        if take is not None:
+            d = take()
+            if d is not None:
+                self.on_local(d)
 
     def _receive_delta(self, src: str, d: Any) -> Any:
         """Merge a received delta (or state) ``d`` and return Δ(d, X): the part of it X lacked.
@@ -175,6 +190,9 @@ class DeltaProtocol(SyncProtocol):
 
     def buffer_units(self) -> int:
         return 0 if self.group is None else int(self.group.units())
+
+    def log_metadata(self) -> dict[str, int]:
+        return {"buffer": 0 if self.group is None else 1}
 
 
 class CausalProtocol(SyncProtocol):
@@ -293,6 +311,9 @@ class CausalProtocol(SyncProtocol):
     def buffer_units(self) -> int:
         return sum(int(e[1].units()) for e in self.buffer.values())
 
+    def log_metadata(self) -> dict[str, int]:
+        return {"buffer": len(self.buffer)}
+
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
         a = self.acks.get(peer, 0)
         pending = [e for s, e in self.buffer.items() if s >= a and not (self.bp and e[0] == peer)]
@@ -318,14 +339,23 @@ class DigestProtocol(SyncProtocol):
     digest (the highest contiguous seq it holds per origin); the neighbour answers with the log entries
     the digest lacks. Entries every neighbour has are garbage-collected; a peer that needs a collected
     or lost entry gets a snapshot (the full state plus the digest it covers) instead.
+
+    The log is bounded by ``SyncLimits.max_log`` (entries held) and ``SyncLimits.log_ttl`` (seconds an entry
+    is held, by the node's clock): past either the oldest entries go, a peer that needed them gets a
+    snapshot. ``archive`` (option) is called with each batch of dropped entries, ``[(origin, seq, delta
+    bytes), ...]``; :attr:`log_dropped` counts them, ``limits_hit["log"]``/``["log_ttl"]`` the times a bound
+    dropped some.
     """
 
     name = "digest"
     kinds = frozenset({"digest", "log", "snapshot"})
     signs = True          # can run with signed deltas (entries are relayed as their origin made them)
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Any, archive: Any = None) -> None:
         super().__init__(node)
+        self.archive = archive                            # called with dropped entries (log bounds)
+        self.log_dropped = 0                              # entries dropped by max_log or log_ttl
+        self.archive_errors = 0                           # times the archive hook raised
         self.signed = node.keys is not None
         if self.signed:
             self.kinds = frozenset({"digest", "slog", "snapshot"})
@@ -365,14 +395,43 @@ class DigestProtocol(SyncProtocol):
             return
         # Keep the newest; a peer that still needs a dropped entry gets a snapshot (the floor moves up).
         drop = sorted(self.held_at, key=self.held_at.__getitem__)[:total - cap]
+        self._drop(drop, "log", f"more than {cap} log entries held")
+
+    def _expire(self) -> None:
+        """Drop the entries held ``log_ttl`` seconds or longer (held_at is in arrival order). O(dropped)."""
+        ttl = self.node.limits.log_ttl
+        if ttl is None or not self.held_at:
+            return
+        limit = self.node.clock() - ttl
+        drop = []
+        for key, t in self.held_at.items():
+            if t > limit:
+                break
+            drop.append(key)
+        if drop:
+            self._drop(drop, "log_ttl", f"{len(drop)} log entries held longer than {ttl} s")
+
+    def _drop(self, drop: list[tuple[str, int]], bound: str, detail: str) -> None:
+        gone = []
         for o, s in drop:
             entries = self.log.get(o, {})
-            entries.pop(s, None)
+            entry = entries.pop(s, None)
             del self.held_at[(o, s)]
+            if entry is not None:
+                gone.append((o, s, entry[0]))
             if s <= self.known.get(o, 0):
                 self.floor[o] = max(self.floor.get(o, 1), s + 1)
         self._recount_pending()
-        self.node.hit_limit("log", None, f"more than {cap} log entries held")
+        self.log_dropped += len(gone)
+        self.node.hit_limit(bound, None, detail)
+        if self.archive is not None and gone:
+            try:
+                self.archive(gone)
+            except Exception:  # an operator's hook must not break replication
+                import logging
+
+                self.archive_errors += 1
+                logging.getLogger("crdts").exception("crdts: the digest log's archive hook raised")
 
     def _recount_pending(self) -> None:
         self.pending = len(self.unready) + sum(1 for o, entries in self.log.items() for s in entries
@@ -495,6 +554,7 @@ class DigestProtocol(SyncProtocol):
 
     def on_tick(self) -> None:
         self._refill()
+        self._expire()
         digest = vv_to_wire(self.known)
         for j in self.node.neighbours:
             self.node.send(j, "digest", digest)
@@ -539,6 +599,10 @@ class DigestProtocol(SyncProtocol):
     def buffer_units(self) -> int:
         return sum(entry[1] for e in self.log.values() for entry in e.values())
 
+    def log_metadata(self) -> dict[str, int]:
+        return {"log": len(self.held_at), "log_origins": sum(1 for e in self.log.values() if e),
+                "log_dropped": self.log_dropped, "pending": self.pending}
+
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
         theirs = self.peer_known.get(peer)
         if theirs is None:
@@ -572,14 +636,21 @@ class OpProtocol(SyncProtocol):
     forget only what that neighbour itself would have asked for. Durable: X and the delivered vector;
     the log, the buffer and the acknowledgements are volatile. ``members`` (option) names the group;
     unknown replicas are admitted when first heard from.
+
+    The log is bounded by ``SyncLimits.max_log`` and ``SyncLimits.log_ttl`` (see
+    :class:`~crdts.ops.CausalBroadcast`); a neighbour that needed a dropped operation gets a snapshot.
+    ``archive`` (option) is called with each batch of dropped :class:`~crdts.ops.OpMessage`;
+    :attr:`log_dropped` counts them, ``limits_hit["log"]``/``["log_ttl"]`` the times a bound dropped some.
     """
 
     name = "op"
     kinds = frozenset({"ops", "opsync", "snapshot"})
     signs = True          # can run with signed deltas (each operation is relayed as its origin signed it)
 
-    def __init__(self, node: Any, members: list[str] | None = None) -> None:
+    def __init__(self, node: Any, members: list[str] | None = None, archive: Any = None) -> None:
         super().__init__(node)
+        self.archive = archive                              # called with dropped operations (log bounds)
+        self.log_dropped = 0                                # operations dropped by max_log or log_ttl
         self.signed = node.keys is not None
         self.ops_kind = "sops" if self.signed else "ops"
         if self.signed:
@@ -598,8 +669,20 @@ class OpProtocol(SyncProtocol):
         from ..ops.broadcast import CausalBroadcast
 
         me = self.node.replica
-        self.bc = CausalBroadcast(me, {*self._members, me}, delivered=delivered)
+        self._ttl_hits = 0
+        self.bc = CausalBroadcast(me, {*self._members, me}, delivered=delivered, log_ttl=self.node.limits.log_ttl,
+                                  clock=self.node.clock, archive=self._archived)
         self._ready = {}
+
+    def _archived(self, msgs: list[Any]) -> None:
+        """The broadcast dropped ``msgs`` from its log (max_log via _cap_log, or log_ttl): count, report, archive."""
+        self.log_dropped += len(msgs)
+        if self.bc.log_ttl is not None and self.bc.bounds_hit.get("log_ttl", 0) > self._ttl_hits:
+            self._ttl_hits = self.bc.bounds_hit["log_ttl"]
+            self.node.hit_limit("log_ttl", None, f"{len(msgs)} operations held longer than {self.bc.log_ttl} s "
+                                "dropped from the catch-up log")
+        if self.archive is not None:
+            self.archive(msgs)    # CausalBroadcast logs and counts a hook that raises
 
     def _admit(self, src: str, replica: str, delivered: dict[str, int] | None = None) -> None:
         bc = self.bc
@@ -830,8 +913,14 @@ class OpProtocol(SyncProtocol):
             units = sum(node.decode_bytes(m.op).units() for m in msgs)
             node.send(src, self.ops_kind, entries, units=units, payload_bytes=sum(len(m.op) for m in msgs))
 
+    def _ship_dropped(self) -> None:
+        pass   # not in the middle of a delivery: on_tick ships what the bounds dropped
+
     def on_tick(self) -> None:
         self._refill()
+        self.bc.log_ttl = self.node.limits.log_ttl     # limits may be replaced while the node runs
+        self.bc.expire()
+        SyncProtocol._ship_dropped(self)
         vv = vv_to_wire(self.bc.delivered.to_dict())
         for j in self.node.neighbours:
             self.node.send(j, "opsync", self.bc.replica, vv)
@@ -860,6 +949,11 @@ class OpProtocol(SyncProtocol):
     def buffer_units(self) -> int:
         meta = self.bc.metadata()
         return int(meta["log"] + meta["buffered"])
+
+    def log_metadata(self) -> dict[str, int]:
+        meta = self.bc.metadata()
+        return {"log": meta["log"], "log_dropped": self.log_dropped, "buffered": meta["buffered"],
+                "delivered": meta["delivered"], "known": meta["known"]}
 
     def held(self) -> dict[str, int]:
         """What this node holds per operation, by part: ``log`` (kept to repair neighbours), ``buffered``

@@ -94,6 +94,11 @@ def _positive(name: str) -> Callable[[Any, Any, Any], None]:
     return check
 
 
+def _ttl(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and (type(value) not in (int, float) or not value > 0):
+        raise ValueError(f"SyncLimits.log_ttl must be a number of seconds > 0 or None, got {value!r}")
+
+
 @attrs.frozen(slots=True)
 class SyncLimits:
     """Caps on what a peer can make a node hold or do. Each has a default, and a counter in
@@ -105,7 +110,10 @@ class SyncLimits:
     them gets a full state. ``max_pending``: writes held because they arrived out of order (digest log
     entries beyond a gap, op messages waiting for their dependencies); past it new ones are refused (the
     sender repairs later). ``max_log``: writes kept for catch-up (digest and op logs); past it the oldest
-    go, and a peer that needed them gets a snapshot. ``max_members``: replicas an op node admits into its
+    go, and a peer that needed them gets a snapshot. ``log_ttl``: seconds (by the node's clock) a write is
+    kept in those logs (default None: no TTL, only ``max_log`` and the acknowledgements bound them); past
+    it the write goes, as past ``max_log``. The protocols' ``archive`` option receives what either drops
+    (see docs/retention.md, "Bounded logs and siblings"). ``max_members``: replicas an op node admits into its
     group. ``codec``: the codec limits payloads are decoded with.
     """
 
@@ -114,6 +122,7 @@ class SyncLimits:
     max_pending: int = attrs.field(default=4096, validator=_positive("max_pending"))
     max_log: int = attrs.field(default=100_000, validator=_positive("max_log"))
     max_members: int = attrs.field(default=1024, validator=_positive("max_members"))
+    log_ttl: float | None = attrs.field(default=None, validator=_ttl)
     codec: Limits = DEFAULT_LIMITS
 
     def __attrs_post_init__(self) -> None:

@@ -154,3 +154,30 @@ def test_the_registry_rides_only_when_it_changed_and_every_few_rounds() -> None:
     b.retirements.decide("q", members=["a", "c"])
     b.tick()
     assert [decode_message(data).kind for _, _, data in net.queue] == ["registry"]
+
+
+def test_with_an_authorizer_only_a_peer_trusted_with_snapshots_may_send_a_registry() -> None:
+    from crdts.sync.trust import Authorizer, Grant
+
+    reg = Retirements("b")
+    reg.decide("r", members=["a", "b"])
+    data = encode_message("registry", registry=encode(reg))
+    for trusted, expect in ((False, {"unauthorized": 1}), (True, {})):
+        auth = Authorizer({"b": Grant(origins=["b"], snapshots=trusted)})
+        a = Node("a", AWSet, protocol="state", neighbours=["b"], transport=Net(), authorizer=auth,
+                 retirements=Retirements("a"))
+        a.receive("b", data)
+        assert a.stats.rejected_by == expect and a.retirements.is_retired("r") is trusted
+
+
+def test_the_registry_field_is_checked_as_the_rest_of_the_envelope() -> None:
+    import cbor2
+
+    from crdts.errors import DecodeError
+
+    good = decode_message(encode_message("ack", 3, registry=b"r"))
+    assert (good.meta, good.registry) == ((3,), b"r")
+    assert decode_message(encode_message("ack", 3)).registry is None
+    for fields in ([1, 4, 3, "not bytes"], [1, 4, 3, b"r", b"extra"], [1, 13]):   # kind 4 is ack, 13 registry
+        with pytest.raises(DecodeError):
+            decode_message(cbor2.dumps(fields))

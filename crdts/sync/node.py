@@ -222,7 +222,7 @@ class Node:
                  clock: Callable[[], float] = time.monotonic, audit: AuditLog | None = None,
                  authorizer: Authorizer | None = None, limits: SyncLimits | None = None,
                  on_event: Callable[[Event], Any] | None = None, signer: Any = None, keys: Any = None,
-                 retirements: Any = None, registry_every: int = 10) -> None:
+                 retirements: Any = None, registry_every: int = 30) -> None:
         from .protocols import PROTOCOLS
 
         if protocol not in PROTOCOLS:
@@ -261,6 +261,9 @@ class Node:
         self.registry_every = registry_every
         self._registry_sent: dict[str, int] = {}    # neighbour -> the registry version last sent to it
         self._registry_bytes: tuple[int, bytes] | None = None
+        # neighbour -> (records, archives) as it is known to hold them (what was sent to it, what it sent)
+        self._registry_view: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._registry_next: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._rounds = 0
         self.protocol_name = protocol
         cls = PROTOCOLS[protocol]
@@ -465,21 +468,47 @@ class Node:
         if reg.merge(other):
             reg.normalize(self.state)
             self.protocol.on_retirements()
-        if reg == other:
-            self._registry_sent[src] = reg.version   # src has all of it: no echo
+        view = self._registry_view.get(src)
+        if view is not None:     # what src just said it holds need not go back to it
+            recs, archives = view
+            for r, rec in other.records.items():
+                if reg.records.get(r) == rec:
+                    recs[r] = rec
+            for a, top in other.archives.items():
+                if reg.archives.get(a) == top:
+                    archives[a] = top
         return True
 
     def _registry_for(self, dst: str) -> bytes | None:
-        """The registry's bytes when ``dst`` has not been sent its current version, else None."""
+        """What ``dst`` should be sent of the registry, as codec bytes: nothing (None) when it has been sent
+        the current version; the records and archives that changed since it was last sent some (a registry
+        is a join of its records: a part of it merges as well as the whole); the whole registry the first
+        time and every ``registry_every`` rounds. O(records)."""
+        from ..codec import encode
+        from ..retention import Retirements
+
         reg = self.retirements
         if reg is None or not reg or self._registry_sent.get(dst) == reg.version:
             return None
-        cached = self._registry_bytes
-        if cached is None or cached[0] != reg.version:
-            from ..codec import encode
-
-            cached = self._registry_bytes = (reg.version, encode(reg))
-        return cached[1]
+        now = (dict(reg.records), dict(reg.archives))
+        view = self._registry_view.get(dst)
+        if view is None:
+            cached = self._registry_bytes
+            if cached is None or cached[0] != reg.version:
+                cached = self._registry_bytes = (reg.version, encode(reg))
+            self._registry_next[dst] = (now[0], now[1])
+            return cached[1]
+        recs, archives = view
+        part = Retirements()
+        part.records = {r: rec for r, rec in reg.records.items() if recs.get(r) != rec}
+        part.archives = {a: top for a, top in reg.archives.items() if archives.get(a) != top}
+        if not part:
+            self._registry_sent[dst] = reg.version
+            return None
+        # every archive a record's blocks or votes refer to goes along (the decoder checks blocks against it)
+        part.archives = dict(reg.archives)
+        self._registry_next[dst] = now
+        return encode(part)
 
     # --- retirement, for protocols ----------------------------------------------------------------
 
@@ -542,6 +571,7 @@ class Node:
             if name in self.neighbours:
                 self.neighbours.remove(name)
             self._registry_sent.pop(name, None)
+            self._registry_view.pop(name, None)
             self.protocol.forget_peer(name)
 
     def add_neighbour(self, name: str) -> None:
@@ -561,6 +591,7 @@ class Node:
                 self._rounds += 1
                 if self._rounds % self.registry_every == 0:
                     self._registry_sent.clear()     # every few rounds the registry goes again (a lost message)
+                    self._registry_view.clear()
                 reg.step(self.state)
                 self.protocol.on_retirements()
             self.protocol.on_tick()
@@ -660,6 +691,9 @@ class Node:
         if registry is not None:
             assert self.retirements is not None
             self._registry_sent[dst] = self.retirements.version
+            nxt = self._registry_next.pop(dst, None)
+            if nxt is not None:   # copies: a record merged into later must not change what was sent
+                self._registry_view[dst] = ({r: rec.copy() for r, rec in nxt[0].items()}, nxt[1])
         if self.transport is not None:
             self.transport.send(self.name, dst, data, SendInfo(kind, pb, len(data) - pb, units))
         return True

@@ -33,7 +33,8 @@ def _round(net: Net, nodes: list[Node]) -> None:
 
 def _node(name: str, crdt, protocol: str, peers: list[str], net: Net, clock: list[float]) -> Node:
     reg = Retirements(name, ttl=1000.0, clock=lambda: clock[0])
-    return Node(name, crdt, protocol=protocol, neighbours=peers, transport=net, retirements=reg)
+    return Node(name, crdt, protocol=protocol, neighbours=peers, transport=net, retirements=reg,
+                registry_every=10)
 
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))

@@ -48,3 +48,11 @@ def test_simulate_churn_refuses_flags_that_do_not_apply(flag: list[str], capsys:
     assert main(["simulate", "--churn", "1", "--churn-events", "5", *flag]) == 2
     err = capsys.readouterr().err
     assert ("nope" if flag[1] == "nope" else "--churn") in err
+
+
+def test_the_registry_stays_bounded_by_its_tombstones_whichever_protocol_carries_it() -> None:
+    # with a short ttl records expire all along: an archive that came back without its (expired) record would
+    # stay for good, and the registry would grow with the run
+    sc = ChurnScenario(events=30, rate=0.5, ttl=8.0, samples=2)
+    ends = {p: churn_run(sc, p).samples[-1]["pruned_registry"] for p in ("state", "op")}
+    assert ends["op"] == ends["state"] < 600, ends

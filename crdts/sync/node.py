@@ -505,8 +505,12 @@ class Node:
         if not part:
             self._registry_sent[dst] = reg.version
             return None
-        # every archive a record's blocks or votes refer to goes along (the decoder checks blocks against it)
-        part.archives = dict(reg.archives)
+        # the archives of the part's performed records go along (the decoder checks their blocks against them);
+        # not the others: an archive sent without its record could come back where its record expired
+        for rec in part.records.values():
+            p = rec.performed
+            if p is not None and p.archive in reg.archives:
+                part.archives[p.archive] = reg.archives[p.archive]
         self._registry_next[dst] = now
         return encode(part)
 

@@ -962,7 +962,8 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--churn", type=_pos_float, default=None, metavar="RATE",
                     help="run the churn benchmark instead: RATE leave-and-join events per sync round (one round "
                     "per simulated second), --regions live regions at all times; a table of the metadata bytes "
-                    "of a one-element set with retirement, without it, and with never-churned regions")
+                    "of a one-element set with retirement, without it, and with never-churned regions, for each "
+                    "--protocol (all by default)")
     ch.add_argument("--churn-events", type=_nonneg_int, default=1000, metavar="N",
                     help="leave-and-join events in the churn run (default 1000)")
     ch.add_argument("--retire-ttl", type=_pos_float, default=60.0, metavar="S",

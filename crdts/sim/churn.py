@@ -235,31 +235,40 @@ def format_churn(r: ChurnResult) -> str:
 
 
 def plot_churn(results: ChurnResult | dict[str, ChurnResult], path: str, title: str | None = None) -> None:
-    """A PNG of the full state's bytes over the churn run: per protocol with and without retirement, and the
-    never-churned regions (matplotlib on the Agg backend, as crdts.sim.plot; the ``sim`` extra)."""
+    """A PNG of the churn run: the full state's bytes per protocol with and without retirement, and the
+    never-churned regions' (left); the bytes sent so far (right). Matplotlib on the Agg backend, as
+    crdts.sim.plot; the ``sim`` extra."""
     from .plot import pyplot
 
     runs = {results.protocol: results} if isinstance(results, ChurnResult) else results
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     first = next(iter(runs.values()))
     for i, (proto, r) in enumerate(runs.items()):
         xs = [s["churned"] for s in r.samples]
         c = colors[i % len(colors)]
-        ax.plot(xs, [s["unpruned_state"] for s in r.samples], linestyle="--", color=c, marker="s", markersize=3,
-                label=f"{proto}, without retirement")
-        ax.plot(xs, [s["pruned_state"] for s in r.samples], linestyle="-", color=c, marker="o", markersize=3,
-                label=f"{proto}, with retirement")
+        for name, style, marker, label in (("unpruned", "--", "s", "without retirement"),
+                                           ("pruned", "-", "o", "with retirement")):
+            ax.plot(xs, [s[f"{name}_state"] for s in r.samples], linestyle=style, color=c, marker=marker,
+                    markersize=3, label=f"{proto}, {label}")
+            ax2.plot(xs, [s[f"{name}_sent"] / 1e6 for s in r.samples], linestyle=style, color=c, marker=marker,
+                     markersize=3, label=f"{proto}, {label}")
     ax.plot([s["churned"] for s in first.samples], [s["baseline_state"] for s in first.samples], linestyle=":",
             color="black", label=f"{first.scenario.live} never-churned regions")
     ax.set_xlabel("regions that left (each replaced by a new one)")
-    ax.set_ylabel("bytes of the full state")
+    ax.set_ylabel("bytes of the full state (log scale)")
     ax.set_yscale("log")
     sc = first.scenario
-    ax.set_title(title or f"One-element set, {sc.live} live regions, churn {sc.rate:g}/round")
+    ax.set_title(title or f"Full state: one-element set, {sc.live} live regions, churn {sc.rate:g}/round",
+                 fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=6, ncol=2)
+    ax2.set_xlabel("regions that left (each replaced by a new one)")
+    ax2.set_ylabel("MB sent by all regions (log scale)")
+    ax2.set_yscale("log")
+    ax2.set_title("Traffic (registries included)", fontsize=10)
+    ax2.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -372,19 +372,17 @@ _NOT_CHURN = (("topology", "mesh"), ("workload", "awset"), ("ops", 100), ("rate"
 
 
 def cmd_churn(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """``crdts simulate --churn RATE``: the churn run of :mod:`crdts.sim.churn`."""
-    from .sim.churn import ChurnScenario, churn_run, format_churn
+    """``crdts simulate --churn RATE``: the churn run of :mod:`crdts.sim.churn`, for each protocol."""
+    from .sim.churn import ChurnScenario, churn_runs, format_churn
 
     given: set[str] = getattr(args, "given", set())
     wrong = [f"--{k.replace('_', '-')}" for k, d in _NOT_CHURN if getattr(args, k) != d] + [
         f"--{k}" for k in ("degree", "jitter") if k in given]
     if wrong:
-        parser.error(f"{', '.join(wrong)} do(es) not apply to --churn: the churn run syncs full states over a "
-                     "full mesh, one round per simulated second, with one write per round")
-    if args.protocol.strip() not in ("all", "state"):
-        parser.error("--churn runs the state protocol (full states with the retirement registries beside them); "
-                     "the other protocols do not carry the registries yet")
+        parser.error(f"{', '.join(wrong)} do(es) not apply to --churn: the churn run syncs over a full mesh of "
+                     "lossless links, one round per simulated second, with one write per round")
     try:
+        protocols = select_protocols(args.protocol)
         sc = ChurnScenario(live=args.regions, events=args.churn_events, rate=args.churn, ttl=args.retire_ttl,
                            seed=args.seed)
     except ValueError as exc:
@@ -394,24 +392,32 @@ def cmd_churn(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         pyplot()
     out = sys.stderr if args.json == "-" else sys.stdout
-    result = churn_run(sc)
+    results = churn_runs(sc, protocols)
     if not args.quiet:
         print(f"crdts simulate --churn {sc.rate:g}: {sc.live} live regions, {sc.events} leave-and-join events, "
-              f"retirement records kept {sc.ttl:g} s; bytes of the encoded full state of live region 0\n", file=out)
-        print(format_churn(result), file=out)
-        last = result.samples[-1]
-        print(f"\nat the end: pruned {last['pruned_state']} B = {last['pruned_state'] / last['baseline_state']:.2f}"
-              f"x the never-churned state ({last['baseline_state']} B); unpruned {last['unpruned_state']} B = "
-              f"{last['unpruned_state'] / last['baseline_state']:.2f}x", file=out)
+              f"retirement records kept {sc.ttl:g} s; bytes of the encoded full state of live region 0, "
+              f"kB sent by every region of the run so far", file=out)
+        for p, result in results.items():
+            print(f"\nprotocol {p}:", file=out)
+            print(format_churn(result), file=out)
+            last = result.samples[-1]
+            print(f"at the end: pruned {last['pruned_state']} B = "
+                  f"{last['pruned_state'] / last['baseline_state']:.2f}x the never-churned state "
+                  f"({last['baseline_state']} B); unpruned {last['unpruned_state']} B = "
+                  f"{last['unpruned_state'] / last['baseline_state']:.2f}x", file=out)
     if args.json:
-        _write(args.json, json.dumps(result.to_json(), indent=2) + "\n")
+        doc = {"scenario": next(iter(results.values())).to_json()["scenario"],
+               "converged": all(r.converged for r in results.values()),
+               "protocols": {p: {"converged": r.converged, "samples": r.samples} for p, r in results.items()}}
+        _write(args.json, json.dumps(doc, indent=2) + "\n")
     if args.plot:
         from .sim.churn import plot_churn
 
-        plot_churn(result, args.plot)
-    if not result.converged:
-        print("crdts simulate: the churn run did not settle (replicas differ or retirements pending)",
-              file=sys.stderr)
+        plot_churn(results, args.plot)
+    bad = [p for p, r in results.items() if not r.converged]
+    if bad:
+        print(f"crdts simulate: the churn run did not settle for {', '.join(bad)} (replicas differ or retirements "
+              "pending)", file=sys.stderr)
         return 1
     return 0
 
@@ -976,7 +982,8 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--churn", type=_pos_float, default=None, metavar="RATE",
                     help="run the churn benchmark instead: RATE leave-and-join events per sync round (one round "
                     "per simulated second), --regions live regions at all times; a table of the metadata bytes "
-                    "of a one-element set with retirement, without it, and with never-churned regions")
+                    "of a one-element set with retirement, without it, and with never-churned regions, for each "
+                    "--protocol (all by default)")
     ch.add_argument("--churn-events", type=_nonneg_int, default=1000, metavar="N",
                     help="leave-and-join events in the churn run (default 1000)")
     ch.add_argument("--retire-ttl", type=_pos_float, default=60.0, metavar="S",

@@ -1,19 +1,19 @@
 """Replica churn: regions leave and new ones join over a long run, and what that does to the metadata.
 
-A run keeps ``live`` regions replicating one add-wins set that holds one element. Every sync round one live
-region re-adds the element (a write: its replica id enters the causal context), and the regions exchange full
-states (the ``state`` protocol's message) over a full mesh, with their retirement registries
-(:class:`crdts.retention.Retirements`) beside them. A churn event (``rate`` per round on average) takes the
-oldest live region away for good and brings a new one in (a new replica id, bootstrapped from a live region's
-state and registry); with ``prune`` a live region then decides that the one that left retires (members: the
-regions still live), and the protocol of crdts.retention runs its course within the sync rounds.
+A run keeps ``live`` regions replicating one add-wins set that holds one element. Every sync round one live region
+re-adds the element (a write: its replica id enters the causal context), and the regions sync over a full mesh with
+one of the sync protocols (:mod:`crdts.sync`: a :class:`~crdts.sync.Node` per region), their retirement registries
+(:class:`crdts.retention.Retirements`) riding on the protocol's messages. A churn event (``rate`` per round on
+average) takes the oldest live region away for good and brings a new one in (a new replica id, bootstrapped from a
+live region's state and registry); with ``prune`` a live region then decides that the one that left retires
+(members: the regions still live), and the protocol of crdts.retention runs its course within the sync rounds.
 
 Three runs side by side, with the same writes: **pruned** (churn and retirement), **unpruned** (churn, no
 retirement: every replica id that ever wrote stays in the context) and **baseline** (``live`` regions that never
-change). Each sample gives the bytes of the full state (``crdts.encode`` of a live region's set), of its
-retirement registry, and the entries of its causal context.
+change). Each sample gives the bytes of the full state (``crdts.encode`` of a live region's set), of its retirement
+registry, the entries of its causal context, and the bytes every region of the run sent so far.
 
->>> r = churn_run(ChurnScenario(events=20, rate=0.5, samples=4))
+>>> r = churn_run(ChurnScenario(events=20, rate=0.5, samples=4), "bprr")
 >>> r.samples[-1]["pruned_state"] <= 2 * r.samples[-1]["baseline_state"] < r.samples[-1]["unpruned_state"]
 True
 """
@@ -28,8 +28,9 @@ import attrs
 from ..codec import decode, encode
 from ..retention import Retirements
 from ..sets import AWSet
+from ..sync import PROTOCOLS, LocalTransport, Node
 
-__all__ = ["ChurnResult", "ChurnScenario", "churn_run", "format_churn", "plot_churn"]
+__all__ = ["ChurnResult", "ChurnScenario", "churn_run", "churn_runs", "format_churn", "plot_churn"]
 
 ELEMENT = "x"
 
@@ -67,78 +68,108 @@ class ChurnResult:
     #: True when every run's live regions ended equal to each other with no retirement pending (the last
     #: sample is taken then)
     converged: bool
+    #: the sync protocol the regions ran
+    protocol: str = "state"
 
     def to_json(self) -> dict[str, Any]:
-        return {"scenario": attrs.asdict(self.scenario), "samples": self.samples, "converged": self.converged}
+        return {"scenario": attrs.asdict(self.scenario), "protocol": self.protocol, "samples": self.samples,
+                "converged": self.converged}
 
 
 class _Group:
-    """The live regions of one run: their sets and registries, and how they sync."""
+    """The live regions of one run: a :class:`~crdts.sync.Node` each, running ``protocol`` over a full mesh of
+    in-process links (every message goes as bytes, and is decoded on arrival: what travels is what is
+    measured); with ``prune`` every node owns a retirement registry, which rides on its messages."""
 
-    def __init__(self, names: list[str], prune: bool, ttl: float, clock: list[float]) -> None:
+    def __init__(self, names: list[str], prune: bool, ttl: float, clock: list[float], protocol: str) -> None:
         self.prune = prune
         self.ttl = ttl
         self.clock = clock
-        self.objs: dict[str, AWSet] = {}
-        self.regs: dict[str, Retirements] = {}
+        self.protocol = protocol
+        self.net = LocalTransport()
+        self.nodes: dict[str, Node] = {}
+        self.sent_by_gone = 0      # bytes sent by the regions that left
         for n in names:
             self.join(n, None)
+
+    def _registry(self, name: str, source: str | None) -> Retirements | None:
+        if not self.prune:
+            return None
+        clock = self.clock
+        reg = Retirements(name, ttl=self.ttl, clock=lambda: clock[0])
+        if source is not None:
+            src = self.nodes[source].retirements
+            assert src is not None
+            reg.merge(decode(encode(src)))
+        return reg
 
     def join(self, name: str, source: str | None) -> None:
         """A new region: its state and registry are a live region's (as a bootstrap from a snapshot would)."""
         clock = self.clock
-        reg = Retirements(name, ttl=self.ttl, clock=lambda: clock[0])
-        if source is None:
-            self.objs[name] = AWSet(name)
-        else:
-            self.objs[name] = self.objs[source].copy(replica=name)
-            reg.merge(decode(encode(self.regs[source])))
-        self.regs[name] = reg
+        crdt: Any = AWSet if source is None else self.nodes[source].state.copy(replica=name)
+        peers = sorted(self.nodes)
+        self.nodes[name] = Node(name, crdt, protocol=self.protocol, neighbours=peers, transport=self.net,
+                                clock=lambda: clock[0], retirements=self._registry(name, source))
+        for p in peers:
+            self.nodes[p].add_neighbour(name)
 
     def leave(self, name: str, decider: str) -> None:
-        del self.objs[name], self.regs[name]
+        gone = self.nodes.pop(name)
+        self.sent_by_gone += gone.stats.bytes_sent
+        self.net.nodes.pop(name, None)
+        for n in self.nodes.values():
+            n.remove_neighbour(name)
         if self.prune:
-            self.regs[decider].decide(name, members=sorted(self.objs))
+            reg = self.nodes[decider].retirements
+            assert reg is not None
+            reg.decide(name, members=sorted(self.nodes))
 
     def write(self, name: str) -> None:
-        self.objs[name].add(ELEMENT)
+        self.nodes[name].update(lambda s: s.add(ELEMENT))
 
     def sync(self) -> None:
-        """One round: every region steps, then sends its registry and its full state to every other region
-        (as bytes, decoded on arrival: what travels is what is measured)."""
-        names = sorted(self.objs)
-        for n in names:
-            self.regs[n].step(self.objs[n])
-        regs = {n: encode(self.regs[n]) for n in names} if self.prune else {}
-        states = {n: encode(self.objs[n].copy(replica=None)) for n in names}
-        for dst in names:
-            for src in names:
-                if src == dst:
-                    continue
-                if self.prune:
-                    self.regs[dst].merge(decode(regs[src]))
-                self.regs[dst].receive(self.objs[dst], decode(states[src]))
-            self.regs[dst].step(self.objs[dst])
+        """One round: every region ticks (its registry steps, its protocol sends), then the network delivers
+        everything (answers included)."""
+        for n in sorted(self.nodes):
+            self.nodes[n].tick()
+        self.net.deliver_all()
 
-    def measure(self) -> tuple[int, int, int]:
-        first = min(self.objs)
-        x = self.objs[first]
-        md = x.metadata()
-        return len(encode(x.copy(replica=None))), len(encode(self.regs[first])), md["context"] + md["cloud"]
+    def measure(self) -> tuple[int, int, int, int]:
+        """Live region 0's full state bytes, registry bytes and context entries; the bytes sent so far."""
+        x = self.nodes[min(self.nodes)]
+        md = x.state.metadata()
+        reg = x.retirements
+        sent = self.sent_by_gone + sum(n.stats.bytes_sent for n in self.nodes.values())
+        return (len(encode(x.state.copy(replica=None))), 0 if reg is None else len(encode(reg)),
+                md["context"] + md["cloud"], sent)
 
     def settled(self) -> bool:
         """The live regions are equal and no retirement is pending."""
-        xs = list(self.objs.values())
-        return all(x == xs[0] for x in xs) and not any(reg.pending() for reg in self.regs.values())
+        xs = [n.state for n in self.nodes.values()]
+        return all(x == xs[0] for x in xs) and not any(
+            n.retirements.pending() for n in self.nodes.values() if n.retirements is not None)
 
 
-def churn_run(sc: ChurnScenario) -> ChurnResult:
-    """Run the three runs of ``sc`` in lockstep (same seed, same writes). O(rounds * live**2 * state size)."""
+def _row(k: int, churned: int, runs: dict[str, _Group]) -> dict[str, Any]:
+    row: dict[str, Any] = {"round": k, "churned": churned}
+    for name, g in runs.items():
+        state, registry, entries, sent = g.measure()
+        row.update({f"{name}_state": state, f"{name}_registry": registry, f"{name}_entries": entries,
+                    f"{name}_sent": sent})
+    return row
+
+
+def churn_run(sc: ChurnScenario, protocol: str = "state") -> ChurnResult:
+    """Run the three runs of ``sc`` in lockstep (same seed, same writes) with ``protocol``.
+    O(rounds * live**2 * state size)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     rng = random.Random(sc.seed)
     clock = [0.0]
     names = [f"r{i}" for i in range(sc.live)]
-    runs = {"pruned": _Group(names, True, sc.ttl, clock), "unpruned": _Group(names, False, sc.ttl, clock),
-            "baseline": _Group(names, False, sc.ttl, clock)}
+    runs = {"pruned": _Group(names, True, sc.ttl, clock, protocol),
+            "unpruned": _Group(names, False, sc.ttl, clock, protocol),
+            "baseline": _Group(names, False, sc.ttl, clock, protocol)}
     live = list(names)        # oldest first
     next_id = sc.live
     churned = 0
@@ -170,13 +201,7 @@ def churn_run(sc: ChurnScenario) -> ChurnResult:
         for g in runs.values():
             g.sync()
         if k % every == 0:
-            row: dict[str, Any] = {"round": k, "churned": churned}
-            for name, g in runs.items():
-                state, registry, entries = g.measure()
-                row[f"{name}_state"] = state
-                row[f"{name}_registry"] = registry
-                row[f"{name}_entries"] = entries
-            samples.append(row)
+            samples.append(_row(k, churned, runs))
     for _ in range(_SETTLE):   # the last retirements finish (no churn, no writes)
         if all(g.settled() for g in runs.values()):
             break
@@ -186,44 +211,64 @@ def churn_run(sc: ChurnScenario) -> ChurnResult:
             g.sync()
     if samples[-1]["round"] == k:
         samples.pop()
-    row = {"round": k, "churned": churned}
-    for name, g in runs.items():
-        state, registry, entries = g.measure()
-        row.update({f"{name}_state": state, f"{name}_registry": registry, f"{name}_entries": entries})
-    samples.append(row)
-    return ChurnResult(sc, samples, all(g.settled() for g in runs.values()))
+    samples.append(_row(k, churned, runs))
+    return ChurnResult(sc, samples, all(g.settled() for g in runs.values()), protocol)
+
+
+def churn_runs(sc: ChurnScenario, protocols: list[str]) -> dict[str, ChurnResult]:
+    """:func:`churn_run` for each of ``protocols``."""
+    return {p: churn_run(sc, p) for p in protocols}
 
 
 def format_churn(r: ChurnResult) -> str:
-    """The table of ``crdts simulate --churn``: one row per sample."""
-    head = (f"{'round':>7} {'churned':>7} | {'pruned B':>8} {'registry B':>10} {'entries':>7} | "
-            f"{'unpruned B':>10} {'entries':>7} | {'baseline B':>10} {'ratio':>6}")
+    """The table of ``crdts simulate --churn`` for one protocol: one row per sample."""
+    head = (f"{'round':>7} {'churned':>7} | {'pruned B':>8} {'registry B':>10} {'entries':>7} {'sent kB':>8} | "
+            f"{'unpruned B':>10} {'entries':>7} {'sent kB':>8} | {'baseline B':>10} {'ratio':>6}")
     lines = [head, "-" * len(head)]
     for s in r.samples:
         ratio = s["pruned_state"] / s["baseline_state"]
         lines.append(f"{s['round']:>7} {s['churned']:>7} | {s['pruned_state']:>8} {s['pruned_registry']:>10} "
-                     f"{s['pruned_entries']:>7} | {s['unpruned_state']:>10} {s['unpruned_entries']:>7} | "
+                     f"{s['pruned_entries']:>7} {s['pruned_sent'] / 1000:>8.0f} | {s['unpruned_state']:>10} "
+                     f"{s['unpruned_entries']:>7} {s['unpruned_sent'] / 1000:>8.0f} | "
                      f"{s['baseline_state']:>10} {ratio:>6.2f}")
     return "\n".join(lines)
 
 
-def plot_churn(r: ChurnResult, path: str, title: str | None = None) -> None:
-    """A PNG of the full state's bytes over the churn run: pruned, unpruned and never-churned (matplotlib on
-    the Agg backend, as crdts.sim.plot; the ``sim`` extra)."""
+def plot_churn(results: ChurnResult | dict[str, ChurnResult], path: str, title: str | None = None) -> None:
+    """A PNG of the churn run: the full state's bytes per protocol with and without retirement, and the
+    never-churned regions' (left); the bytes sent so far (right). Matplotlib on the Agg backend, as
+    crdts.sim.plot; the ``sim`` extra."""
     from .plot import pyplot
 
+    runs = {results.protocol: results} if isinstance(results, ChurnResult) else results
     plt = pyplot()
-    xs = [s["churned"] for s in r.samples]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, label, style, marker in (("unpruned", "without retirement", "--", "s"),
-                                       ("pruned", "with retirement", "-", "o"),
-                                       ("baseline", f"{r.scenario.live} never-churned regions", ":", "^")):
-        ax.plot(xs, [s[f"{name}_state"] for s in r.samples], linestyle=style, marker=marker, label=label)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    first = next(iter(runs.values()))
+    for i, (proto, r) in enumerate(runs.items()):
+        xs = [s["churned"] for s in r.samples]
+        c = colors[i % len(colors)]
+        for name, style, marker, label in (("unpruned", "--", "s", "without retirement"),
+                                           ("pruned", "-", "o", "with retirement")):
+            ax.plot(xs, [s[f"{name}_state"] for s in r.samples], linestyle=style, color=c, marker=marker,
+                    markersize=3, label=f"{proto}, {label}")
+            ax2.plot(xs, [s[f"{name}_sent"] / 1e6 for s in r.samples], linestyle=style, color=c, marker=marker,
+                     markersize=3, label=f"{proto}, {label}")
+    ax.plot([s["churned"] for s in first.samples], [s["baseline_state"] for s in first.samples], linestyle=":",
+            color="black", label=f"{first.scenario.live} never-churned regions")
     ax.set_xlabel("regions that left (each replaced by a new one)")
-    ax.set_ylabel("bytes of the full state")
-    ax.set_title(title or f"One-element set, {r.scenario.live} live regions, churn {r.scenario.rate:g}/round")
+    ax.set_ylabel("bytes of the full state (log scale)")
+    ax.set_yscale("log")
+    sc = first.scenario
+    ax.set_title(title or f"Full state: one-element set, {sc.live} live regions, churn {sc.rate:g}/round",
+                 fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=6, ncol=2)
+    ax2.set_xlabel("regions that left (each replaced by a new one)")
+    ax2.set_ylabel("MB sent by all regions (log scale)")
+    ax2.set_yscale("log")
+    ax2.set_title("Traffic (registries included)", fontsize=10)
+    ax2.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

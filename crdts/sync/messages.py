@@ -1,8 +1,10 @@
 """The sync protocols' messages: a small CBOR envelope around a payload of codec bytes.
 
-Every message is a CBOR array ``[version, kind, *metadata, payload?]``. The payload, when present, is a
-byte string holding ``crdts.encode(delta)``, so the bytes a message spends on protocol metadata
-(sequence numbers, acks, digests) are counted apart from the CRDT payload. Decoding is hardened the
+Every message is a CBOR array ``[version, kind, *metadata, payload?, registry?]``. The payload, when present,
+is a byte string holding ``crdts.encode(delta)``, so the bytes a message spends on protocol metadata
+(sequence numbers, acks, digests) are counted apart from the CRDT payload. ``registry``, optional on every
+kind, is a byte string holding ``crdts.encode`` of the sender's retirement registry
+(:class:`crdts.retention.Retirements`), piggybacked when it changed (docs/retention.md). Decoding is hardened the
 same way as the codec: no tags, no indefinite lengths, no duplicate keys, bounded depth, no trailing
 bytes, and every field checked before a protocol sees it.
 """
@@ -37,6 +39,7 @@ KINDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "opsync": (("replica", "vv"), False),  # op-based: the sender's replica id and what it has delivered
     "slog": (("entries_osbs",), False),   # signed digest log entries [origin, seq, payload, signature]
     "sops": (("entries_osdbs",), False),  # signed operations [origin, seq, deps vv, op bytes, signature]
+    "registry": ((), False),      # only the retirement registry (the optional last field, required here)
 }
 _CODES = {k: i for i, k in enumerate(KINDS)}
 _NAMES = dict(enumerate(KINDS))
@@ -52,19 +55,24 @@ class Message:
     kind: str
     meta: tuple[Any, ...] = ()
     payload: bytes | None = None
+    #: the sender's retirement registry (codec bytes, not decoded yet), when it piggybacked one
+    registry: bytes | None = None
 
     @property
     def payload_bytes(self) -> int:
         return 0 if self.payload is None else len(self.payload)
 
 
-def encode_message(kind: str, *meta: Any, payload: bytes | None = None) -> bytes:
-    """Encode one message. The result's length minus ``len(payload)`` is its metadata cost."""
+def encode_message(kind: str, *meta: Any, payload: bytes | None = None, registry: bytes | None = None) -> bytes:
+    """Encode one message. The result's length minus ``len(payload)`` is its metadata cost. ``registry``
+    (codec bytes of a retirement registry) rides along as an optional last field."""
     fields: list[Any] = [VERSION, _CODES[kind], *meta]
     if KINDS[kind][1]:
         if payload is None:
             raise ValueError(f"a {kind!r} message carries a payload")
         fields.append(payload)
+    if registry is not None:
+        fields.append(bytes(registry))
     return cbor2.dumps(fields, canonical=True)
 
 
@@ -172,12 +180,20 @@ def decode_message(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
         raise DecodeError(f"unknown sync message kind {obj[1]!r}")
     checks, has_payload = KINDS[kind]
     expected = 2 + len(checks) + has_payload
-    if len(obj) != expected:
-        raise DecodeError(f"a {kind!r} message has {expected} fields, got {len(obj)}")
+    if len(obj) not in (expected, expected + 1):
+        raise DecodeError(f"a {kind!r} message has {expected} fields (or {expected + 1} with a registry), "
+                          f"got {len(obj)}")
     meta = tuple(_CHECKS[c](obj[2 + i], f"{kind} field {i}") for i, c in enumerate(checks))
     payload = None
     if has_payload:
-        payload = obj[-1]
+        payload = obj[expected - 1]
         if type(payload) is not bytes:
             raise DecodeError(f"a {kind!r} message's payload must be a byte string")
-    return Message(kind, meta, payload)
+    registry = None
+    if len(obj) > expected:
+        registry = obj[expected]
+        if type(registry) is not bytes:
+            raise DecodeError(f"a {kind!r} message's retirement registry must be a byte string")
+    if kind == "registry" and registry is None:
+        raise DecodeError("a 'registry' message carries a retirement registry")
+    return Message(kind, meta, payload, registry)

@@ -24,7 +24,17 @@ from typing import Any, Protocol
 import attrs
 
 from .._base import CRDT
-from ..errors import ClockDrift, ConflictingWrite, CRDTError, DecodeError, DoubleSpentDot, LimitExceeded, ReplicaClash
+from ..errors import (
+    ClockDrift,
+    ConflictingWrite,
+    CRDTError,
+    DecodeError,
+    DoubleSpentDot,
+    LimitExceeded,
+    ReplicaClash,
+    RetiredReplica,
+    UnknownRetirement,
+)
 from .audit import AuditLog
 from .messages import Message, decode_message, encode_message
 from .signing import BadSignature
@@ -167,6 +177,8 @@ _REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (ConflictingWrite, "clash"),
     (ClockDrift, "clock"),
     (LimitExceeded, "limit"),
+    (RetiredReplica, "retired"),
+    (UnknownRetirement, "unknown_retirement"),
     (DecodeError, "malformed"),
     (CRDTError, "invalid"),
     (TypeError, "malformed"),
@@ -192,6 +204,16 @@ class Node:
     **Threads.** Every public method takes the node's lock: a node may be shared by threads (writers,
     a network loop, a ticker). The CRDT object it owns is not thread-safe on its own: touch it only
     through :meth:`update` (or hold :attr:`lock`).
+
+    **Retirement.** With ``retirements`` (a :class:`~crdts.retention.Retirements` registry for this object,
+    owned by this replica) the node takes part in retiring replicas that are gone (docs/retention.md): the
+    registry rides on the messages to a neighbour whenever it changed since it was last sent there (and every
+    ``registry_every`` rounds in any case, to repair a lost message), a registry that arrives is decoded and
+    validated before anything else of its message (refused whole, counted under ``malformed``, when it does not
+    decode), every state, delta, log entry or operation that arrives goes through the registry (renamed when it
+    names retired replicas; refused, counted under ``retired`` or ``unknown_retirement``, when it holds a late
+    write of a retired replica or names retirements not known yet), what the node sends is normalized, and each
+    :meth:`tick` runs :meth:`Retirements.step <crdts.retention.Retirements.step>` first.
     """
 
     def __init__(self, name: str, crdt: type[CRDT] | CRDT, protocol: str = "bprr",
@@ -199,7 +221,8 @@ class Node:
                  durable: bool = True, options: dict[str, Any] | None = None,
                  clock: Callable[[], float] = time.monotonic, audit: AuditLog | None = None,
                  authorizer: Authorizer | None = None, limits: SyncLimits | None = None,
-                 on_event: Callable[[Event], Any] | None = None, signer: Any = None, keys: Any = None) -> None:
+                 on_event: Callable[[Event], Any] | None = None, signer: Any = None, keys: Any = None,
+                 retirements: Any = None, registry_every: int = 30) -> None:
         from .protocols import PROTOCOLS
 
         if protocol not in PROTOCOLS:
@@ -228,6 +251,20 @@ class Node:
         self.signer = signer                  # with keys: signed deltas (crdts.sync.signing)
         self.keys = keys
         self._watch_conflicts()
+        from ..retention import Retirements
+
+        if retirements is not None and type(retirements) is not Retirements:
+            raise TypeError(f"retirements must be a crdts.retention.Retirements, got {type(retirements).__name__}")
+        if type(registry_every) is not int or registry_every < 1:
+            raise ValueError(f"registry_every must be an int >= 1, got {registry_every!r}")
+        self.retirements: Retirements | None = retirements
+        self.registry_every = registry_every
+        self._registry_sent: dict[str, int] = {}    # neighbour -> the registry version last sent to it
+        self._registry_bytes: tuple[int, bytes] | None = None
+        # neighbour -> (records, archives) as it is known to hold them (what was sent to it, what it sent)
+        self._registry_view: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._registry_next: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._rounds = 0
         self.protocol_name = protocol
         cls = PROTOCOLS[protocol]
         if keys is not None:
@@ -393,8 +430,13 @@ class Node:
         except DecodeError as exc:
             self._reject(src, "malformed", str(exc))
             return
-        if msg.kind not in self.protocol.kinds:
+        if msg.kind not in self.protocol.kinds and not (msg.kind == "registry" and self.retirements is not None):
             self._reject(src, "kind", f"{self.protocol_name!r} does not speak {msg.kind!r}")
+            return
+        if msg.registry is not None and self.retirements is not None and not self._take_registry(src, grant,
+                                                                                                msg.registry):
+            return
+        if msg.kind == "registry":
             return
         self.grant = grant
         try:
@@ -407,13 +449,163 @@ class Node:
             if isinstance(exc, ReplicaClash) and exc.replica == self.replica:
                 self.event("clash", "own-id", src, str(exc))
 
+    def _take_registry(self, src: str, grant: Grant | None, data: bytes) -> bool:
+        """Decode, check and merge a registry a message carried; False (the message refused whole, counted)
+        if it does not decode or the sender may not speak of retirements."""
+        from ..codec import decode
+        from ..retention import Retirements
+
+        reg = self.retirements
+        assert reg is not None
+        if self.authorizer is not None and (grant is None or not grant.snapshots):
+            self._reject(src, "unauthorized", "a retirement registry from a peer whose grant does not trust its "
+                                              "claims about other replicas (snapshots)")
+            return False
+        try:
+            other = decode(data, limits=self.limits.codec)
+            if type(other) is not Retirements:
+                raise DecodeError(f"expected a Retirements registry, got {type(other).__name__}")
+        except (DecodeError, TypeError, ValueError) as exc:
+            self._reject(src, "malformed", f"retirement registry: {exc}")
+            return False
+        if reg.merge(other):
+            reg.normalize(self.state)
+            self.protocol.on_retirements()
+        view = self._registry_view.get(src)
+        if view is not None:     # what src just said it holds need not go back to it
+            recs, archives = view
+            for r, rec in other.records.items():
+                if reg.records.get(r) == rec:
+                    recs[r] = rec
+            for a, top in other.archives.items():
+                if reg.archives.get(a) == top:
+                    archives[a] = top
+        return True
+
+    def _registry_for(self, dst: str) -> bytes | None:
+        """What ``dst`` should be sent of the registry, as codec bytes: nothing (None) when it has been sent
+        the current version; the records and archives that changed since it was last sent some (a registry
+        is a join of its records: a part of it merges as well as the whole); the whole registry the first
+        time and every ``registry_every`` rounds. O(records)."""
+        from ..codec import encode
+        from ..retention import Retirements
+
+        reg = self.retirements
+        if reg is None or not reg or self._registry_sent.get(dst) == reg.version:
+            return None
+        now = (dict(reg.records), dict(reg.archives))
+        view = self._registry_view.get(dst)
+        if view is None:
+            cached = self._registry_bytes
+            if cached is None or cached[0] != reg.version:
+                cached = self._registry_bytes = (reg.version, encode(reg))
+            self._registry_next[dst] = (now[0], now[1])
+            return cached[1]
+        recs, archives = view
+        part = Retirements()
+        part.records = {r: rec for r, rec in reg.records.items() if recs.get(r) != rec}
+        part.archives = {a: top for a, top in reg.archives.items() if archives.get(a) != top}
+        if not part:
+            self._registry_sent[dst] = reg.version
+            return None
+        # the archives of the part's performed records go along (the decoder checks their blocks against them);
+        # not the others: an archive sent without its record could come back where its record expired
+        for rec in part.records.values():
+            p = rec.performed
+            if p is not None and p.archive in reg.archives:
+                part.archives[p.archive] = reg.archives[p.archive]
+        self._registry_next[dst] = now
+        return encode(part)
+
+    # --- retirement, for protocols ----------------------------------------------------------------
+
+    def incoming(self, d: Any) -> Any:
+        """``d`` (a state, delta or operation from elsewhere) as the registry has it merged: itself when no
+        retirement applies, else renamed. Raises RetiredReplica (a late write of a retired replica) or
+        UnknownRetirement (names retirements not known here yet), changing nothing."""
+        reg = self.retirements
+        if reg is None or d is None:
+            return d
+        reg.check(d)
+        if not reg.records:
+            return d
+        late = reg.late(d)
+        if late:
+            r, (m, f) = next(iter(late.items()))
+            raise RetiredReplica(r, f"a late write: its events up to {list(m)}, but its retirement recorded its "
+                                    f"history up to {list(f)}")
+        return reg.normalized(d)
+
+    def merge_in(self, d: Any) -> None:
+        """Join ``d`` (already passed through :meth:`incoming`) into the state, and keep the state normalized."""
+        self.state.merge(d)
+        reg = self.retirements
+        if reg is not None and reg.records:
+            reg.normalize(self.state)
+
+    def outgoing(self, d: Any) -> Any:
+        """``d`` (a buffered delta or group) with the records applied, before it is sent: renamed, and a late
+        write of a retired replica it may hold (taken before the retirement was known) dropped."""
+        reg = self.retirements
+        return d if reg is None or d is None else reg.normalized(d)
+
+    def retired(self) -> set[str]:
+        """Replicas whose retirement this node knows to be performed (empty without a registry)."""
+        reg = self.retirements
+        return set() if reg is None else reg.tombstones()
+
+    def archive_gap(self) -> bool:
+        """Whether the state lacks renamed events that the registry says exist (it joined while a retirement
+        was under way and its bootstrap missed some of the retired replica's writes): the protocol should then
+        ask for a full state. Archives whose heir is itself retiring are skipped (their events move on)."""
+        reg = self.retirements
+        if reg is None or not reg.archives:
+            return False
+        from ..retention import ARCHIVE_SUFFIX
+
+        x = self.state
+        for a, top in reg.archives.items():
+            if a[:-len(ARCHIVE_SUFFIX)] in reg.records:
+                continue
+            mark = x._rt_mark(a)
+            if any(t > (mark[i] if i < len(mark) else 0) for i, t in enumerate(top)):
+                return True
+        return False
+
+    def remove_neighbour(self, name: str) -> None:
+        """Stop syncing with ``name`` (it left for good): drop what the protocol keeps about it."""
+        with self.lock:
+            if name in self.neighbours:
+                self.neighbours.remove(name)
+            self._registry_sent.pop(name, None)
+            self._registry_view.pop(name, None)
+            self.protocol.forget_peer(name)
+
+    def add_neighbour(self, name: str) -> None:
+        """Start syncing with ``name`` (a replica that joined)."""
+        with self.lock:
+            if name not in self.neighbours:
+                self.neighbours.append(name)
+
     def tick(self) -> None:
         """One anti-entropy round: the protocol sends what its neighbours need."""
         with self.lock:
             if not self.up:
                 return
             t = time.process_time()
+            reg = self.retirements
+            if reg is not None:
+                self._rounds += 1
+                if self._rounds % self.registry_every == 0:
+                    self._registry_sent.clear()     # every few rounds the registry goes again (a lost message)
+                    self._registry_view.clear()
+                reg.step(self.state)
+                self.protocol.on_retirements()
             self.protocol.on_tick()
+            if reg is not None:
+                for j in self.neighbours:       # a neighbour the round sent nothing gets the registry alone
+                    if self._registry_for(j) is not None:
+                        self.send(j, "registry")
             self.stats.cpu_seconds += time.process_time() - t
 
     def crash(self) -> None:
@@ -441,6 +633,8 @@ class Node:
 
     def _new_incarnation(self, state: Any) -> None:
         self.state = state
+        if self.retirements is not None and state.replica is not None:
+            self.retirements.rebind(state.replica)
         self.stats.incarnations += 1
         self._watch_conflicts()
 
@@ -479,7 +673,11 @@ class Node:
         """Encode and send one message. ``payload_bytes`` counts CRDT bytes carried inside ``meta`` (logs).
         A message over ``limits.max_message_bytes`` is not sent (its receiver would refuse it): counted
         under ``limits_hit["send_bytes"]``; returns False."""
-        data = encode_message(kind, *meta, payload=payload)
+        registry = self._registry_for(dst) if self.retirements is not None else None
+        data = encode_message(kind, *meta, payload=payload, registry=registry)
+        if len(data) > self.limits.max_message_bytes and registry is not None:
+            registry = None                          # the registry goes with a later, smaller message
+            data = encode_message(kind, *meta, payload=payload)
         if len(data) > self.limits.max_message_bytes:
             self.hit_limit("send_bytes", dst, f"a {kind!r} message of {len(data)} bytes was not sent")
             return False
@@ -497,6 +695,12 @@ class Node:
         if kind in ("state", "full", "snapshot"):
             st.full_states_sent += 1
             p.full_states_sent += 1
+        if registry is not None:
+            assert self.retirements is not None
+            self._registry_sent[dst] = self.retirements.version
+            nxt = self._registry_next.pop(dst, None)
+            if nxt is not None:   # copies: a record merged into later must not change what was sent
+                self._registry_view[dst] = ({r: rec.copy() for r, rec in nxt[0].items()}, nxt[1])
         if self.transport is not None:
             self.transport.send(self.name, dst, data, SendInfo(kind, pb, len(data) - pb, units))
         return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..codec import encode
+from ..errors import CRDTError
 from .messages import Message, vv_to_wire
 
 __all__ = ["PROTOCOLS", "BPRRProtocol", "CausalProtocol", "DeltaProtocol", "DigestProtocol", "OpProtocol",
@@ -74,6 +75,13 @@ class SyncProtocol:
         log bounds, ``buffer`` delta-intervals); {} when it holds nothing between rounds."""
         return {}
 
+    def on_retirements(self) -> None:
+        """The node's retirement registry changed or stepped: drop what is kept about replicas retired for good
+        (per-origin logs, sequence numbers). Called at every tick of a node with a registry."""
+
+    def forget_peer(self, peer: str) -> None:
+        """``peer`` is no longer a neighbour (it left for good): drop what is kept about it."""
+
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
         """(writes ``peer`` is known to lack, seconds since the oldest of them was made here), or None
         when the protocol keeps no per-peer knowledge (``state``, ``delta``)."""
@@ -95,11 +103,15 @@ class SyncProtocol:
     def _refill(self) -> None:
         self._answers.clear()
 
-    def _merge(self, src: str, obj: Any) -> None:
-        """Admit ``obj`` from ``src`` (its grant) and merge it whole into X (validated: all or nothing)."""
-        self.node.admit(src, obj)
-        self.node.state.merge(obj)
+    def _merge(self, src: str, obj: Any) -> Any:
+        """Admit ``obj`` from ``src`` (its grant) and merge it whole into X (validated: all or nothing), under the
+        node's retirement registry if it has one (renamed, or refused whole). Returns what was merged."""
+        node = self.node
+        node.admit(src, obj)
+        z = node.incoming(obj)
+        node.merge_in(z)
         self._ship_dropped()
+        return z
 
     def _ship_dropped(self) -> None:
         """Siblings a conflict type's bounds dropped on a merge leave as a local write's delta would (see
@@ -110,18 +122,22 @@ class SyncProtocol:
             if d is not None:
                 self.on_local(d)
 
-    def _receive_delta(self, src: str, d: Any) -> Any:
-        """Merge a received delta (or state) ``d`` and return Δ(d, X): the part of it X lacked.
+    def _receive_delta(self, src: str, d: Any) -> tuple[Any, Any]:
+        """Merge a received delta (or state) ``d``; return it as merged (renamed under the retirement registry)
+        and Δ(d, X): the part of it X lacked.
 
         The whole of ``d`` is validated against X before anything changes, so a dot that ``d`` carries with a
         different payload than X (a forged delta, or two processes sharing a replica id) is refused as a
         direct merge would refuse it, even where Δ alone would have filtered it out.
         """
-        x = self.node.state
+        node = self.node
+        x = node.state
+        node.admit(src, d)
+        d = node.incoming(d)          # renamed under the retirement records, or refused whole
         x.check_merge(d)              # refuse a clash of our own id before Δ spends anything on it
         delta = d.delta_for(x)
-        self._merge(src, d)
-        return delta
+        node.merge_in(d)
+        return d, delta
 
 
 class StateProtocol(SyncProtocol):
@@ -167,8 +183,8 @@ class DeltaProtocol(SyncProtocol):
         self._add(delta)
 
     def on_message(self, src: str, msg: Message) -> None:
-        d = self.node.decode_payload(msg)
-        if not self._receive_delta(src, d).is_bottom():   # d ⋢ X: joined; pass the whole group on
+        d, delta = self._receive_delta(src, self.node.decode_payload(msg))
+        if not delta.is_bottom():   # d ⋢ X: joined; pass the whole group on
             self._add(d)
 
     def on_tick(self) -> None:
@@ -177,7 +193,7 @@ class DeltaProtocol(SyncProtocol):
         if self.full_every and self.rounds % self.full_every == 0:
             out, kind = node.state, "state"
         else:
-            out, kind = self.group, "delta"
+            out, kind = node.outgoing(self.group), "delta"
         self.group = None
         if out is None or out.is_bottom():
             return
@@ -236,8 +252,8 @@ class CausalProtocol(SyncProtocol):
     def on_message(self, src: str, msg: Message) -> None:
         kind = msg.kind
         if kind in ("seq", "full"):
-            d = self.node.decode_payload(msg)
-            delta = self._receive_delta(src, d)   # the part of d that X lacked (⊥ iff d ⊑ X); d is merged whole
+            # the part of d that X lacked (⊥ iff d ⊑ X); d is merged whole (renamed under the retirement records)
+            d, delta = self._receive_delta(src, self.node.decode_payload(msg))
             if not delta.is_bottom():
                 self._buffer(src, delta if self.rr else d)
             self.node.send(src, "ack", msg.meta[0])   # only what is merged is acknowledged
@@ -282,6 +298,7 @@ class CausalProtocol(SyncProtocol):
             if group is None or group.is_bottom():
                 self.acks[j] = c                  # everything pending came from j itself
                 continue
+            group = node.outgoing(group)
             node.send(j, "seq", c, payload=encode(group), units=group.units())
         self._gc()
 
@@ -313,6 +330,12 @@ class CausalProtocol(SyncProtocol):
 
     def log_metadata(self) -> dict[str, int]:
         return {"buffer": len(self.buffer)}
+
+    def forget_peer(self, peer: str) -> None:
+        self.acks.pop(peer, None)
+        self.resets.discard(peer)
+        self._answers.pop(peer, None)
+        self._gc()
 
     def peer_lag(self, peer: str) -> tuple[int, float] | None:
         a = self.acks.get(peer, 0)
@@ -453,8 +476,12 @@ class DigestProtocol(SyncProtocol):
             self.peer_known[src] = theirs
             if not self._may_answer(src):
                 return
-            if any(theirs.get(o, 0) + 1 < self.floor.get(o, 1) and self.known.get(o, 0) > theirs.get(o, 0)
-                   for o in self.known):
+            reg = node.retirements
+            # With retirements, an empty digest asks for everything: the events renamed into archives are in
+            # no log (the retired origins' entries were dropped), only a snapshot carries them.
+            gap = not theirs and reg is not None and bool(reg.archives) and not node.state.is_bottom()
+            if gap or any(theirs.get(o, 0) + 1 < self.floor.get(o, 1) and self.known.get(o, 0) > theirs.get(o, 0)
+                          for o in self.known):
                 x = node.state
                 node.send(src, "snapshot", vv_to_wire(self.known), payload=encode(x), units=x.units())
                 return
@@ -472,9 +499,14 @@ class DigestProtocol(SyncProtocol):
             if out:
                 node.send(src, "slog" if self.signed else "log", out, units=units, payload_bytes=size)
         elif msg.kind in ("log", "slog"):
+            from ..errors import RetiredReplica
+
             took = False
             for entry in msg.meta[0]:
-                took = self._take(src, *entry) or took
+                try:
+                    took = self._take(src, *entry) or took
+                except RetiredReplica as exc:   # a late write of a retired origin: this entry only is refused
+                    node._reject(src, "retired", f"log entry {entry[0]}:{entry[1]}: {exc}")
             if took and self.unready:
                 self._retry_unready(src)
         elif msg.kind == "snapshot":
@@ -539,7 +571,11 @@ class DigestProtocol(SyncProtocol):
                     del self.unready[(o, s)]
                     self.pending -= 1
                     if s > self.known.get(o, 0) and s not in self.log.get(o, {}):
-                        self.node.state.merge(d)
+                        try:
+                            z = self.node.incoming(d)
+                        except CRDTError:     # a late write of a retired origin, or a retirement not known yet
+                            continue
+                        self.node.merge_in(z)
                         self._hold(o, s, data, d.units(), sig)
                     progress = True
 
@@ -555,10 +591,41 @@ class DigestProtocol(SyncProtocol):
     def on_tick(self) -> None:
         self._refill()
         self._expire()
-        digest = vv_to_wire(self.known)
+        # a state lacking events renamed into an archive asks for a snapshot (an empty digest)
+        digest = [] if self.node.archive_gap() else vv_to_wire(self.known)
         for j in self.node.neighbours:
             self.node.send(j, "digest", digest)
         self._gc()
+
+    def on_retirements(self) -> None:
+        """Forget the retired origins (their retirement performed): their log entries, sequence numbers and
+        floors here, and what neighbours said of them. Entries of theirs that still arrive (from a neighbour
+        that has not learned of the retirement yet) are renamed or refused on arrival, and forgotten again.
+        O(tombstones) when none is held."""
+        gone = self.node.retired()
+        if not gone:
+            return
+        held = gone & (self.known.keys() | self.log.keys() | self.floor.keys())
+        if not held:
+            for theirs in self.peer_known.values():
+                for o in gone & theirs.keys():
+                    del theirs[o]
+            return
+        for o in held:
+            for s in self.log.pop(o, {}):
+                self.held_at.pop((o, s), None)
+            self.known.pop(o, None)
+            self.floor.pop(o, None)
+        for key in [k for k in self.unready if k[0] in held]:
+            del self.unready[key]
+        for theirs in self.peer_known.values():
+            for o in gone & theirs.keys():
+                del theirs[o]
+        self._recount_pending()
+
+    def forget_peer(self, peer: str) -> None:
+        self.peer_known.pop(peer, None)
+        self._answers.pop(peer, None)
 
     def _gc(self) -> None:
         nbrs = self.node.neighbours
@@ -880,7 +947,13 @@ class OpProtocol(SyncProtocol):
             from .trust import Unauthorized
 
             raise Unauthorized(m.origin, "name writes of others beyond its causal past (a forged context)")
-        self.node.state.merge(d)
+        reg = self.node.retirements
+        if reg is not None:
+            # Renamed under the retirement records; a late write of a retired replica is dropped, not refused:
+            # the operation is delivered (as nothing), so the operations that depend on it are not held forever.
+            reg.check(d)
+            d = reg.normalized(d)
+        self.node.merge_in(d)
         self._applied.append(int(d.units()))
 
     def _repair(self, src: str, theirs: dict[str, int]) -> None:
@@ -925,6 +998,11 @@ class OpProtocol(SyncProtocol):
         for j in self.node.neighbours:
             self.node.send(j, "opsync", self.bc.replica, vv)
         self._tidy()                 # operations that became stable or were shed since the last round
+
+    def forget_peer(self, peer: str) -> None:
+        self.acked.pop(peer, None)
+        self.behind.pop(peer, None)
+        self._answers.pop(peer, None)
 
     def on_crash(self) -> None:
         self.behind.clear()

@@ -51,15 +51,12 @@ The exit code is 1 when a target fails (the verdicts are computed from this run'
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import gc
 import json
-import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -72,8 +69,8 @@ import attrs
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmark this checkout, not whatever is installed
 
-import crdts  # noqa: E402
 from crdts import HLC, AWSet, GSet, LWWMap, encode  # noqa: E402
+from crdts.bench._common import machine, source_info  # noqa: E402
 from crdts.causal import CausalContext  # noqa: E402
 from crdts.kernel import DotSetMap  # noqa: E402
 from crdts.ops.broadcast import Ack  # noqa: E402
@@ -543,34 +540,6 @@ def cloud_after(w: World, proto: str, repeats: int, keep_gc: bool, ops: int) -> 
 # ------------------------------------------------------------------------------------------- report
 
 
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-    }
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(AttributeError, OSError):
-        info["loadavg_at_start"] = os.getloadavg()
-    return info
-
-
-def source_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"crdts_version": getattr(crdts, "__version__", None)}
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
-                                "crdts"], capture_output=True, text=True, timeout=10)
-        if head.returncode == 0:
-            info["git_commit"] = head.stdout.strip()
-            info["crdts_dirty"] = bool(dirty.stdout.strip())
-    return info
 
 
 def markdown(doc: dict[str, Any]) -> str:

@@ -53,13 +53,11 @@ The exit status is 1 when a target fails, 0 otherwise.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import gc
 import json
 import os
 import platform
-import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -74,6 +72,9 @@ import cbor2  # noqa: E402
 
 import crdts  # noqa: E402
 from crdts import HLC, AWSet, Limits, LWWMap, MVRegister, ORMap, decode, encode  # noqa: E402
+from crdts.bench._common import dist_version as _version  # noqa: E402
+from crdts.bench._common import machine as _machine  # noqa: E402
+from crdts.bench._common import source_info  # noqa: E402
 
 try:  # optional comparison (the `bench` extra)
     import pycrdt
@@ -579,43 +580,9 @@ def bench_o1(repeats: int) -> list[dict[str, Any]]:
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-        "cbor2": _version("cbor2"),
-        "pycrdt": _version("pycrdt") if pycrdt is not None else None,
-    }
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(AttributeError, OSError):
-        info["loadavg_at_start"] = os.getloadavg()
-    return info
-
-
-def _version(dist: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(dist)
-    except Exception:
-        return None
-
-
-def source_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"crdts_version": getattr(crdts, "__version__", None), "crdts_path": crdts.__file__}
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
-                                "crdts"], capture_output=True, text=True, timeout=10)
-        if head.returncode == 0:
-            info["git_commit"] = head.stdout.strip()
-            info["crdts_dirty"] = bool(dirty.stdout.strip())
+    """The shared machine record, with pycrdt's version (the comparison library) beside cbor2's."""
+    info = _machine()
+    info["pycrdt"] = _version("pycrdt") if pycrdt is not None else None
     return info
 
 

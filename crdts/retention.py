@@ -525,19 +525,25 @@ class Retirements:
         accepted once its holder has applied the records). Otherwise events of retired replicas are renamed,
         and the rest merged as ``x.merge`` would. O(records + replica ids of ``y``) plus the merge when ``y``
         names no retired replica."""
+        z = self.admit(y)
+        x.merge(z)
+        if self.records:
+            self.normalize(x)
+        return z
+
+    def admit(self, y: Any) -> Any:
+        """``y`` as it may be merged here: checked (:class:`~crdts.errors.UnknownRetirement`), late writes of
+        retired replicas refused (:class:`~crdts.errors.RetiredReplica`), the rest renamed (a copy when anything
+        is). Changes nothing; :meth:`receive` is this followed by the merge."""
         self.check(y)
         if not self.records:
-            x.merge(y)
             return y
         late = self.late(y)
         if late:
             r, (m, f) = next(iter(late.items()))
             raise RetiredReplica(r, f"a late write: its events up to {_fmt(m)}, but its retirement recorded its "
                                     f"history up to {_fmt(f)}")
-        z = self.normalized(y)
-        x.merge(z)
-        self.normalize(x)
-        return z
+        return self.normalized(y)
 
 
 def _fmt(m: Mark) -> str:

@@ -12,10 +12,11 @@ from typing import Any
 
 import crdts
 
-__all__ = ["checkout", "machine", "source_info"]
+__all__ = ["checkout", "dist_version", "machine", "source_info"]
 
 
-def _version(dist: str) -> str | None:
+def dist_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (None when it is not installed)."""
     try:
         from importlib.metadata import version
 
@@ -33,7 +34,7 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "cpu_count": os.cpu_count(),
-        "cbor2": _version("cbor2"),
+        "cbor2": dist_version("cbor2"),
     }
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
         for line in f:

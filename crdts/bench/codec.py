@@ -46,7 +46,7 @@ from typing import Any
 import cbor2
 
 from crdts import HLC, AWSet, Limits, LWWMap, decode, encode
-from crdts.bench._common import _version, machine, source_info
+from crdts.bench._common import dist_version, machine, source_info
 
 FAST = Limits(check_invariants=False)
 DELTA_BATCH = 10_000
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m crdts.bench.co
 
     print(f"crdts codec vs plain cbor2 (N={n:,}, best of {repeats}, {args.clock} time, "
           f"gc {'on' if args.gc else 'paused'}; "
-          f"python {platform.python_version()}, cbor2 {_version('cbor2')})")
+          f"python {platform.python_version()}, cbor2 {dist_version('cbor2')})")
     hdr = (f"{'scenario':<12} {'bytes':>9} {'plain':>9} {'ratio':>6} | {'enc ms':>8} {'dumps':>7} {'ratio':>6} | "
            f"{'dec ms':>8} {'no-chk':>8} {'loads':>7} {'ratio':>6} {'no-chk':>6}")
     print(hdr)

@@ -526,15 +526,7 @@ class Node:
         reg = self.retirements
         if reg is None or d is None:
             return d
-        reg.check(d)
-        if not reg.records:
-            return d
-        late = reg.late(d)
-        if late:
-            r, (m, f) = next(iter(late.items()))
-            raise RetiredReplica(r, f"a late write: its events up to {list(m)}, but its retirement recorded its "
-                                    f"history up to {list(f)}")
-        return reg.normalized(d)
+        return reg.admit(d)
 
     def merge_in(self, d: Any) -> None:
         """Join ``d`` (already passed through :meth:`incoming`) into the state, and keep the state normalized."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import abc
 import math
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import kernel
@@ -393,11 +392,9 @@ class Causal(CRDT):
             if theirs > mine:
                 raise ReplicaClash(r, mine, theirs)
             if cloud:
-                by = octx._by                   # indexed by replica: O(our dots there); else one C-level pass
-                if by is not None or len(cloud) < 64 or r in map(itemgetter(0), cloud):
-                    ours = by.get(r, ()) if by is not None else [c for q, c in cloud if q == r]
-                    if ours and max(ours) > mine:
-                        raise ReplicaClash(r, mine, max(ours))
+                ours = octx._cloud_of(r)        # the index it builds serves the join that follows
+                if ours and max(ours) > mine:
+                    raise ReplicaClash(r, mine, max(ours))
         if cloud and len(cloud) + len(self._ctx.cloud) > CausalContext.max_cloud:
             cap = CausalContext.max_cloud
             size = self._ctx.joined_cloud_size(octx)
@@ -410,7 +407,7 @@ class Causal(CRDT):
             return
         ctx = self._ctx
         n = ctx.vv.get(replica, 0)
-        beyond = [d[1] for d in ctx.cloud if d[0] == replica] if ctx.cloud else []
+        beyond = ctx._cloud_of(replica)
         if beyond:
             raise ReplicaClash(replica, n, max(beyond))
         if n >= UINT_LIMIT - 1:

@@ -384,7 +384,7 @@ class Causal(CRDT):
     def check_merge(self, other: Any) -> None:
         """Own replica id and dot-cloud limit (subclasses add theirs). Changes nothing. O(other's context)."""
         octx = other._ctx
-        cloud = octx.cloud
+        cloud = octx._cl
         r = self._replica
         if r is not None:
             mine = self._ctx.vv.get(r, 0)
@@ -392,10 +392,10 @@ class Causal(CRDT):
             if theirs > mine:
                 raise ReplicaClash(r, mine, theirs)
             if cloud:
-                ours = octx._cloud_of(r)        # the index it builds serves the join that follows
+                ours = octx._cloud_of(r)
                 if ours and max(ours) > mine:
                     raise ReplicaClash(r, mine, max(ours))
-        if cloud and len(cloud) + len(self._ctx.cloud) > CausalContext.max_cloud:
+        if cloud and sum(map(len, cloud.values())) + self._ctx.cloud_size() > CausalContext.max_cloud:
             cap = CausalContext.max_cloud
             size = self._ctx.joined_cloud_size(octx)
             if size > cap:
@@ -463,7 +463,7 @@ class Causal(CRDT):
     def new_origins(self, other: Any) -> set[str] | None:
         """Replicas with dots in ``other``'s context that this one lacks. O(other's context representation)."""
         prefixes, dots = kernel._context_minus(other._ctx, self._ctx, 0)
-        return set(prefixes) | {d[0] for d in dots}
+        return set(prefixes) | set(dots)
 
     def _check(self) -> None:
         if not isinstance(self._store, self._kind):
@@ -501,7 +501,7 @@ class Causal(CRDT):
 
         ctx = self._ctx
         ids = self._rt_ids()
-        return {"replicas": len(ids), "context": len(ctx.vv), "cloud": len(ctx.cloud),
+        return {"replicas": len(ids), "context": len(ctx.vv), "cloud": ctx.cloud_size(),
                 "archives": sum(map(is_archive, ids)), "dots": kernel.ndots(self._store)}
 
     def __repr__(self) -> str:

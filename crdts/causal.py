@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import compress, repeat
-from operator import eq, gt, itemgetter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from functools import partial
+from operator import ge, lt
 from typing import Any, ClassVar, NamedTuple
 
 __all__ = ["DEFAULT_MAX_DRIFT", "HLC", "UINT_LIMIT", "CausalContext", "Dot", "Ordering", "Timestamp",
@@ -190,40 +190,20 @@ class VersionVector:
         return f"VersionVector({dict(sorted(self._vv.items()))!r})"
 
 
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
-_BULK = 64   # from this many dots, a cloud is walked column-wise by C-level passes instead of dot by dot
-
-
-def _columns(dots: Iterable[tuple[str, int]]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The replicas and the counters of ``dots`` (a set or a list, read twice in the same order), as two
-    aligned tuples (C-level)."""
-    return tuple(map(_FIRST, dots)), tuple(map(_SECOND, dots))
-
-
-def _group(rs: tuple[str, ...], cs: tuple[int, ...]) -> dict[str, set[int]]:
-    """``{replica: counters}`` of aligned columns: one C-level pass per replica while they are few, one
-    Python pass over the dots otherwise (never a pass per replica over many replicas)."""
-    reps = set(rs)
-    if len(reps) <= 8:
-        return {r: set(compress(cs, map(eq, rs, repeat(r)))) for r in reps}
-    by: dict[str, set[int]] = {}
-    for r, c in zip(rs, cs, strict=True):
-        t = by.get(r)
-        if t is None:
-            by[r] = {c}
-        else:
-            t.add(c)
-    return by
-
-
 class CausalContext:
-    """A set of dots: a compact version vector ``vv`` plus a ``cloud`` of non-contiguous dots.
+    """A set of dots: a compact version vector ``vv`` plus a *cloud* of non-contiguous dots.
 
-    Invariant (checked by ``_check``): every cloud dot ``(r, n)`` has ``n > vv.get(r, 0) + 1``, so
-    two contexts holding the same dots have the same representation, and the cloud is empty
-    whenever each replica's dots are contiguous from 1.
+    The cloud is kept by replica, as ``{replica: set of counters}`` (a set of plain ints per replica, never
+    an empty one): a scattered dot costs one int in a set, and every pass over the cloud (join, check,
+    encode) is a C-level set operation per replica. :attr:`cloud` gives it as a set of ``(replica,
+    counter)`` tuples, built on demand.
 
-    Cost: O(replicas + cloud). ``contains`` is O(1); ``join`` is O(len(other.vv) + clouds).
+    Invariant (checked by ``_check``): every scattered counter ``n`` of replica ``r`` has ``n > vv.get(r, 0) +
+    1``, so two contexts holding the same dots have the same representation, and the cloud is empty whenever
+    each replica's dots are contiguous from 1.
+
+    Cost: O(replicas + cloud). ``contains`` is O(1); ``join`` is O(len(other.vv) + other's cloud + dots
+    made contiguous).
 
     >>> a = CausalContext(); a.add(a.next_dot("a"))
     >>> b = CausalContext(); b.add(Dot("a", 2))
@@ -231,7 +211,7 @@ class CausalContext:
     CausalContext(vv={'a': 2}, cloud=[])
     """
 
-    __slots__ = ("_by", "cloud", "vv")
+    __slots__ = ("_cl", "vv")
 
     #: The most scattered dots (the cloud) a replica's context may hold after a merge; a merge that would
     #: exceed it is refused with :class:`~crdts.errors.LimitExceeded`. Honest replicas hold a few (dots
@@ -240,11 +220,9 @@ class CausalContext:
 
     def __init__(self, vv: Mapping[str, int] | None = None, cloud: Iterable[tuple[str, int]] = ()) -> None:
         self.vv: dict[str, int] = {}
-        self.cloud: set[tuple[str, int]] = set()
-        # The cloud by replica (replica -> counters), built once the cloud is large (see _cloud_of) and kept
-        # in step by every method that changes the cloud; None while not built. Code outside this class
-        # reads ``cloud`` but never changes it (a new context is built with ``_raw``).
-        self._by: dict[str, set[int]] | None = None
+        # The cloud: replica -> its scattered counters (never an empty set). Code outside this class reads
+        # it (``_cloud_of``, ``cloud_size``) but never changes it; a new context is built with ``_raw``.
+        self._cl: dict[str, set[int]] = {}
         if vv:
             for r, n in vv.items():
                 _check_replica(r)
@@ -252,83 +230,88 @@ class CausalContext:
                     raise ValueError(f"context entry for {r!r} must be an int >= 0, got {n!r}")
                 if n:
                     self.vv[r] = n
+        cl = self._cl
         for d in cloud:
-            _check_replica(d[0])
-            _check_counter(d[1], "dot counter")
-            self.cloud.add((d[0], d[1]))
+            r = _check_replica(d[0])
+            c = _check_counter(d[1], "dot counter")
+            s = cl.get(r)
+            if s is None:
+                cl[r] = {c}
+            else:
+                s.add(c)
         self.compact()
 
     @classmethod
-    def _raw(cls, vv: dict[str, int], cloud: set[tuple[str, int]]) -> CausalContext:
-        """A context of already valid, already compact parts (the codec's and the kernel's way in)."""
+    def _raw(cls, vv: dict[str, int], cloud: dict[str, set[int]]) -> CausalContext:
+        """A context of already valid, already compact parts (the codec's and the kernel's way in); takes
+        ownership of both."""
         cc = cls.__new__(cls)
         cc.vv = vv
-        cc.cloud = cloud
-        cc._by = None
+        cc._cl = cloud
         return cc
 
     @classmethod
-    def _of_dots(cls, dots: set[tuple[str, int]]) -> CausalContext:
-        """A context holding exactly ``dots`` (already valid plain tuples); takes ownership of the set."""
+    def _of_dot(cls, replica: str, counter: int) -> CausalContext:
+        """A context holding exactly the (valid) dot ``(replica, counter)``: a one-write delta's."""
+        cc = cls.__new__(cls)
+        if counter == 1:
+            cc.vv, cc._cl = {replica: 1}, {}
+        else:
+            cc.vv, cc._cl = {}, {replica: {counter}}
+        return cc
+
+    @classmethod
+    def _of_dots(cls, dots: Iterable[tuple[str, int]]) -> CausalContext:
+        """A context holding exactly ``dots`` (already valid)."""
         cc = cls.__new__(cls)
         cc.vv = {}
-        cc.cloud = dots
-        cc._by = None
-        for d in dots:
-            if d[1] == 1:  # only a first dot can start the (empty) version vector
-                cc.compact()
-                break
+        cl: dict[str, set[int]] = {}
+        first = False
+        for r, c in dots:
+            s = cl.get(r)
+            if s is None:
+                cl[r] = {c}
+            else:
+                s.add(c)
+            first = first or c == 1   # only a first dot can start the (empty) version vector
+        cc._cl = cl
+        if first:
+            cc.compact()
         return cc
 
     def copy(self) -> CausalContext:
-        cc = CausalContext._raw(self.vv.copy(), self.cloud.copy())
-        if self._by is not None:
-            cc._by = {r: set(cs) for r, cs in self._by.items()}
-        return cc
+        return CausalContext._raw(self.vv.copy(), {r: s.copy() for r, s in self._cl.items()})
 
-    _SMALL = 64   # up to this many scattered dots, a scan of the cloud beats keeping it by replica
+    @property
+    def cloud(self) -> set[tuple[str, int]]:
+        """The scattered dots, as a new set of ``(replica, counter)`` tuples. O(cloud)."""
+        return {(r, c) for r, s in self._cl.items() for c in s}
 
-    def _cloud_of(self, replica: str) -> Iterable[int]:
-        """The counters of ``replica``'s dots in the cloud. O(those dots) (O(cloud) while the cloud is small)."""
-        cloud = self.cloud
-        if not cloud:
-            return ()
-        by = self._by
-        if by is None:
-            if len(cloud) <= self._SMALL:
-                return [c for r, c in cloud if r == replica]
-            by = self._by = _group(*_columns(cloud))
-        return by.get(replica, ())
+    def cloud_size(self) -> int:
+        """How many scattered dots the context holds. O(replicas of the cloud)."""
+        cl = self._cl
+        return sum(map(len, cl.values())) if cl else 0
 
-    def _put(self, d: tuple[str, int]) -> None:
-        self.cloud.add(d)
-        by = self._by
-        if by is not None:
-            s = by.get(d[0])
-            if s is None:
-                by[d[0]] = {d[1]}
-            else:
-                s.add(d[1])
+    def _cloud_of(self, replica: str) -> Collection[int]:
+        """The counters of ``replica``'s scattered dots (do not change them). O(1)."""
+        return self._cl.get(replica, ())
 
-    def _drop(self, d: tuple[str, int]) -> None:
-        self.cloud.discard(d)
-        by = self._by
-        if by is not None:
-            s = by.get(d[0])
-            if s is not None:
-                s.discard(d[1])
-                if not s:
-                    del by[d[0]]
+    def cloud_dots(self) -> Iterator[tuple[str, int]]:
+        """The scattered dots, one ``(replica, counter)`` tuple at a time. O(cloud)."""
+        for r, s in self._cl.items():
+            for c in s:
+                yield (r, c)
 
     def contains(self, dot: tuple[str, int]) -> bool:
         """Whether ``dot`` is in this context. O(1)."""
-        return dot[1] <= self.vv.get(dot[0], 0) or dot in self.cloud
+        r, c = dot
+        return c <= self.vv.get(r, 0) or c in self._cl.get(r, ())
 
     __contains__ = contains
 
     def max(self, replica: str) -> int:
         """The highest counter of ``replica`` in this context (0 if none). O(1 + its scattered dots)."""
-        return max(self._cloud_of(replica), default=self.vv.get(replica, 0))
+        return max(self._cl.get(replica, ()), default=self.vv.get(replica, 0))
 
     def next_dot(self, replica: str) -> Dot:
         """The next unused dot of ``replica`` (not recorded; ``add`` records it). O(1) with an empty cloud."""
@@ -340,178 +323,148 @@ class CausalContext:
         vv = self.vv
         m = vv.get(r, 0)
         if n == m + 1:
-            vv[r] = n
-            cloud = self.cloud
-            if cloud:
-                nxt = (r, n + 1)
-                while nxt in cloud:  # pull the run that now continues the version vector
-                    self._drop(nxt)
+            s = self._cl.get(r)
+            if s:
+                while n + 1 in s:   # pull the run that now continues the version vector
                     n += 1
-                    nxt = (r, n + 1)
-                vv[r] = n
+                    s.remove(n)
+                if not s:
+                    del self._cl[r]
+            vv[r] = n
         elif n > m:
-            self._put((r, n))
-            if self._by is None and len(self.cloud) > self._SMALL:
-                self._cloud_of(r)
+            s = self._cl.get(r)
+            if s is None:
+                self._cl[r] = {n}
+            else:
+                s.add(n)
 
     def join(self, other: CausalContext) -> None:
         """Union with ``other`` in place, compacting only what the union touched.
 
-        O(len(other.vv) + len(other.cloud) + dots made contiguous), plus, for each replica whose entry
-        jumps by more than this cloud holds, one pass over this cloud: never O(a jump the other side
+        O(len(other.vv) + other's cloud + dots made contiguous), plus, for each replica whose entry jumps,
+        the smaller of the jump and this cloud's dots of that replica: never O(a jump the other side
         claims), and never a pass over the whole cloud for an ordinary delta.
         """
-        vv = self.vv
-        cloud = self.cloud
-        if not cloud:
-            for r, n in other.vv.items():
-                if n > vv.get(r, 0):
-                    vv[r] = n
-            ocloud = other.cloud
-            if not ocloud:
-                return
-            if len(ocloud) > self._SMALL:
-                other._cloud_of("")                   # its index by replica (built once, kept)
-                oby = other._by
-                assert oby is not None
-                if all(min(t) > vv.get(r, 0) + 1 for r, t in oby.items()):
-                    # none of them continues or is covered by our entries: they are our cloud as they are
-                    cloud.update(ocloud)
-                    self._by = {r: set(t) for r, t in oby.items()}
-                    return
-            jumped: dict[str, int] = {}
-            for d in ocloud:
-                r, n = d
-                m = vv.get(r, 0)
-                if n == m + 1:         # a delta's dot that continues our entry: the usual case
-                    vv[r] = n
-                    if cloud:
-                        jumped[r] = n
-                elif n > m:
-                    self._put(d)
-                    jumped.setdefault(r, m)
-            if jumped and cloud:
-                self._compact_replicas(jumped)
-                if self._by is None and len(cloud) > self._SMALL:
-                    self._cloud_of("")   # index the cloud now, in the merge that made it large
-            return
-        jumped = {}
+        vv, cl = self.vv, self._cl
+        touched: dict[str, int] | None = None   # replica -> its entry before the join, for those to settle
         for r, n in other.vv.items():
             m = vv.get(r, 0)
             if n > m:
                 vv[r] = n
-                jumped[r] = m
-        ocloud = other.cloud
-        if len(ocloud) >= _BULK:
-            fresh = list(ocloud - cloud)
-            if fresh:
-                rs, cs = _columns(fresh)
-                keep = list(compress(fresh, map(gt, cs, map(vv.get, rs, repeat(0)))))
-                if keep:
-                    cloud.update(keep)
-                    by = self._by
-                    krs, kcs = _columns(keep)
-                    if by is not None:
-                        for r, t in _group(krs, kcs).items():
-                            mine = by.get(r)
-                            if mine is None:
-                                by[r] = t
-                            else:
-                                mine |= t
-                    for r in set(krs):
-                        jumped.setdefault(r, vv.get(r, 0))
-        else:
-            for d in ocloud:
-                if d[1] > vv.get(d[0], 0) and d not in cloud:
-                    self._put(d)
-                    jumped.setdefault(d[0], vv.get(d[0], 0))
-        if jumped:
-            self._compact_replicas(jumped)
-            if self._by is None and len(cloud) > self._SMALL:
-                self._cloud_of("")
+                if r in cl:
+                    if touched is None:
+                        touched = {}
+                    touched[r] = m
+        for r, t in other._cl.items():
+            m = vv.get(r, 0)
+            s = cl.get(r)
+            if len(t) <= 4:
+                # A delta's few dots (the usual case), in order: each continues our entry or joins our cloud
+                for c in sorted(t) if len(t) > 1 else t:
+                    if c == m + 1:
+                        m = c
+                        while s and m + 1 in s:   # pull the run that now continues the entry
+                            m += 1
+                            s.remove(m)
+                    elif c > m:
+                        if s is None:
+                            s = cl[r] = {c}
+                        else:
+                            s.add(c)
+                if m:
+                    vv[r] = m
+                if s is not None and not s:
+                    del cl[r]
+                continue
+            if s is None:
+                # C-level: a copy of theirs (those beyond our entry only, when some may not be)
+                s = set(t) if not m or min(t) > m else set(filter(partial(lt, m), t))
+                if not s:
+                    continue
+                cl[r] = s
+            else:
+                s.update(t if not m else filter(partial(lt, m), t))
+            if touched is None:
+                touched = {}
+            touched.setdefault(r, m)
+        if touched:
+            for r, m in touched.items():
+                self._settle(r, m)
+
+    def _settle(self, r: str, m: int) -> None:
+        """Compact replica ``r`` after its entry moved up from ``m`` and/or counters joined its cloud (all of
+        them beyond its entry): drop the scattered counters the entry now covers, pull the run that
+        continues it. O(min(jump, r's cloud) + the run)."""
+        vv, cl = self.vv, self._cl
+        s = cl.get(r)
+        if s is None:
+            return
+        n = vv.get(r, 0)
+        if n > m:
+            if n - m <= len(s):
+                s.difference_update(range(m + 1, n + 1))
+            else:
+                s.difference_update([c for c in s if c <= n])
+        while n + 1 in s:
+            n += 1
+            s.remove(n)
+        if n:
+            vv[r] = n
+        if not s:
+            del cl[r]
 
     def joined_cloud_size(self, other: CausalContext) -> int:
         """How many scattered dots this context would hold after ``join(other)``, without joining.
-        O(other's representation + this cloud's dots of the replicas other names)."""
-        vv, cloud = self.vv, self.cloud
-        ovv, ocloud = other.vv, other.cloud
-        top = {r: max(n, vv.get(r, 0)) for r, n in ovv.items()}
-        size = len(cloud)
-        for r, n in top.items():          # our scattered dots that other's entries cover
-            if n > vv.get(r, 0) and cloud:
-                size -= sum(1 for c in self._cloud_of(r) if c <= n)
-        touched = set(top)
-        if len(ocloud) >= _BULK:          # other's scattered dots that are new here, column-wise
-            fresh = ocloud - cloud if cloud else ocloud
-            if fresh:
-                rs, cs = _columns(fresh)
-                zero = repeat(0)
-                size += sum(map(gt, cs, map(max, map(ovv.get, rs, zero), map(vv.get, rs, zero))))
-                touched.update(rs)        # a replica all of whose dots are covered continues no run
-        else:
-            for d in ocloud:              # other's scattered dots that are new here
-                r, c = d
-                if c > top.get(r, vv.get(r, 0)) and d not in cloud:
-                    size += 1
-                    touched.add(r)
-        for r in touched:                 # runs that would continue an entry move into the version vector
-            c = top.get(r, vv.get(r, 0)) + 1
-            while (r, c) in cloud or (r, c) in ocloud:
+        O(other's representation + the smaller of each jump and this cloud's dots of the replica)."""
+        vv, cl = self.vv, self._cl
+        ovv, ocl = other.vv, other._cl
+        size = self.cloud_size()
+        for r in ovv.keys() | ocl.keys():
+            m = vv.get(r, 0)
+            top = max(m, ovv.get(r, 0))
+            mine = cl.get(r, ())
+            if top > m and mine:          # our scattered dots that other's entry covers
+                if top - m <= len(mine):
+                    size -= sum(map(mine.__contains__, range(m + 1, top + 1)))
+                else:
+                    size -= sum(map(partial(ge, top), mine))
+            theirs = ocl.get(r, ())
+            if theirs:                    # theirs beyond the new entry that we lack
+                fresh = set(theirs).difference(mine) if mine else theirs
+                size += sum(map(partial(lt, top), fresh))
+            c = top + 1                   # the run that would continue the entry moves into the vv
+            while c in mine or c in theirs:
                 size -= 1
                 c += 1
         return size
 
-    def _compact_replicas(self, old: dict[str, int]) -> None:
-        """Compact after the entries of ``old``'s replicas moved up from the values ``old`` gives.
-        O(the replicas' scattered dots + the dots made contiguous): never a pass over the whole cloud."""
-        vv, cloud = self.vv, self.cloud
-        for r, m in old.items():
-            n = vv.get(r, 0)
-            if n > m and cloud:
-                mine = self._cloud_of(r)
-                if n - m <= len(mine):   # type: ignore[arg-type]
-                    covered = [c for c in range(m + 1, n + 1) if (r, c) in cloud]
-                else:
-                    covered = [c for c in mine if c <= n]
-                for c in covered:
-                    self._drop((r, c))
-            nxt = (r, n + 1)
-            while nxt in cloud:
-                self._drop(nxt)
-                n += 1
-                nxt = (r, n + 1)
-            if n:
-                vv[r] = n
-
     def compact(self) -> None:
-        """Move contiguous cloud dots into the version vector and drop covered ones. O(cloud log cloud)."""
-        cloud = self.cloud
-        if not cloud:
-            return
-        vv = self.vv
-        keep = set()
-        for r, n in sorted(cloud):
+        """Move contiguous scattered dots into the version vector and drop covered ones. O(cloud)."""
+        vv, cl = self.vv, self._cl
+        for r in list(cl):
+            s = cl[r]
             m = vv.get(r, 0)
-            if n == m + 1:
-                vv[r] = n
-            elif n > m:
-                keep.add((r, n))
-        self.cloud = keep
-        self._by = None
+            if m and min(s) <= m:
+                s.difference_update([c for c in s if c <= m])
+                if not s:
+                    del cl[r]
+                    continue
+            if m + 1 in s:
+                self._settle(r, m)
 
     def dots(self) -> Iterator[tuple[str, int]]:
         """Every dot in the context (may be many: the version vector expands). O(dots)."""
         for r, n in self.vv.items():
             for i in range(1, n + 1):
                 yield (r, i)
-        yield from self.cloud
+        yield from self.cloud_dots()
 
     def size(self) -> int:
         """How many dots the context holds. O(replicas)."""
-        return sum(self.vv.values()) + len(self.cloud)
+        return sum(self.vv.values()) + self.cloud_size()
 
     def is_empty(self) -> bool:
-        return not self.vv and not self.cloud
+        return not self.vv and not self._cl
 
     def version_vector(self) -> VersionVector:
         """The contiguous part as a :class:`VersionVector`."""
@@ -520,56 +473,44 @@ class CausalContext:
         return v
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CausalContext) and self.vv == other.vv and self.cloud == other.cloud
+        return isinstance(other, CausalContext) and self.vv == other.vv and self._cl == other._cl
 
     __hash__ = None  # type: ignore[assignment]
 
     def __le__(self, other: CausalContext) -> bool:
         """Inclusion of dot sets. O(replicas + clouds): a range beyond ``other``'s entry must sit in its cloud."""
-        ovv, ocloud = other.vv, other.cloud
+        ovv, ocl = other.vv, other._cl
         for r, n in self.vv.items():
             m = ovv.get(r, 0)
-            if n > m and (n - m > len(ocloud) or not all((r, i) in ocloud for i in range(m + 1, n + 1))):
+            if n > m:
+                theirs = ocl.get(r, ())
+                if n - m > len(theirs) or not all(map(theirs.__contains__, range(m + 1, n + 1))):
+                    return False
+        for r, s in self._cl.items():
+            theirs = ocl.get(r) or set()
+            if not s <= theirs and not all(c <= ovv.get(r, 0) or c in theirs for c in s):
                 return False
-        return all(other.contains(d) for d in self.cloud)
+        return True
 
     def _check(self) -> None:
+        """The representation's invariants, per replica by C-level passes. O(cloud)."""
         from .errors import InvariantError
 
-        for r, n in self.vv.items():
+        vv = self.vv
+        for r, n in vv.items():
             if type(r) is not str or not r or type(n) is not int or n < 1:
                 raise InvariantError(f"bad version vector entry {r!r}: {n!r}")
-        if self._bulk_ok():
-            return
-        for d in self.cloud:
-            if type(d) is not tuple or len(d) != 2 or type(d[0]) is not str or not d[0] or type(d[1]) is not int \
-                    or d[1] < 1:
-                raise InvariantError(f"bad cloud dot {d!r}")
-            if d[1] <= self.vv.get(d[0], 0) + 1:
-                raise InvariantError(f"cloud dot {d!r} should have been compacted (vv has {self.vv.get(d[0], 0)})")
-        if self._by is not None and {(r, c) for r, cs in self._by.items() for c in cs} != self.cloud:
-            raise InvariantError("the cloud's index by replica is out of step with the cloud")
-
-    def _bulk_ok(self) -> bool:
-        """The cloud's invariants checked column-wise by C-level passes: True when a large cloud passes
-        (False: a small one, or one that fails; the dot-by-dot check then names the bad dot)."""
-        cloud, vv, by = self.cloud, self.vv, self._by
-        if type(cloud) is not set or len(cloud) < _BULK:
-            return False
-        if set(map(type, cloud)) != {tuple} or set(map(len, cloud)) != {2}:
-            return False
-        rs, cs = _columns(cloud)
-        if set(map(type, rs)) != {str} or "" in rs or set(map(type, cs)) != {int} or min(cs) < 1:
-            return False
-        if by is None:
-            by = _group(rs, cs)
-            if len(cloud) > self._SMALL:
-                self._by = by               # the index, built once here, serves the merge that follows
-        elif sum(map(len, by.values())) != len(cloud) \
-                or not all(cloud.issuperset(zip(repeat(r), t)) for r, t in by.items()):
-            return False                    # the index by replica must hold exactly the cloud's dots
-        # no dot that should have been compacted (each replica's lowest lies beyond its entry + 1)
-        return all(min(t) > vv.get(r, 0) + 1 for r, t in by.items())
+        for r, s in self._cl.items():
+            if type(r) is not str or not r or type(s) is not set or not s:
+                raise InvariantError(f"bad cloud of replica {r!r}: {s!r}")
+            if set(map(type, s)) != {int}:
+                raise InvariantError(f"bad cloud dot of replica {r!r}: "
+                                     f"{next(c for c in s if type(c) is not int)!r}")
+            low = min(s)
+            if low < 1:
+                raise InvariantError(f"bad cloud dot {(r, low)!r}")
+            if low <= vv.get(r, 0) + 1:
+                raise InvariantError(f"cloud dot {(r, low)!r} should have been compacted (vv has {vv.get(r, 0)})")
 
     def __repr__(self) -> str:
         return f"CausalContext(vv={dict(sorted(self.vv.items()))!r}, cloud={sorted(self.cloud)!r})"

@@ -530,7 +530,7 @@ def describe_object(obj: Any, size: int) -> dict[str, Any]:
     ctx = getattr(obj, "context", None)
     if ctx is not None and hasattr(ctx, "vv"):
         info["context"] = {"version_vector": dict(sorted(ctx.vv.items())),
-                           "dot_cloud": sorted(list(d) for d in ctx.cloud)}
+                           "dot_cloud": sorted(list(d) for d in ctx.cloud_dots())}
     meta = metadata_sizes(obj)
     if meta:
         info["metadata"] = meta

@@ -30,8 +30,10 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
+from functools import partial
 from itertools import chain, repeat
 from math import copysign as _copysign
+from operator import lt
 from typing import Any
 
 from .causal import CausalContext
@@ -550,8 +552,7 @@ def _join(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext, added: list[Do
 
 def _replicas(c: CausalContext) -> set[str]:
     rs = set(c.vv)
-    for d in c.cloud:
-        rs.add(d[0])
+    rs.update(c._cl)
     return rs
 
 
@@ -559,32 +560,34 @@ def _common_size(mine: CausalContext, theirs: CausalContext) -> int:
     """How many dots :func:`_common` yields: an upper bound of the dots both contexts hold.
     O(replicas of ``theirs``), plus ``mine``'s scattered dots of those replicas."""
     vv = mine.vv
-    n = len(theirs.cloud)
-    of = mine._cloud_of if mine.cloud else None
+    n = theirs.cloud_size()
+    of = mine._cloud_of if mine._cl else None
     for r, k in theirs.vv.items():
         m = vv.get(r, 0)
         n += k if k < m else m
         if of is not None:
-            n += len(of(r))  # type: ignore[arg-type]
+            n += len(of(r))
     return n
 
 
 def _common(mine: CausalContext, theirs: CausalContext) -> Iterator[DotT]:
     """The dots ``theirs`` names that ``mine`` also holds (a store on ``mine``'s side holds only those), with
     maybe a few more: O(:func:`_common_size`), which is bounded by ``mine``, never by what ``theirs`` claims."""
-    vv, cloud = mine.vv, mine.cloud
-    tvv, tcloud = theirs.vv, theirs.cloud
-    for r, k in tvv.items():
+    vv, cl = mine.vv, mine._cl
+    for r, k in theirs.vv.items():
         m = vv.get(r, 0)
         for i in range(1, (k if k < m else m) + 1):
             yield (r, i)
-        if cloud:
-            for c in mine._cloud_of(r):
+        if cl:
+            for c in cl.get(r, ()):
                 if c <= k:
                     yield (r, c)
-    for d in tcloud:
-        if d[1] <= vv.get(d[0], 0) or d in cloud:
-            yield d
+    for r, t in theirs._cl.items():
+        m = vv.get(r, 0)
+        ours = cl.get(r, ())
+        for c in t:
+            if c <= m or c in ours:
+                yield (r, c)
 
 
 def _validate_setmap(s1: DotSetMap, s2: DotSetMap, path: tuple[Any, ...]) -> None:
@@ -609,8 +612,7 @@ def _validate_setmap(s1: DotSetMap, s2: DotSetMap, path: tuple[Any, ...]) -> Non
 
 def _seen_of(c: CausalContext, r: str) -> tuple[int, Collection[int]]:
     """``(vv entry, scattered counters)`` of replica ``r`` in context ``c``."""
-    cloud = c.cloud
-    return c.vv.get(r, 0), (c._cloud_of(r) if cloud else ())  # type: ignore[return-value]
+    return c.vv.get(r, 0), c._cl.get(r, ())
 
 
 def _held_seen(m: dict[int, Any], top: int, cl: Collection[int]) -> Iterable[int]:
@@ -636,15 +638,16 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
     by1, by2 = s1.by, s2.by
     if added is None and len(s2.elems) <= 8 and _adds_only(s2, c2):
         # A delta that names only the dots it holds (an add) removes nothing: take what c1 has not seen.
-        vv1, cloud1 = c1.vv, c1.cloud
+        vv1, cl1 = c1.vv, c1._cl
         for r, run in by2.items():
             held = by1.get(r)
             top = vv1.get(r, 0)
+            seen = cl1.get(r, ())
             for c, e in run.items():
-                if c > top and (held is None or c not in held) and (r, c) not in cloud1:
+                if c > top and (held is None or c not in held) and c not in seen:
                     _put(s1, e, r, c)
         return
-    if added is None and not s2.elems and len(c2.vv) + len(c2.cloud) <= 4:
+    if added is None and not s2.elems and len(c2.vv) + sum(map(len, c2._cl.values())) <= 4:
         # A remove delta (what ``remove`` sends): drop the dots it names that we hold, bounded by our live dots
         # of its replicas, never by the counts it claims
         for r, k in c2.vv.items():
@@ -653,17 +656,19 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
                 drop = list(_held_seen(held, k, ()))
                 if drop:
                     _drop(s1, r, drop)
-        for r, c in c2.cloud:
+        for r, scattered in c2._cl.items():
             held = by1.get(r)
-            if held and c in held:
-                _drop(s1, r, (c,))
+            if held:
+                mine = held.keys() & scattered
+                if mine:
+                    _drop(s1, r, mine)
         return
     if added is None and by1 and covers and _covers(s1, c1, s2):
         # s1's store is part of s2's and every other dot of s2 is new to c1: the join's store is s2's
         # (the usual case when a replica receives the state of a peer that has merged it). C-level copies.
         _copy_setmap(s1, s2)
         return
-    if by1 and (c2.vv or c2.cloud):
+    if by1 and (c2.vv or c2._cl):
         gone: list[tuple[str, Iterable[int]]] = []
         for r, m in by1.items():
             top, cl = _seen_of(c2, r)
@@ -708,16 +713,16 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
 def _adds_only(s: DotSetMap, c: CausalContext) -> bool:
     """Whether context ``c`` names exactly the dots store ``s`` holds (a small delta). O(replicas + dots of s)."""
     n = s.ndots()
-    if sum(c.vv.values()) + len(c.cloud) != n:
+    if sum(c.vv.values()) + sum(map(len, c._cl.values())) != n:
         return False
     by = s.by
     for r, k in c.vv.items():
         m = by.get(r)
         if m is None or len(m) < k or not all(map(m.__contains__, range(1, k + 1))):
             return False
-    for r, k in c.cloud:
+    for r, cs in c._cl.items():
         m = by.get(r)
-        if m is None or k not in m:
+        if m is None or not all(map(m.__contains__, cs)):
             return False
     return True
 
@@ -783,8 +788,8 @@ def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
                added: list[DotT], removed: list[DotT], fun: bool) -> None:
     # DotSet / DotFun: keep common dots, drop ours that c2 saw and s2 lacks, take theirs that c1 has not seen.
     if s1:
-        vv2, cloud2 = c2.vv, c2.cloud
-        gone = [d for d in s1 if d not in s2 and (d[1] <= vv2.get(d[0], 0) or d in cloud2)]
+        seen2 = c2.contains
+        gone = [d for d in s1 if d not in s2 and seen2(d)]
         if gone:
             if fun:
                 for d in gone:
@@ -793,9 +798,9 @@ def _join_flat(s1: Any, c1: CausalContext, s2: Any, c2: CausalContext,
                 s1.difference_update(gone)
             removed.extend(gone)
     if s2:
-        vv1, cloud1 = c1.vv, c1.cloud
+        seen1 = c1.contains
         for d in s2:
-            if d not in s1 and d[1] > vv1.get(d[0], 0) and d not in cloud1:
+            if d not in s1 and not seen1(d):
                 if fun:
                     s1[d] = s2[d]
                 else:
@@ -811,7 +816,7 @@ def candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext, c1: CausalContext 
     if not index:
         return s2.keys()
     keys = set(s2.keys())
-    vv2, cloud2 = c2.vv, c2.cloud
+    vv2, cl2 = c2.vv, c2._cl
     if c1 is not None and _common_size(c1, c2) <= len(index):
         get = index.get
         for d in _common(c1, c2):
@@ -826,14 +831,14 @@ def candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext, c1: CausalContext 
                 k = get((r, i), keys)
                 if k is not keys:
                     keys.add(k)
-        for d in cloud2:
+        for d in c2.cloud_dots():
             k = get(d, keys)
             if k is not keys:
                 keys.add(k)
     else:
         # c2 is large (a full state): scan our own dots instead.
         for d, k in index.items():
-            if d[1] <= vv2.get(d[0], 0) or d in cloud2:
+            if d[1] <= vv2.get(d[0], 0) or (cl2 and d[1] in cl2.get(d[0], ())):
                 keys.add(k)
     return keys
 
@@ -841,15 +846,14 @@ def candidate_keys(s1: DotMap, s2: DotMap, c2: CausalContext, c1: CausalContext 
 def _join_map(s1: DotMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
               added: list[DotT], removed: list[DotT]) -> None:
     index = s1.index
-    vv1, cloud1 = c1.vv, c1.cloud
-    vv2, cloud2 = c2.vv, c2.cloud
+    seen1, seen2 = c1.contains, c2.contains
     for k in candidate_keys(s1, s2, c2, c1):
         sub1 = s1.get(k)
         sub2 = s2.get(k)
         if sub1 is None:
             # Only theirs: keep what we have not seen.
             if type(sub2) is set:
-                new = {d for d in sub2 if d[1] > vv1.get(d[0], 0) and d not in cloud1}
+                new = {d for d in sub2 if not seen1(d)}
                 if new:
                     s1[k] = new
                     for d in new:
@@ -867,7 +871,7 @@ def _join_map(s1: DotMap, c1: CausalContext, s2: DotMap, c2: CausalContext,
             continue
         if sub2 is None:
             if type(sub1) is set:
-                gone = [d for d in sub1 if d[1] <= vv2.get(d[0], 0) or d in cloud2]
+                gone = [d for d in sub1 if seen2(d)]
                 if gone:
                     sub1.difference_update(gone)
                     for d in gone:
@@ -932,7 +936,7 @@ def _check_setmap(s: DotSetMap, ctx: CausalContext, path: tuple[Any, ...]) -> in
         raise InvariantError(f"DotSetMap parts must be two dicts and a set at {list(path)}")
     if by.keys() != rev.keys():
         raise InvariantError(f"DotSetMap index out of date at {list(path)}: replicas differ")
-    vv, cloud = ctx.vv, ctx.cloud
+    vv, cl = ctx.vv, ctx._cl
     n = pairs = 0
     for r, idx in by.items():
         rv = rev[r]
@@ -943,8 +947,9 @@ def _check_setmap(s: DotSetMap, ctx: CausalContext, path: tuple[Any, ...]) -> in
             raise InvariantError(f"bad dot counter of {r!r} at {list(path)}")
         top = vv.get(r, 0)
         if max(cs) > top:
+            seen = cl.get(r, ())
             for c in cs:
-                if c > top and (r, c) not in cloud:
+                if c > top and c not in seen:
                     raise InvariantError(f"dot {(r, c)!r} at {list(path)} is not in the causal context")
         # rev[r] maps each of its elements to a counter that by[r] maps back to it, and is as long: a bijection
         if len(rv) != len(idx) or list(map(idx.get, rv.values())) != list(rv):
@@ -1017,17 +1022,19 @@ def _restrict_setmap(s: DotSetMap, keep: Collection[DotT]) -> DotSetMap:
     return out
 
 
-def _context_minus(ca: CausalContext, cb: CausalContext, budget: int) -> tuple[dict[str, int], set[DotT]]:
+def _context_minus(ca: CausalContext, cb: CausalContext,
+                   budget: int) -> tuple[dict[str, int], dict[str, set[int]]]:
     """A context holding at least the dots of ``ca`` that ``cb`` lacks, and no dot ``ca`` lacks.
 
-    Returned as ``(prefixes, dots)``: ``prefixes[r] = n`` stands for the dots 1..n of ``r`` (all in ``ca``).
-    A missing range is listed dot by dot while ``budget`` lasts (exact), and past it widened to the whole
-    prefix 1..n of its replica (O(1), with dots ``cb`` may have). So the cost is O(budget + replicas +
-    ``ca``'s cloud), never O(a count ``ca`` claims).
+    Returned as ``(prefixes, counters)``: ``prefixes[r] = n`` stands for the dots 1..n of ``r`` (all in
+    ``ca``), ``counters[r]`` for single dots of ``r`` (never an empty set). A missing range is listed dot by
+    dot while ``budget`` lasts (exact), and past it widened to the whole prefix 1..n of its replica (O(1),
+    with dots ``cb`` may have). So the cost is O(budget + replicas + ``ca``'s cloud), never O(a count ``ca``
+    claims); each replica's part is built by C-level set operations.
     """
-    vvb, cloudb = cb.vv, cb.cloud
+    vvb, clb = cb.vv, cb._cl
     prefixes: dict[str, int] = {}
-    dots: set[DotT] = set()
+    out: dict[str, set[int]] = {}
     for r, n in ca.vv.items():
         m = vvb.get(r, 0)
         if n <= m:
@@ -1036,14 +1043,35 @@ def _context_minus(ca: CausalContext, cb: CausalContext, budget: int) -> tuple[d
             prefixes[r] = n
             continue
         budget -= n - m
-        for i in range(m + 1, n + 1):
-            d = (r, i)
-            if d not in cloudb:
-                dots.add(d)
-    for d in ca.cloud:
-        if d[1] > vvb.get(d[0], 0) and d not in cloudb:
-            dots.add(d)
-    return prefixes, dots
+        new = set(range(m + 1, n + 1))
+        theirs = clb.get(r)
+        if theirs:
+            new -= theirs
+        if new:
+            out[r] = new
+    for r, t in ca._cl.items():
+        m = vvb.get(r, 0)
+        new = set(filter(partial(lt, m), t)) if m and min(t) <= m else set(t)
+        theirs = clb.get(r)
+        if theirs:
+            new -= theirs
+        if new:
+            mine = out.get(r)
+            if mine is None:
+                out[r] = new
+            else:
+                mine |= new
+    return prefixes, out
+
+
+def _add_dots(by: dict[str, set[int]], dots: Iterable[DotT]) -> None:
+    """Add plain dots to a ``{replica: counters}`` grouping."""
+    for r, c in dots:
+        s = by.get(r)
+        if s is None:
+            by[r] = {c}
+        else:
+            s.add(c)
 
 
 def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tuple[Store, CausalContext]:
@@ -1058,11 +1086,10 @@ def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tu
     Cost: O(size of a's store + a's cloud + replicas + min(dots of a's context, dots of b's store)): for a
     received delta, O(delta), whatever counts its context claims.
     """
-    vvb, cloudb = cb.vv, cb.cloud
     dots_a = dots_of(sa)
-    live_new = {d for d in dots_a if d[1] > vvb.get(d[0], 0) and d not in cloudb}
-    prefixes, seen = _context_minus(ca, cb, len(live_new) + len(ca.cloud) + 64)
-    seen |= live_new
+    live_new = {d for d in dots_a if not cb.contains(d)}
+    prefixes, seen = _context_minus(ca, cb, len(live_new) + ca.cloud_size() + 64)
+    _add_dots(seen, live_new)
     keep: Collection[DotT] = live_new
     if prefixes:  # a's live dots inside a prefix go with it (b may hold some: harmless, see above)
         keep = live_new | {d for d in dots_a if d[0] in prefixes}
@@ -1073,19 +1100,13 @@ def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tu
             m = sb.by.get(r)
             if m:
                 top, cl = _seen_of(ca, r)
-                for c in _held_seen(m, top, cl):
-                    d = (r, c)
-                    if d not in dots_a:
-                        seen.add(d)
+                _add_dots(seen, (d for d in zip(repeat(r), _held_seen(m, top, cl)) if d not in dots_a))
     elif _common_size(cb, ca) <= len(dots_b):  # type: ignore[arg-type]
-        for d in _common(cb, ca):
-            if d in dots_b and d not in dots_a:
-                seen.add(d)
+        _add_dots(seen, (d for d in _common(cb, ca) if d in dots_b and d not in dots_a))
     else:
-        for d in dots_b:
-            if ca.contains(d) and d not in dots_a:
-                seen.add(d)
-    ctx = CausalContext._of_dots(seen)
+        _add_dots(seen, (d for d in dots_b if ca.contains(d) and d not in dots_a))
+    ctx = CausalContext._raw({}, seen)
+    ctx.compact()
     if prefixes:
         ctx.join(CausalContext(prefixes))
     return restrict(sa, keep), ctx

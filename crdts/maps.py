@@ -210,11 +210,11 @@ class ORMap(TypedKeyReads[K], Causal):
         made_before = ctx.vv.get(r, 0)
         # The nested object works on a context of its own that holds only this replica's entry: a mutator
         # reads and bumps that entry and nothing else, so a merge into the object shows as other entries.
-        own = CausalContext._raw({r: made_before} if made_before else {}, set())
+        own = CausalContext._raw({r: made_before} if made_before else {}, {})
         nested = _view(ncls, sub, own, r)
         try:
             fn(nested)
-            if own.cloud or len(own.vv) > 1 or (own.vv and r not in own.vv):
+            if own._cl or len(own.vv) > 1 or (own.vv and r not in own.vv):
                 raise TypeError(f"ORMap.update: fn may only call mutators of the {ncls.__name__} it is given; "
                                 f"it merged another state into it (merge into the map instead)")
         except BaseException:

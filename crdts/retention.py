@@ -557,13 +557,12 @@ def causal_ids(x: Any) -> set[str]:
     """The replica ids a causal state's context names (its store's dots all lie in the context)."""
     ctx = x._ctx
     ids = set(ctx.vv)
-    for d in ctx.cloud:
-        ids.add(d[0])
+    ids.update(ctx._cl)
     return ids
 
 
 def _cloud_of(ctx: CausalContext, r: str) -> list[int]:
-    return [c for q, c in ctx.cloud if q == r] if ctx.cloud else []
+    return list(ctx._cloud_of(r))
 
 
 def _live_of(store: Any, ctx: CausalContext, r: str) -> list[tuple[str, int]]:
@@ -617,8 +616,10 @@ def causal_filter(x: Any, r: str, final: Mark) -> bool:
         else:
             del ctx.vv[r]
     if late_cloud:
-        ctx.cloud = {d for d in ctx.cloud if not (d[0] == r and d[1] > f)}
-        ctx._by = None
+        kept = ctx._cl[r]
+        kept.difference_update(late_cloud)
+        if not kept:
+            del ctx._cl[r]
     return True
 
 
@@ -640,19 +641,18 @@ def causal_alias(x: Any, r: str, a: str, base: Mark, final: Mark) -> bool:
         kernel.join_into(store, CausalContext(), renamed, CausalContext._of_dots({(a, b + c) for _, c in live}))
     vv = ctx.vv
     vv.pop(r, None)
-    cloud = {d for d in ctx.cloud if d[0] != r} if cl else ctx.cloud
+    ctx._cl.pop(r, None)
     m = vv.get(a, 0)
+    scattered: list[int] = []
     if n:
         if m >= b:
             if b + n > m:
                 vv[a] = b + n
         else:  # the archive's earlier blocks are not all here yet: the run waits in the cloud
-            cloud = set(cloud)
-            cloud.update((a, b + i) for i in range(1, n + 1))
-    if cl:
-        cloud.update((a, b + c) for c in cl)
-    ctx.cloud = cloud
-    ctx._by = None
+            scattered.extend(range(b + 1, b + n + 1))
+    scattered.extend(b + c for c in cl)
+    if scattered:
+        ctx._cl.setdefault(a, set()).update(scattered)
     ctx.compact()
     return True
 

@@ -264,7 +264,7 @@ class AWSet(KeyedStoreReads, _SetReads[E], Causal):
             seen.add((r, n))  # type: ignore[arg-type]
             dc = CausalContext._of_dots(seen)
         else:
-            dc = CausalContext._of_dots({(r, n)})  # type: ignore[arg-type]
+            dc = CausalContext._of_dot(r, n)  # type: ignore[arg-type]
         elems.add(e)
         idx = store.by.get(r)
         if idx is None:

@@ -535,7 +535,7 @@ def bench_metadata(pairs: int, seed: int) -> dict[str, Any]:
             "elements": len(s),
             "store_entries": len(store) if store is not None else None,
             "store_dots": len(getattr(store, "index", ())) if store is not None else None,
-            "cloud_dots": len(ctx.cloud),
+            "cloud_dots": ctx.cloud_size(),
             "vv_entries": len(ctx.vv),
             "vv": dict(ctx.vv),
         }

@@ -363,23 +363,28 @@ def enc_timestamp(ts: tuple[int, int, str], what: str) -> None:
     check_uint(ts[1], f"{what}: timestamp logical counter")
 
 
-def _ctx_parts(ctx: CausalContext) -> tuple[dict[str, int], set[tuple[str, int]]]:
-    vv, cloud = ctx.vv, ctx.cloud
-    if cloud and any(n <= vv.get(r, 0) + 1 for r, n in cloud):
+def _ctx_parts(ctx: CausalContext) -> tuple[dict[str, int], dict[str, set[int]]]:
+    vv, cl = ctx.vv, ctx._cl
+    if cl and any(min(cs) <= vv.get(r, 0) + 1 for r, cs in cl.items()):
         c = ctx.copy()
         c.compact()
-        vv, cloud = c.vv, c.cloud
-    return vv, cloud
+        vv, cl = c.vv, c._cl
+    return vv, cl
 
 
 def enc_context(ctx: CausalContext) -> tuple[ReplicaTable, list[Any]]:
     """A causal context as body items ``[counts, cloud]``, with the replica table of its ids (extend the
     table's ids before building it if the rest of the body names other replicas)."""
-    vv, cloud = _ctx_parts(ctx)
-    tb = ReplicaTable(chain(vv, map(itemgetter(0), cloud)))
-    if cloud and max(map(_counters_of, cloud)) >= _U64:
-        raise EncodeError("causal context: dot counters must be below 2**64")
-    return tb, [enc_counts(vv, tb, "causal context"), enc_dotset(cloud, tb)]
+    vv, cl = _ctx_parts(ctx)
+    tb = ReplicaTable(chain(vv, cl))
+    cloud: list[Any] = []
+    for r in sorted(cl, key=tb.ix.__getitem__):   # per replica, in table order: one sort of its counters
+        cs = sorted(cl[r])
+        if cs[-1] >= _U64:
+            raise EncodeError("causal context: dot counters must be below 2**64")
+        cloud.append(tb.ix[r])
+        cloud.append(_run(cs))
+    return tb, [enc_counts(vv, tb, "causal context"), cloud]
 
 
 def encode(obj: Any, *, version: int = FORMAT_VERSION) -> bytes:
@@ -631,7 +636,7 @@ class Decoder:
 
     def context(self, vv_x: Any, cloud_x: Any, path: str) -> CausalContext:
         vv = self.counts(vv_x, f"{path}.vv")
-        cloud: set[tuple[str, int]] = set()
+        cloud: dict[str, set[int]] = {}
         if cloud_x != []:
             groups = self.dot_groups(cloud_x, f"{path}.cloud")
             n = sum(len(cs) for _, cs in groups)
@@ -641,7 +646,7 @@ class Decoder:
                 if cs[0] <= vv.get(r, 0) + 1:
                     raise SchemaError(f"{path}.cloud", f"dot ({r!r}, {cs[0]}) should be in the version vector "
                                       f"(compact form: cloud counters exceed vv + 1)")
-                cloud.update(zip(repeat(r), cs))
+                cloud[r] = set(cs)
         return CausalContext._raw(vv, cloud)
 
     def dot_groups(self, xs: Any, path: str, stride: int = 2) -> list[tuple[str, list[int]]]:
@@ -664,9 +669,9 @@ class Decoder:
         """Every dot ``(r, c)`` of a store lies in the context."""
         top = ctx.vv.get(r, 0)
         if cs[-1] > top:
-            cloud = ctx.cloud
+            seen = ctx._cloud_of(r)
             for c in cs[bisect_left(cs, top + 1):]:
-                if (r, c) not in cloud:
+                if c not in seen:
                     raise SchemaError(path, f"dot ({r!r}, {c}) is not in the causal context")
 
     def dotset(self, x: Any, ctx: CausalContext, path: str) -> set[tuple[str, int]]:

@@ -296,7 +296,7 @@ class OpCRDT:
                             f"got {type(state).__name__}")
         state._check()
         ctx = state._ctx
-        if ctx.cloud:
+        if ctx.cloud_size():
             raise ValueError(f"the snapshot's causal context has gaps {sorted(ctx.cloud)}: an op log position "
                              f"is a version vector, so bootstrap from a causally complete snapshot")
         start = VersionVector(ctx.vv) if vv is None else _vv(vv)

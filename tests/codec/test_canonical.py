@@ -119,7 +119,7 @@ def test_lwwmap_equal_timestamps_are_ordered_by_key_bytes() -> None:
 
 def test_a_context_that_is_not_compact_encodes_like_its_compact_form() -> None:
     loose = CausalContext()
-    loose.cloud = {("a", 1), ("a", 2), ("b", 5)}
+    loose._cl = {"a": {1, 2}, "b": {5}}
     compact = CausalContext({"a": 2}, [("b", 5)])
     assert encode(loose) == encode(compact)
     s1 = AWSet._delta(AWSet()._store, loose)

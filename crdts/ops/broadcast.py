@@ -21,6 +21,9 @@ The log of delivered, not yet stable messages serves **catch-up**: a replica tha
 delivered version vector, and :meth:`~CausalBroadcast.log_since` returns what it lacks, in an order
 it can deliver at once.
 
+**Retirement**: :meth:`~CausalBroadcast.retire` takes a replica that is gone for good out of the group
+and out of every vector, so that the timestamps stamped afterwards do not name it (docs/retention.md).
+
 >>> a = CausalBroadcast("a", members=["a", "b"])
 >>> b = CausalBroadcast("b", members=["a", "b"])
 >>> m1 = a.stamp("x"); m2 = a.stamp("y")

@@ -708,6 +708,9 @@ class OpProtocol(SyncProtocol):
     :class:`~crdts.ops.CausalBroadcast`); a neighbour that needed a dropped operation gets a snapshot.
     ``archive`` (option) is called with each batch of dropped :class:`~crdts.ops.OpMessage`;
     :attr:`log_dropped` counts them, ``limits_hit["log"]``/``["log_ttl"]`` the times a bound dropped some.
+
+    With a retirement registry, a replica whose retirement is performed leaves the broadcast
+    (:meth:`on_retirements`), so the vectors on the wire name only live replicas and pending retirements.
     """
 
     name = "op"

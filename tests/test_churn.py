@@ -56,3 +56,32 @@ def test_the_registry_stays_bounded_by_its_tombstones_whichever_protocol_carries
     sc = ChurnScenario(events=30, rate=0.5, ttl=8.0, samples=2)
     ends = {p: churn_run(sc, p).samples[-1]["pruned_registry"] for p in ("state", "op")}
     assert ends["op"] == ends["state"] < 600, ends
+
+
+def test_op_messages_name_only_live_replicas_and_pending_retirements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The op protocol's causal-broadcast vectors (the delivered vector of an opsync or a snapshot, the timestamp
+    of an operation) drop a retired replica once its retirement is performed: a message names at most the live
+    regions, the retirements its sender still has pending, and one region that left this round (its decision
+    has not reached the sender yet), however many regions came and went. Without retirement they name them all."""
+    import crdts.sim.churn as churn
+    from crdts.sync import LocalTransport
+    from crdts.sync.messages import decode_message
+
+    seen: dict[bool, list[tuple[int, int]]] = {True: [], False: []}   # pruned? -> (entries, bound)
+
+    class Recording(LocalTransport):
+        def send(self, src, dst, data, info):
+            m = decode_message(data)
+            entries = {"ops": lambda: max(len(e[2]) + 1 for e in m.meta[0]),   # deps and the origin's own seq
+                       "opsync": lambda: len(m.meta[1]), "snapshot": lambda: len(m.meta[0])}.get(m.kind)
+            if entries is not None:
+                reg = self.nodes[src].retirements
+                pending = 0 if reg is None else len(reg.pending())
+                seen[reg is not None].append((entries(), len(self.nodes) + pending + 1))
+            super().send(src, dst, data, info)
+
+    monkeypatch.setattr(churn, "LocalTransport", Recording)
+    r = churn_run(ChurnScenario(events=40, rate=0.5, samples=2), "op")
+    assert r.converged
+    assert all(n <= bound for n, bound in seen[True]), max(n - bound for n, bound in seen[True])
+    assert max(n for n, _ in seen[False]) > 30      # without retirement: every region that ever wrote

@@ -21,6 +21,9 @@ The log of delivered, not yet stable messages serves **catch-up**: a replica tha
 delivered version vector, and :meth:`~CausalBroadcast.log_since` returns what it lacks, in an order
 it can deliver at once.
 
+**Retirement**: :meth:`~CausalBroadcast.retire` takes a replica that is gone for good out of the group
+and out of every vector, so that the timestamps stamped afterwards do not name it (docs/retention.md).
+
 >>> a = CausalBroadcast("a", members=["a", "b"])
 >>> b = CausalBroadcast("b", members=["a", "b"])
 >>> m1 = a.stamp("x"); m2 = a.stamp("y")
@@ -182,8 +185,8 @@ class CausalBroadcast:
     """
 
     __slots__ = ("_acks", "_apply", "_buffer", "_delivered", "_deps", "_floor", "_keep_log", "_known", "_log",
-                 "_log_at", "_log_ttl", "_members", "_newly", "_stable", "_waiting", "archive", "bounds_hit",
-                 "clock", "duplicates", "failed", "log_dropped", "max_log", "replica")
+                 "_log_at", "_log_ttl", "_members", "_newly", "_retired", "_stable", "_waiting", "archive",
+                 "bounds_hit", "clock", "duplicates", "failed", "log_dropped", "max_log", "replica", "retired_dropped")
 
     def __init__(self, replica: str, members: Iterable[str], *, delivered: Any = None,
                  keep_log: bool = True, max_log: int | None = None, log_ttl: float | None = None,
@@ -212,6 +215,9 @@ class CausalBroadcast:
         self._acks: dict[str, dict[str, int]] = {}
         self._deps: Pairs | None = None
         self.duplicates = 0
+        self._retired: set[str] = set()   # replicas retired for good (see retire): in no vector, never waited for
+        #: messages of retired replicas dropped on arrival (see :meth:`retire`)
+        self.retired_dropped = 0
         self._apply: Callable[[OpMessage], Any] | None = None
         #: messages whose ``apply`` raised, with the error: not delivered (see :meth:`receive`)
         self.failed: list[tuple[OpMessage, Exception]] = []
@@ -249,6 +255,11 @@ class CausalBroadcast:
         return MappingProxyType(self._delivered)
 
     @property
+    def retired(self) -> frozenset[str]:
+        """The replicas retired for good (:meth:`retire`) and not released since."""
+        return frozenset(self._retired)
+
+    @property
     def stable(self) -> VersionVector:
         """The causally stable version vector: delivered by every member (a copy)."""
         return VersionVector(self._stable)
@@ -269,7 +280,7 @@ class CausalBroadcast:
                 missing.append((m.origin, have + 1, m.seq - 1))
             for r, n in m.deps:
                 h = d.get(r, 0)
-                if h < n:
+                if h < n and r not in self._retired:
                     missing.append((r, h + 1, n))
             out.append(Buffered(Dot(*key), tuple(sorted(missing))))
         return out
@@ -293,6 +304,7 @@ class CausalBroadcast:
             "buffered": len(self._buffer),
             "pending_acks": len(self._acks),
             "log_dropped": self.log_dropped,
+            "retired": len(self._retired),
         }
 
     # -- sending -------------------------------------------------------------------------------
@@ -362,6 +374,10 @@ class CausalBroadcast:
         a good copy arrives); the message and the error are added to :attr:`failed`. So a message counts
         as delivered only once it was applied. O(replicas) per delivered message.
         """
+        o = getattr(msg, "origin", None)
+        if type(o) is str and o in self._retired:
+            self.retired_dropped += 1
+            return ()
         if check:
             self.check(msg)
         o, s = msg.origin, msg.seq
@@ -407,17 +423,23 @@ class CausalBroadcast:
                     waiting.setdefault(u, []).append(k)
 
     def receive_ack(self, ack: Ack, *, check: bool = True) -> None:
-        """Learn what ``ack.origin`` has delivered (once its own messages up to there are delivered here)."""
+        """Learn what ``ack.origin`` has delivered (once its own messages up to there are delivered here).
+        An ack of a retired replica is ignored, and so are the entries of retired replicas in any ack."""
         if check:
             if type(ack) is not Ack:
                 raise MalformedOp("ack", "an Ack", type(ack).__name__)
+            if type(ack.origin) is str and ack.origin in self._retired:
+                return
             if type(ack.origin) is not str or ack.origin not in self._members:
                 raise MalformedOp("origin", f"a member replica id ({sorted(self._members)})", ack.origin)
             _check_pairs(ack.delivered, "delivered", None)
         o = ack.origin
-        if o == self.replica:
+        if o == self.replica or o in self._retired:
             return
         vv = dict(ack.delivered)
+        if self._retired:
+            for r in self._retired & vv.keys():
+                del vv[r]
         changed: set[str] = set()
         if self._delivered.get(o, 0) >= vv.get(o, 0):
             self._learn(o, vv, changed)
@@ -559,7 +581,11 @@ class CausalBroadcast:
             raise TypeError(f"replica must be a non-empty str, got {replica!r}")
         if replica in self._members:
             return
+        if replica in self._retired:
+            raise ValueError(f"{replica!r} is retired: a replica that comes back joins under a new id")
         vv = _pairs(delivered or {}, "delivered")
+        for r in self._retired & vv.keys():
+            del vv[r]
         behind = {r: n for r, n in self._stable.items() if vv.get(r, 0) < n}
         if behind:
             raise ValueError(f"{replica!r} must join with a snapshot covering the stable vector {self._stable}; "
@@ -578,6 +604,83 @@ class CausalBroadcast:
         self._acks.pop(replica, None)
         self._update_stable(set(self._delivered) | set(self._stable))
 
+    def retire(self, replica: str, *, apply: Callable[[OpMessage], Any] | None = None
+               ) -> tuple[tuple[OpMessage, ...], tuple[OpMessage, ...]]:
+        """Forget ``replica`` for good: it leaves the group and every vector (delivered, stable, what each member
+        is known to have delivered, the floor), so the messages stamped here from now on no longer name it.
+        Returns ``(delivered, orphaned)``: the buffered messages that waited only for ``replica`` and are
+        delivered now (through ``apply``, as :meth:`receive` does), and ``replica``'s own buffered messages,
+        which will never be delivered here.
+
+        From then on a message of ``replica`` is dropped on arrival (counted in :attr:`retired_dropped`), its
+        acks are ignored, and a dependency on it counts as met: a message stamped before the retirement still
+        delivers. So retire a replica only once its messages need no causal delivery any more: every member
+        has delivered all it sent (e.g. it left, and its last message is stable), or, as the ``op`` sync
+        protocol does, its late messages are handled outside the broadcast (their effect merged as a state).
+        Its log entries go (not counted as dropped: nobody will ask for them). :meth:`release` forgets the
+        retirement itself. O(log + buffer + members)."""
+        if type(replica) is not str or not replica:
+            raise TypeError(f"replica must be a non-empty str, got {replica!r}")
+        if replica == self.replica:
+            raise ValueError("a replica cannot retire itself from its own broadcast")
+        if replica in self._retired:
+            return (), ()
+        self._retired.add(replica)
+        self._members = self._members - {replica}
+        self._known.pop(replica, None)
+        self._acks.pop(replica, None)
+        for kn in self._known.values():   # our own entry is the delivered vector
+            kn.pop(replica, None)
+        for pend in self._acks.values():
+            pend.pop(replica, None)
+        self._delivered.pop(replica, None)
+        self._deps = None
+        self._stable.pop(replica, None)
+        self._floor.pop(replica, None)
+        self._newly.discard(replica)
+        for key in [k for k in self._log if k[0] == replica]:
+            del self._log[key]
+            self._log_at.pop(key, None)
+        buffer, waiting = self._buffer, self._waiting
+        orphaned = [buffer.pop(k) for k in sorted(k for k in buffer if k[0] == replica)]
+        gone = {m.dot for m in orphaned}
+        woken: list[tuple[str, int]] = []
+        for dot in [w for w in waiting if w[0] == replica]:
+            woken.extend(waiting.pop(dot))
+        if gone:
+            for dot in list(waiting):
+                keep = [k for k in waiting[dot] if k not in gone]
+                if keep:
+                    waiting[dot] = keep
+                else:
+                    del waiting[dot]
+        out: list[OpMessage] = []
+        changed = set(self._delivered) | set(self._stable)   # fewer members: stability may advance
+        self._apply = apply
+        try:
+            for k in sorted(k for k in woken if k not in gone):
+                b = buffer.get(k)
+                if b is None:    # delivered meanwhile, released by an earlier one
+                    continue
+                u = self._unmet(b)
+                if u is not None:
+                    waiting.setdefault(u, []).append(k)
+                    continue
+                del buffer[k]
+                if self._deliver(b, out, changed):
+                    self._release(k, out, changed)
+        finally:
+            self._apply = None
+            self._update_stable(changed)
+            if out:
+                self._bound_log()
+        return tuple(out), tuple(orphaned)
+
+    def release(self, replica: str) -> None:
+        """Forget that ``replica`` was retired (its retirement's tombstone expired): a message of it is then taken
+        as one of any replica outside the group. Keeps the retired set as bounded as the tombstones. O(1)."""
+        self._retired.discard(replica)
+
     # -- internals -----------------------------------------------------------------------------
 
     def _unmet(self, m: OpMessage) -> tuple[str, int] | None:
@@ -586,7 +689,7 @@ class CausalBroadcast:
         if m.seq > d.get(m.origin, 0) + 1:
             return (m.origin, m.seq - 1)
         for r, n in m.deps:
-            if d.get(r, 0) < n:
+            if d.get(r, 0) < n and r not in self._retired:   # a retired replica's messages are not waited for
                 return (r, n)
         return None
 
@@ -611,7 +714,7 @@ class CausalBroadcast:
         kn = self._known.get(o)
         if kn is not None and kn is not d:
             for r, n in m.deps:
-                if n > kn.get(r, 0):
+                if n > kn.get(r, 0) and r not in self._retired:
                     kn[r] = n
                     changed.add(r)
             if s > kn.get(o, 0):
@@ -627,7 +730,7 @@ class CausalBroadcast:
     def _learn(self, o: str, vv: dict[str, int], changed: set[str]) -> None:
         kn = self._known[o]
         for r, n in vv.items():
-            if n > kn.get(r, 0):
+            if n > kn.get(r, 0) and r not in self._retired:
                 kn[r] = n
                 changed.add(r)
 

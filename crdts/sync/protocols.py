@@ -708,6 +708,9 @@ class OpProtocol(SyncProtocol):
     :class:`~crdts.ops.CausalBroadcast`); a neighbour that needed a dropped operation gets a snapshot.
     ``archive`` (option) is called with each batch of dropped :class:`~crdts.ops.OpMessage`;
     :attr:`log_dropped` counts them, ``limits_hit["log"]``/``["log_ttl"]`` the times a bound dropped some.
+
+    With a retirement registry, a replica whose retirement is performed leaves the broadcast
+    (:meth:`on_retirements`), so the vectors on the wire name only live replicas and pending retirements.
     """
 
     name = "op"
@@ -736,9 +739,13 @@ class OpProtocol(SyncProtocol):
         from ..ops.broadcast import CausalBroadcast
 
         me = self.node.replica
+        gone = self.node.retired() - {me}
         self._ttl_hits = 0
-        self.bc = CausalBroadcast(me, {*self._members, me}, delivered=delivered, log_ttl=self.node.limits.log_ttl,
-                                  clock=self.node.clock, archive=self._archived)
+        self.bc = CausalBroadcast(me, {*self._members, me} - gone,
+                                  delivered={r: n for r, n in delivered.items() if r not in gone},
+                                  log_ttl=self.node.limits.log_ttl, clock=self.node.clock, archive=self._archived)
+        for r in gone:
+            self.bc.retire(r)
         self._ready = {}
 
     def _archived(self, msgs: list[Any]) -> None:
@@ -753,7 +760,7 @@ class OpProtocol(SyncProtocol):
 
     def _admit(self, src: str, replica: str, delivered: dict[str, int] | None = None) -> None:
         bc = self.bc
-        if replica in bc.members:
+        if replica in bc.members or replica in bc.retired:
             return
         if len(bc.members) >= self.node.limits.max_members:
             from ..errors import LimitExceeded
@@ -805,6 +812,13 @@ class OpProtocol(SyncProtocol):
             for origin, seq, deps, data, *sig in msg.meta[0]:
                 node.check_origin(src, origin)
                 m = OpMessage(origin, seq, tuple(sorted(deps.items())), data)
+                if origin in bc.retired:
+                    if self.signed:
+                        node.keys.verify(origin, seq, data, sig[0], vv_to_wire(deps))
+                    d = node.decode_bytes(data)
+                    node.admit(src, d)
+                    self._late(src, m, d, sig[0] if self.signed else None)
+                    continue
                 if origin == me and seq > bc.delivered.get(me):
                     from ..errors import ReplicaClash
 
@@ -856,7 +870,7 @@ class OpProtocol(SyncProtocol):
             self._cap_log()
             self._tidy()            # what left the log (acknowledged by every neighbour, or stable) leaves the rest
             if self._may_answer(src):
-                self._repair(src, seen)
+                self._repair(src, seen, everything=not theirs)
         elif msg.kind == "snapshot":
             if self.signed and not node.trusts_snapshots():
                 from .trust import Unauthorized
@@ -871,7 +885,7 @@ class OpProtocol(SyncProtocol):
                 raise ReplicaClash(me, mine.get(me, 0), vv[me])
             snap = node.decode_payload(msg)
             self._merge(src, snap)
-            claims = {r: n for r, n in vv.items() if node.may_claim(src, r)}
+            claims = {r: n for r, n in vv.items() if r not in bc.retired and node.may_claim(src, r)}
             if any(n > mine.get(r, 0) for r, n in claims.items()):
                 for r, n in claims.items():
                     mine[r] = max(mine.get(r, 0), n)
@@ -956,13 +970,97 @@ class OpProtocol(SyncProtocol):
         self.node.merge_in(d)
         self._applied.append(int(d.units()))
 
-    def _repair(self, src: str, theirs: dict[str, int]) -> None:
+    def on_retirements(self) -> None:
+        """Take the replicas whose retirement is performed out of the broadcast (``CausalBroadcast.retire``): out of
+        the group, the delivered vector, what each neighbour acknowledged, the log; the operations stamped here from
+        then on no longer name them, and a dependency on them counts as met (an operation stamped before still
+        delivers). A retired replica's operation that is still buffered, or arrives later, goes outside the
+        broadcast (:meth:`_late`). A retirement whose tombstone expired is forgotten here too, so what is kept is
+        bounded by the tombstones. O(tombstones) when nothing changed."""
+        bc = self.bc
+        gone = self.node.retired() - {bc.replica}
+        for r in bc.retired - gone:
+            bc.release(r)
+        new = gone - bc.retired
+        if not new:
+            return
+        node = self.node
+        for r in sorted(new):
+            self._applied = []
+            delivered, orphaned = bc.retire(r, apply=self._apply)
+            for dm in delivered:       # waited only for r: delivered now, and passed on as on arrival
+                units = self._applied.pop(0)
+                self.seen_at[(dm.origin, dm.seq)] = node.clock()
+                entry = self._entry(dm)
+                for j in node.neighbours:
+                    node.send(j, self.ops_kind, [entry], units=units, payload_bytes=len(dm.op))
+            for failed, _ in bc.failed:   # the operation is dropped; a good copy may still come (a repair)
+                self._ready.pop((failed.origin, failed.seq), None)
+                self.sigs.pop((failed.origin, failed.seq), None)
+            bc.failed.clear()
+            for m in orphaned:
+                d = self._ready.pop((m.origin, m.seq), None)
+                sig = self.sigs.pop((m.origin, m.seq), None)
+                try:
+                    self._late(None, m, node.decode_bytes(m.op) if d is None else d, sig)
+                except CRDTError as exc:    # refused as it would have been on arrival (counted the same way)
+                    from .node import _REASONS
+
+                    reason = next((why for cls, why in _REASONS if isinstance(exc, cls)), "malformed")
+                    node._reject(None, reason, f"buffered operation {m.origin}:{m.seq}: {exc}")
+            if r in self._members:
+                self._members.remove(r)
+            for _, got in self.acked.values():
+                got.pop(r, None)
+            for lacking in self.behind.values():
+                for key in [k for k in lacking if k[0] == r]:
+                    lacking.discard(key)
+            for part in (self.seen_at, self.sigs, self._ready):
+                for key in [k for k in part if k[0] == r]:
+                    del part[key]
+
+    def _late(self, src: str | None, m: Any, d: Any, sig: bytes | None) -> None:
+        """An operation ``m`` (decoded: ``d``) of a replica retired from the broadcast: it may be a duplicate (its
+        events are in every member's state: that is when a retirement is performed), a late write (events beyond
+        the recorded history: dropped) or a removal that creates no event of its own, which must not be lost. So
+        it is renamed under the records and merged as a delta-state if it brings anything the state lacks, and
+        then passed on to the other neighbours (once: a node that has it merged drops the next copy), with no
+        causal wait (a join needs none). Otherwise it is dropped."""
+        node = self.node
+        reg = node.retirements
+        assert reg is not None
+        if self.signed and not node.ready(m.origin, d):
+            from .trust import Unauthorized
+
+            raise Unauthorized(m.origin, "name writes of others beyond its causal past (a forged context)")
+        reg.check(d)                      # names a retirement not known here yet: refused (UnknownRetirement)
+        late = reg.late(d)
+        if late:
+            node._reject(src, "retired", f"operation {m.origin}:{m.seq}: a late write of {sorted(late)}")
+        z = reg.normalized(d)
+        x = node.state
+        x.check_merge(z)
+        if z.delta_for(x).is_bottom():
+            self.bc.retired_dropped += 1
+            return
+        node.merge_in(z)
+        entry = [m.origin, m.seq, vv_to_wire(dict(m.deps)), m.op]
+        if sig is not None:
+            entry.append(sig)
+        for j in node.neighbours:
+            if j != src:
+                node.send(j, self.ops_kind, [entry], units=z.units(), payload_bytes=len(m.op))
+
+    def _repair(self, src: str, theirs: dict[str, int], everything: bool = False) -> None:
+        """Send ``src`` what it lacks of what we delivered: the operations from the log, or a snapshot. With
+        retirements, an empty ``opsync`` (``everything``) asks for a snapshot: the events renamed into archives
+        are in no log (a retired replica's operations leave it), only a snapshot carries them."""
         from ..errors import CausalGap
 
         node = self.node
         mine = self.bc.delivered.to_dict()
         missing = sum(max(0, n - theirs.get(r, 0)) for r, n in mine.items())
-        if missing > max(1024, 4 * self.bc.metadata()["log"]):
+        if (everything and mine and node.retirements is not None) or missing > max(1024, 4 * self.bc.metadata()["log"]):
             # Far behind (or a claim we cannot serve from the log): a snapshot, without listing every op.
             x = node.state
             node.send(src, "snapshot", vv_to_wire(mine), payload=encode(x), units=x.units())
@@ -994,7 +1092,8 @@ class OpProtocol(SyncProtocol):
         self.bc.log_ttl = self.node.limits.log_ttl     # limits may be replaced while the node runs
         self.bc.expire()
         SyncProtocol._ship_dropped(self)
-        vv = vv_to_wire(self.bc.delivered.to_dict())
+        # a state lacking events renamed into an archive asks for a snapshot (an empty opsync)
+        vv = [] if self.node.archive_gap() else vv_to_wire(self.bc.delivered.to_dict())
         for j in self.node.neighbours:
             self.node.send(j, "opsync", self.bc.replica, vv)
         self._tidy()                 # operations that became stable or were shed since the last round

@@ -206,3 +206,54 @@ def test_acks_are_checked() -> None:
         a.receive_ack(Ack("b", (("b", 0),)))
     with pytest.raises(MalformedOp):
         a.receive_ack("nope")  # type: ignore[arg-type]
+
+
+def test_retire_takes_a_replica_out_of_every_vector_and_of_the_stamps() -> None:
+    a, b, r = tcbs("a", "b", "r", group=["a", "b", "r"])
+    m = r.stamp("r1")
+    for x in (a, b):
+        x.receive(m)
+    n = a.stamp("a1")
+    assert n.deps == (("r", 1),)
+    b.receive(n)
+    b.receive_ack(a.ack())
+    assert a.stable == VersionVector({})       # r never acknowledged: nothing is stable
+    assert a.retire("r") == ((), ())
+    assert a.retire("r") == ((), ())            # once is enough
+    assert a.members == {"a", "b"} and a.retired == {"r"}
+    assert "r" not in a.delivered and "r" not in a.stable
+    assert a.stamp("a2").deps == ()             # what is stamped from now on no longer names r
+    a.receive_ack(b.ack())                      # b still names r: that entry is not learned again
+    meta = a.metadata()
+    assert meta["delivered"] == 1 and meta["known"] == 1 and meta["retired"] == 1   # known: b has a:1
+    assert a.stable == VersionVector({"a": 1})  # r left the group: what b acknowledged is stable
+    assert a.receive(r.stamp("r2")) == () and a.retired_dropped == 1   # late: dropped on arrival
+    a.receive_ack(r.ack())                      # an ack of r is ignored, checked or not
+    with pytest.raises(ValueError):
+        a.add_member("r")
+    with pytest.raises(ValueError):
+        a.retire("a")
+    a.release("r")                              # its tombstone expired: r is a stranger again
+    assert a.retired == frozenset()
+
+
+def test_retire_delivers_what_waited_for_the_retired_replica_and_returns_its_orphans() -> None:
+    a, b, r = tcbs("a", "b", "r", group=["a", "b", "r"])
+    r1, r2, r3 = r.stamp("r1"), r.stamp("r2"), r.stamp("r3")
+    b.receive(r1)
+    b.receive(r2)
+    b1 = b.stamp("b1")                          # depends on r:2
+    b2 = b.stamp("b2")
+    a.receive(r1)
+    assert a.receive(r3) == () and a.receive(b2) == () and a.receive(b1) == ()   # all wait for r:2
+    applied: list[str] = []
+    delivered, orphaned = a.retire("r", apply=lambda m: applied.append(m.op))
+    assert [m.op for m in delivered] == ["b1", "b2"] == applied
+    assert orphaned == (r3,)
+    assert a.buffered() == [] and a.delivered == VersionVector({"b": 2})
+    assert a.receive(r2) == () and a.retired_dropped == 1
+    # a message stamped before the retirement, naming r beyond what was delivered here, still delivers
+    c = CausalBroadcast("c", members=["a", "b", "c"])
+    c.retire("r")
+    c.receive(b1)
+    assert [m.op for m in c.receive(b2)] == ["b2"]

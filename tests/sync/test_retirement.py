@@ -95,12 +95,19 @@ def test_a_replica_leaves_is_retired_a_new_one_joins_and_everyone_converges(prot
         x = nodes[n]
         assert "late" not in x.state.value and x.state.value == written, n
         assert "r" not in x.state._rt_ids(), n
-    if protocol != "op":   # op delivers a late operation as nothing (its dependants are not held forever)
-        assert nodes["a"].stats.rejected_by.get("retired", 0) >= 1, nodes["a"].stats.rejected_by
+    # op takes a retired replica's operation outside the causal broadcast: the late write is refused and counted
+    # as any protocol refuses it, and nothing waits for it
+    assert nodes["a"].stats.rejected_by.get("retired", 0) >= 1, nodes["a"].stats.rejected_by
     if protocol == "digest":
         for n in live:
             p = nodes[n].protocol
             assert "r" not in p.known and "r" not in p.log, n
+    if protocol == "op":       # r left the causal broadcast: its group, its vectors, its log, the acknowledgements
+        for n in live:
+            bc = nodes[n].protocol.bc
+            assert "r" not in bc.members and "r" not in bc.delivered and "r" not in bc.stable, n
+            assert not any("r" in got for _, got in nodes[n].protocol.acked.values()), n
+            assert bc.metadata()["buffered"] == 0 and not any(o == "r" for o, _ in bc._log), n
 
 
 @pytest.mark.parametrize("protocol", ["state", "digest"])
@@ -275,3 +282,40 @@ def test_retirement_converges_under_loss_duplication_and_reordering_with_a_stale
         assert x.state.value == written, (n, written - x.state.value)
         assert "r" not in x.state._rt_ids(), n
     assert len({encode(x.state.copy(replica=None)) for x in nodes.values()}) == 1
+
+
+def test_op_a_removal_of_a_retired_replica_still_in_flight_is_not_lost() -> None:
+    """r's last operation is an observed remove (no event of r: the retirement's marks cannot see it) that reaches
+    nobody before r is retired and the broadcast forgets r. When it arrives at last, it is merged outside the
+    causal broadcast (it brings something the state lacks) and passed on: no replica loses it, and r does not come
+    back into any vector."""
+    net, clock = Net(), [0.0]
+    names = ["a", "b", "r"]
+    nodes = {n: _node(n, AWSet, "op", [m for m in names if m != n], net, clock) for n in names}
+    nodes["a"].update(lambda s: s.add("x"))
+    nodes["a"].update(lambda s: s.add("y"))
+    for _ in range(3):
+        clock[0] += 1
+        _round(net, list(nodes.values()))
+    assert all(x.state.value == {"x", "y"} for x in nodes.values())
+    r = nodes.pop("r")
+    net.cut.add("r")
+    r.update(lambda s: s.remove("x"))          # lost on the way: r is cut off
+    nodes["b"].remove_neighbour("r")            # a keeps its link to r
+    nodes["a"].retirements.decide("r", members=["a", "b"])
+    for _ in range(6):
+        clock[0] += 1
+        _round(net, list(nodes.values()))
+    for x in nodes.values():
+        assert x.retirements.tombstones() == {"r"} and "r" in x.protocol.bc.retired
+        assert "r" not in x.protocol.bc.delivered and x.state.value == {"x", "y"}
+    net.cut.discard("r")
+    for _ in range(6):                          # r repairs a from its log: the removal arrives
+        clock[0] += 1
+        _round(net, [*nodes.values(), r])
+    for n, x in nodes.items():
+        assert x.state.value == {"y"}, n
+        assert "r" not in x.protocol.bc.delivered and "r" not in x.protocol.bc.members, n
+        assert "r" not in x.state._rt_ids(), n
+    assert not nodes["a"].stats.rejected_by.get("retired")   # not a late write: nothing refused
+    assert nodes["a"].state == nodes["b"].state

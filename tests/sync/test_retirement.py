@@ -319,3 +319,48 @@ def test_op_a_removal_of_a_retired_replica_still_in_flight_is_not_lost() -> None
         assert "r" not in x.state._rt_ids(), n
     assert not nodes["a"].stats.rejected_by.get("retired")   # not a late write: nothing refused
     assert nodes["a"].state == nodes["b"].state
+
+
+@pytest.mark.parametrize("protocol", ["digest", "op"])
+@pytest.mark.parametrize("ask", [True, False])
+def test_a_replica_that_missed_a_retired_replicas_writes_asks_for_them(protocol: str, ask: bool,
+                                                                      monkeypatch) -> None:
+    """A region that was away while a replica it is not a member for wrote, left and was retired: when it comes
+    back, those writes are renamed and no log holds them any more, so only a full state can bring them. The node
+    sees the gap (``archive_gap``) and asks for everything; without asking, they never arrive."""
+    if not ask:
+        monkeypatch.setattr(Node, "archive_gap", lambda self: False)
+    net, clock = Net(), [0.0]
+    names = ["a", "b", "d", "r"]
+    nodes = {n: _node(n, AWSet, protocol, [m for m in names if m != n], net, clock) for n in names}
+
+    def rounds(k: int) -> None:
+        for _ in range(k):
+            clock[0] += 1
+            _round(net, list(nodes.values()))
+
+    nodes["r"].update(lambda s: s.add("r0"))
+    nodes["d"].update(lambda s: s.add("d0"))
+    rounds(3)
+    assert all(x.state.value == {"r0", "d0"} for x in nodes.values())
+    net.cut.add("d")                               # d is away while r writes more, leaves and is retired
+    for i in (1, 2):
+        nodes["r"].update(lambda s, i=i: s.add(f"r{i}"))
+        rounds(1)
+    net.cut.add("r")
+    del nodes["r"]
+    for n in ("a", "b", "d"):
+        nodes[n].remove_neighbour("r")
+    nodes["a"].retirements.decide("r", members=["a", "b"])
+    rounds(6)
+    want = {"r0", "r1", "r2", "d0"}
+    assert nodes["a"].state.value == nodes["b"].state.value == want
+    assert nodes["a"].retirements.tombstones() == {"r"}
+    net.cut.discard("d")                           # d is back: the registry reaches it, r's events are renamed
+    rounds(12)
+    d = nodes["d"]
+    assert d.retirements.tombstones() == {"r"} and "r" not in d.state._rt_ids()
+    if ask:
+        assert d.state.value == want and not d.archive_gap()
+    else:
+        assert d.state.value == {"r0", "d0"}            # the gap stays: nothing else would fill it

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, get_origin, overload
 import attrs
 import cbor2
 
-from .._base import CRDT, MAX_VALUE_DEPTH
+from .._base import CRDT, MAX_VALUE_DEPTH, Causal
 from ..causal import UINT_LIMIT, CausalContext
 from ..errors import (
     CloudTooLarge,
@@ -496,7 +496,7 @@ class Decoder:
     at the end that every listed replica id was used.
     """
 
-    __slots__ = ("entries", "ids", "limits", "nesting", "used", "version")
+    __slots__ = ("checked_store", "entries", "ids", "limits", "nesting", "used", "version")
 
     def __init__(self, ids: list[str], limits: Limits, version: int = FORMAT_VERSION) -> None:
         self.ids = ids
@@ -506,6 +506,12 @@ class Decoder:
         self.used: set[int] = set()
         self.entries = 0
         self.nesting = 0
+        #: ``(store, ctx, payload)`` when a store decoder built ``store`` with every invariant of
+        #: ``kernel.check_store`` against ``ctx`` established as it read (the version-2 AWSet store does);
+        #: ``payload`` is the ``_check_payload`` whose invariants it established too (None if it did not).
+        #: A decoded object holding exactly that store and context skips those parts of its post-decode
+        #: ``_check`` (the rest still runs)
+        self.checked_store: tuple[Any, CausalContext, Any] | None = None
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -962,7 +968,13 @@ def _decode(data: Any, lim: Limits) -> Any:
         unused = [d.ids[i] for i in range(len(d.ids)) if i not in d.used]
         raise SchemaError("replicas", f"the table lists ids the payload never uses: {unused!r}")
     if lim.check_invariants and isinstance(obj, (CRDT, CausalContext)):
-        obj._check()
+        done = d.checked_store
+        if done is not None and isinstance(obj, Causal) and type(obj)._check is Causal._check \
+                and obj._store is done[0] and obj._ctx is done[1]:
+            # the store decoder established check_store's invariants (and maybe the payload's) as it read
+            obj._check_parts(store=False, payload=type(obj)._check_payload is not done[2])
+        else:
+            obj._check()
     if lim.require_canonical and encode(obj, version=version) != data:
         raise SchemaError("message", "not in canonical form (re-encoding gives other bytes)")
     return obj

@@ -69,8 +69,8 @@ class Limits:
     ``require_canonical``: also re-encode the result and refuse the message unless the bytes are
     identical (use it where bytes are hashed or signed; it doubles the cost).
     ``check_invariants``: run the object's own ``_check()`` after the codec's checks (a second line of
-    defence: the codec's checks already cover every invariant; turning it off halves the cost of
-    decoding a large AWSet).
+    defence: the codec's checks already cover every invariant). The parts a store decoder established as
+    it read are left out (the store and element checks of a version-2 AWSet); the rest always runs.
 
     >>> Limits().max_bytes, Limits(max_bytes=1024).max_bytes
     (4194304, 1024)

@@ -210,24 +210,32 @@ class MapWorkload:
 # --------------------------------------------------------------------------------------------- workloads
 
 
-def bench_set(n: int, repeats: int) -> dict[str, Any]:
-    w = SetWorkload(n)
+def time_two_writer(repeats: int, replicas: Callable[[], tuple[Any, Any]], merged_ok: Callable[[Any], bool],
+                    plain_pair: Callable[[], tuple[Any, Any]], plain_merge: Callable[[Any, Any], None],
+                    plain_merged_ok: Callable[[Any], bool], plain_of: Callable[[Any], Any],
+                    plain_load: Callable[[bytes], Any], loaded_ok: Callable[[Any, Any], bool],
+                    stats: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """The timed part of a two-writer workload, best of ``repeats``. A repetition builds fresh replicas
+    (``replicas()``), times the merges A<-B (checked by ``merged_ok(A)``) and B<-A, then the encode and the
+    decodes of the merged A; then, FLOOR_TRIALS times, the floors: ``plain_merge`` both ways on fresh plain
+    objects (``plain_pair()``; A's checked by ``plain_merged_ok``), ``cbor2.dumps(plain_of(A))`` and
+    ``plain_load`` of those bytes (checked by ``loaded_ok(loaded, plain)``). Returns the best times by name
+    (seconds), the last encoding (``bytes``, ``plain_bytes``), the limits note and ``stats(A)``."""
     best: dict[str, float] = {}
 
     def keep(name: str, t: float) -> None:
         best[name] = min(best.get(name, float("inf")), t)
 
     note = None
-    size = dots = 0
-    data = b""
-    plain_bytes = cbor2.dumps(w.sorted_union)
+    data = plain_bytes = b""
+    info: dict[str, Any] = {}
     for _ in range(repeats):
-        a, b = w.replicas()
-        assert len(a) == n - n // 10 and len(b) == n
+        a, b = replicas()
         keep("merge_a_from_b", timed(a.merge, b))
-        assert a.value == w.expected, "A<-B gave a wrong value"
+        assert merged_ok(a), "A<-B gave a wrong value"
         keep("merge_b_from_a", timed(b.merge, a))
         assert b == a, "B<-A: the replicas differ after talking"
+        plain = plain_of(a)
         gc.collect()
         t0 = perf_counter()
         data = encode(a)
@@ -244,31 +252,35 @@ def bench_set(n: int, repeats: int) -> dict[str, Any]:
         out = decode(data, limits=Limits(max_bytes=lim.max_bytes, check_invariants=False))
         keep("decode_no_check", perf_counter() - t0)
         assert out == a
-        size, dots = len(a), len(a._store.index)
+        info = stats(a)
         del out, a, b
-        # the floors, on fresh sets of the same elements, same direction (FLOOR_TRIALS per repetition)
-        for _ in range(FLOOR_TRIALS):
-            pa, pb = set(w.a_live), set(w.b_elems)
-            keep("plain_merge_a_from_b", timed(ior, pa, pb))
-            assert pa == w.expected
-            keep("plain_merge_b_from_a", timed(ior, pb, pa))
+        for _ in range(FLOOR_TRIALS):  # the floors, on fresh plain objects of the same content, same direction
+            pa, pb = plain_pair()
+            keep("plain_merge_a_from_b", timed(plain_merge, pa, pb))
+            assert plain_merged_ok(pa)
+            keep("plain_merge_b_from_a", timed(plain_merge, pb, pa))
             assert pb == pa
             del pa, pb
             gc.collect()
             t0 = perf_counter()
-            pbytes = cbor2.dumps(w.sorted_union)
+            plain_bytes = cbor2.dumps(plain)
             keep("plain_encode", perf_counter() - t0)
-            assert pbytes == plain_bytes
             gc.collect()
             t0 = perf_counter()
-            ps = set(cbor2.loads(plain_bytes))
+            loaded = plain_load(plain_bytes)
             keep("plain_decode", perf_counter() - t0)
-            assert ps == w.expected
-            del ps
-    r: dict[str, Any] = {"name": "two-writer AWSet", "state_n": n, "elements": size, "dots": dots,
-                         "double_dot_elements": w.double_dotted, "removed_by_a": len(w.a_removed),
-                         "bytes": len(data), "plain_bytes": len(plain_bytes),
-                         "bytes_ratio": len(data) / len(plain_bytes), "decode_limits_note": note}
+            assert loaded_ok(loaded, plain)
+            del loaded
+        del plain
+    return {"best": best, "bytes": data, "plain_bytes": plain_bytes, "note": note, "stats": info}
+
+
+def two_writer_row(name: str, n: int, t: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The result row of a :func:`time_two_writer` run: ms and ratios to the floors of the same run."""
+    best, data, plain_bytes = t["best"], t["bytes"], t["plain_bytes"]
+    r: dict[str, Any] = {"name": name, "state_n": n, **t["stats"], **extra, "bytes": len(data),
+                         "plain_bytes": len(plain_bytes), "bytes_ratio": len(data) / len(plain_bytes),
+                         "decode_limits_note": t["note"]}
     for what in ("merge_a_from_b", "merge_b_from_a", "encode", "decode"):
         r[f"{what}_ms"] = best[what] * 1e3
         r[f"plain_{what}_ms"] = best[f"plain_{what}"] * 1e3
@@ -278,69 +290,31 @@ def bench_set(n: int, repeats: int) -> dict[str, Any]:
     return r
 
 
+def bench_set(n: int, repeats: int) -> dict[str, Any]:
+    w = SetWorkload(n)
+
+    def replicas() -> tuple[AWSet, AWSet]:
+        a, b = w.replicas()
+        assert len(a) == n - n // 10 and len(b) == n
+        return a, b
+
+    t = time_two_writer(repeats, replicas, lambda a: a.value == w.expected,
+                        lambda: (set(w.a_live), set(w.b_elems)), ior, lambda pa: pa == w.expected,
+                        lambda a: w.sorted_union, lambda data: set(cbor2.loads(data)),
+                        lambda loaded, plain: loaded == w.expected,
+                        lambda a: {"elements": len(a), "dots": len(a._store.index)})
+    return two_writer_row("two-writer AWSet", n, t, {"double_dot_elements": w.double_dotted,
+                                                     "removed_by_a": len(w.a_removed)})
+
+
 def bench_map(n: int, repeats: int, with_pycrdt: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
     w = MapWorkload(n)
-    best: dict[str, float] = {}
-
-    def keep(name: str, t: float) -> None:
-        best[name] = min(best.get(name, float("inf")), t)
-
-    note = None
-    data = plain_bytes = b""
-    size = 0
-    for _ in range(repeats):
-        a, b = w.replicas()
-        keep("merge_a_from_b", timed(a.merge, b))
-        assert set(a.keys()) == w.keys, "A<-B gave wrong keys"
-        keep("merge_b_from_a", timed(b.merge, a))
-        assert b == a, "B<-A: the replicas differ after talking"
-        plain = dict(a.value)
-        gc.collect()
-        t0 = perf_counter()
-        data = encode(a)
-        keep("encode", perf_counter() - t0)
-        lim, note = limits_for(data)
-        gc.collect()
-        t0 = perf_counter()
-        out = decode(data, limits=lim)
-        keep("decode", perf_counter() - t0)
-        assert out == a, "decode(encode(A)) != A"
-        del out
-        gc.collect()
-        t0 = perf_counter()
-        out = decode(data, limits=Limits(max_bytes=lim.max_bytes, check_invariants=False))
-        keep("decode_no_check", perf_counter() - t0)
-        assert out == a
-        size = len(a)
-        del out, a, b
-        for _ in range(FLOOR_TRIALS):  # the floors, fresh dicts of the same entries, same direction
-            da, db = dict(w.a_pairs), dict(w.b_pairs)
-            keep("plain_merge_a_from_b", timed(da.update, db))
-            assert da.keys() == w.keys
-            keep("plain_merge_b_from_a", timed(db.update, da))
-            assert db == da
-            del da, db
-            gc.collect()
-            t0 = perf_counter()
-            plain_bytes = cbor2.dumps(plain)
-            keep("plain_encode", perf_counter() - t0)
-            gc.collect()
-            t0 = perf_counter()
-            pd = cbor2.loads(plain_bytes)
-            keep("plain_decode", perf_counter() - t0)
-            assert pd == plain
-            del pd
-        del plain
-    r: dict[str, Any] = {"name": "two-writer LWWMap", "state_n": n, "keys": size, "common_keys": n // 10,
-                         "bytes": len(data), "plain_bytes": len(plain_bytes),
-                         "bytes_ratio": len(data) / len(plain_bytes), "decode_limits_note": note}
-    for what in ("merge_a_from_b", "merge_b_from_a", "encode", "decode"):
-        r[f"{what}_ms"] = best[what] * 1e3
-        r[f"plain_{what}_ms"] = best[f"plain_{what}"] * 1e3
-        r[f"{what}_ratio"] = best[what] / best[f"plain_{what}"]
-    r["decode_no_check_ms"] = best["decode_no_check"] * 1e3
-    r["decode_no_check_ratio"] = best["decode_no_check"] / best["plain_decode"]
-    py = bench_map_pycrdt(w, repeats, best) if with_pycrdt else None
+    t = time_two_writer(repeats, w.replicas, lambda a: set(a.keys()) == w.keys,
+                        lambda: (dict(w.a_pairs), dict(w.b_pairs)), dict.update, lambda pa: pa.keys() == w.keys,
+                        lambda a: dict(a.value), cbor2.loads, lambda loaded, plain: loaded == plain,
+                        lambda a: {"keys": len(a)})
+    r = two_writer_row("two-writer LWWMap", n, t, {"common_keys": n // 10})
+    py = bench_map_pycrdt(w, repeats, t["best"]) if with_pycrdt else None
     return r, py
 
 

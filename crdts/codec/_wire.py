@@ -20,7 +20,7 @@ from typing import Any, TypeVar, get_origin, overload
 import attrs
 import cbor2
 
-from .._base import CRDT, MAX_VALUE_DEPTH
+from .._base import CRDT, MAX_VALUE_DEPTH, Causal
 from ..causal import UINT_LIMIT, CausalContext
 from ..errors import (
     CloudTooLarge,
@@ -69,8 +69,8 @@ class Limits:
     ``require_canonical``: also re-encode the result and refuse the message unless the bytes are
     identical (use it where bytes are hashed or signed; it doubles the cost).
     ``check_invariants``: run the object's own ``_check()`` after the codec's checks (a second line of
-    defence: the codec's checks already cover every invariant; turning it off halves the cost of
-    decoding a large AWSet).
+    defence: the codec's checks already cover every invariant). The parts a store decoder established as
+    it read are left out (the store and element checks of a version-2 AWSet); the rest always runs.
 
     >>> Limits().max_bytes, Limits(max_bytes=1024).max_bytes
     (4194304, 1024)
@@ -501,7 +501,7 @@ class Decoder:
     at the end that every listed replica id was used.
     """
 
-    __slots__ = ("entries", "ids", "limits", "nesting", "used", "version")
+    __slots__ = ("checked_store", "entries", "ids", "limits", "nesting", "used", "version")
 
     def __init__(self, ids: list[str], limits: Limits, version: int = FORMAT_VERSION) -> None:
         self.ids = ids
@@ -511,6 +511,12 @@ class Decoder:
         self.used: set[int] = set()
         self.entries = 0
         self.nesting = 0
+        #: ``(store, ctx, payload)`` when a store decoder built ``store`` with every invariant of
+        #: ``kernel.check_store`` against ``ctx`` established as it read (the version-2 AWSet store does);
+        #: ``payload`` is the ``_check_payload`` whose invariants it established too (None if it did not).
+        #: A decoded object holding exactly that store and context skips those parts of its post-decode
+        #: ``_check`` (the rest still runs)
+        self.checked_store: tuple[Any, CausalContext, Any] | None = None
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -967,7 +973,13 @@ def _decode(data: Any, lim: Limits) -> Any:
         unused = [d.ids[i] for i in range(len(d.ids)) if i not in d.used]
         raise SchemaError("replicas", f"the table lists ids the payload never uses: {unused!r}")
     if lim.check_invariants and isinstance(obj, (CRDT, CausalContext)):
-        obj._check()
+        done = d.checked_store
+        if done is not None and isinstance(obj, Causal) and type(obj)._check is Causal._check \
+                and obj._store is done[0] and obj._ctx is done[1]:
+            # the store decoder established check_store's invariants (and maybe the payload's) as it read
+            obj._check_parts(store=False, payload=type(obj)._check_payload is not done[2])
+        else:
+            obj._check()
     if lim.require_canonical and encode(obj, version=version) != data:
         raise SchemaError("message", "not in canonical form (re-encoding gives other bytes)")
     return obj

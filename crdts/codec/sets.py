@@ -17,8 +17,9 @@ from typing import Any
 from .. import kernel
 from ..causal import CausalContext
 from ..errors import SchemaError
-from ..sets import AWSet, GSet, RWSet, TwoPSet
+from ..sets import _CANONICAL_AS_IS, AWSet, GSet, RWSet, TwoPSet
 from ._wire import (
+    _SCALAR_INT_ELEMS,
     Body,
     Decoder,
     ReplicaTable,
@@ -234,25 +235,53 @@ def _inverse(cs: list[int], es: list[Any]) -> dict[Any, Any]:
     return inv
 
 
+#: Whether every element type ``Decoder.elems`` passes through unchanged is one ``AWSet._check_payload``
+#: accepts as canonical without a per-element check.
+_AS_IS_CANONICAL = _SCALAR_INT_ELEMS <= _CANONICAL_AS_IS
+
+
 def dec_awstore(d: Decoder, x: Any, ctx: CausalContext, path: str) -> kernel.DotSetMap:
     """AWSet store (version 2: ``[rix, run, [elements], ...]``; version 1: :func:`_dec_awstore_v1`), built
     with C-level dict constructors per replica group: each group's ``{counter: element}`` and its inverse.
     A run is strictly increasing and groups have distinct replicas, so no dot can appear twice; an element
-    may (held by several dots)."""
+    may (held by several dots).
+
+    A version-2 store is built with every invariant of ``kernel._check_setmap`` established, each by the
+    check or the construction named here, so it is recorded in ``d.checked_store`` and the post-decode
+    ``_check`` does not run that store check again (the context's and the elements' checks still run):
+
+    * ``by``, ``rev`` (dicts) and ``elems`` (a set), with the same replicas: a fresh DotSetMap, and
+      ``by[r]`` and ``rev[r]`` are set together, once per group;
+    * each replica a non-empty str: the replica table refuses anything else (``_table``), ``ridx``;
+    * each ``by[r]`` a non-empty dict of int counters >= 1: ``run`` refuses an empty run and a gap of 0,
+      and its counters are strictly increasing ints (so no dot twice); one element per counter (length
+      checked below);
+    * every dot in the context: ``covered``;
+    * ``rev[r]`` exactly the inverse of ``by[r]`` (a tuple of ascending counters for an element held by
+      several dots of ``r``): built from the same aligned lists, ``_inverse`` for the rare repeated element;
+    * ``elems`` exactly the union of the ``rev[r]`` keys: it is only ever updated with them.
+
+    ``AWSet._check_payload`` (every element canonical) is recorded as established too when every group's
+    elements came back from ``d.elems`` as they were: it does that only when their types are all in
+    ``_SCALAR_INT_ELEMS``, types that payload check accepts without looking further (``_AS_IS_CANONICAL``).
+    """
     if d.version == 1:
         return _dec_awstore_v1(d, x, ctx, path)
     store = kernel.DotSetMap()
     elems, by, rev = store.elems, store.by, store.rev
+    as_is = True  # every element list came back from d.elems unchanged (scalar types only)
     for g, (r, cs) in enumerate(d.dot_groups(x, path, 3)):
         d.covered(r, cs, ctx, path)
         j = 3 * g + 2
         es = d.elems(x[j], path, j)
         if len(es) != len(cs):
             raise SchemaError(_at(path, j), f"expected {len(cs)} elements, got {len(es)}")
+        as_is = as_is and es is x[j]
         by[r] = dict(zip(cs, es, strict=False))
         inv = dict(zip(es, cs, strict=False))
         rev[r] = inv if len(inv) == len(cs) else _inverse(cs, es)
         elems.update(inv)
+    d.checked_store = (store, ctx, AWSet._check_payload if as_is and _AS_IS_CANONICAL else None)
     return store
 
 

@@ -392,14 +392,19 @@ class Causal(CRDT):
             if theirs > mine:
                 raise ReplicaClash(r, mine, theirs)
             if cloud:
-                ours = octx._cloud_of(r)
+                ours = cloud.get(r)
                 if ours and max(ours) > mine:
                     raise ReplicaClash(r, mine, max(ours))
-        if cloud and sum(map(len, cloud.values())) + self._ctx.cloud_size() > CausalContext.max_cloud:
-            cap = CausalContext.max_cloud
-            size = self._ctx.joined_cloud_size(octx)
-            if size > cap:
-                raise LimitExceeded("scattered dots in the causal context", size, cap)
+        if cloud:
+            n = sum(map(len, cloud.values()))
+            held = self._ctx._cl
+            if held:
+                n += sum(map(len, held.values()))
+            if n > CausalContext.max_cloud:     # an upper bound: count exactly only then
+                cap = CausalContext.max_cloud
+                size = self._ctx.joined_cloud_size(octx)
+                if size > cap:
+                    raise LimitExceeded("scattered dots in the causal context", size, cap)
 
     def _check_binding(self, replica: str | None) -> None:
         """Binding to ``replica`` must not reuse dots: refuse a state holding events of it beyond its entry."""

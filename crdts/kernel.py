@@ -636,7 +636,7 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
     # A store's dots are all in its own context, so a replica a context never names needs no look at all,
     # and one whose dots we hold exactly (``items() <=``, C-level) needs nothing more.
     by1, by2 = s1.by, s2.by
-    if added is None and len(s2.elems) <= 8 and _adds_only(s2, c2):
+    if added is None and 0 < len(s2.elems) <= 8 and _adds_only(s2, c2):
         # A delta that names only the dots it holds (an add) removes nothing: take what c1 has not seen.
         vv1, cl1 = c1.vv, c1._cl
         for r, run in by2.items():
@@ -658,8 +658,14 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
                     _drop(s1, r, drop)
         for r, scattered in c2._cl.items():
             held = by1.get(r)
-            if held:
-                mine = held.keys() & scattered
+            if not held:
+                continue
+            if len(scattered) == 1:    # the usual remove: one dot
+                for c in scattered:
+                    if c in held:
+                        _drop(s1, r, (c,))
+            else:
+                mine = [c for c in scattered if c in held]
                 if mine:
                     _drop(s1, r, mine)
         return

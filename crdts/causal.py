@@ -567,8 +567,8 @@ class HLC:
     Timestamp(wall=500, logical=8, replica='a')
     """
 
-    __slots__ = ("_anchor", "_last", "_logical", "_recheck", "_wall", "glitches", "max_drift", "monotonic", "replica",
-                 "time_source")
+    __slots__ = ("_anchor", "_hi", "_last", "_lo", "_logical", "_recheck", "_wall", "glitches", "max_drift",
+                 "monotonic", "replica", "time_source")
 
     def __init__(self, replica: str, time_source: Callable[[], int] = time.time_ns, *,
                  max_drift: int | None = DEFAULT_MAX_DRIFT, monotonic: Callable[[], int] | None = _AUTO) -> None:
@@ -582,6 +582,10 @@ class HLC:
         self.monotonic = monotonic if max_drift is not None else None
         self._recheck = (max_drift or 0) // 3600
         self._anchor: tuple[int, int] | None = None
+        # A reading in ``_lo .. _hi`` needs no further look (the hot path: one type test, one chained compare):
+        # without the glitch guard, the range of the format; with it, the last good reading up to one recheck
+        # interval after it (empty until the first reading, so that one anchors the guard).
+        self._lo, self._hi = (1, 0) if self.monotonic is not None else (0, UINT_LIMIT - 1)
         self._last = 0         # the last physical reading
         self.glitches = 0
         self._wall = 0
@@ -594,17 +598,18 @@ class HLC:
         second by default) since the last check, so a clock ticked often pays one comparison per reading.
         """
         pt = self.time_source()
-        if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
-            raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
-        if self.monotonic is not None:
-            a = self._anchor
-            if a is None or pt - a[0] > self._recheck or pt < a[0]:
-                return self._checked(pt)
+        if type(pt) is not int or not self._lo <= pt <= self._hi:
+            return self._checked(pt)
         return pt
 
-    def _checked(self, pt: int) -> int:
-        """``pt``, or the monotonic clock's estimate when ``pt`` jumped ahead of it by more than ``max_drift``."""
-        m = self.monotonic()  # type: ignore[misc]
+    def _checked(self, pt: Any) -> int:
+        """A reading outside the window of :meth:`physical`: refused if it is not an int of the format's range;
+        else ``pt``, or the monotonic clock's estimate when ``pt`` jumped ahead of it by more than ``max_drift``."""
+        if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
+            raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
+        if self.monotonic is None:
+            return pt
+        m = self.monotonic()
         a = self._anchor
         if a is not None:
             expected = a[0] + (m - a[1])
@@ -612,11 +617,14 @@ class HLC:
                 self.glitches += 1
                 return min(max(expected, 0), UINT_LIMIT - 1)
         self._anchor = (pt, m)
+        self._lo, self._hi = pt, min(pt + self._recheck, UINT_LIMIT - 1)
         return pt
 
     def resync(self) -> None:
         """Accept the time source's next reading as it is (after a deliberate change of the system clock)."""
         self._anchor = None
+        if self.monotonic is not None:
+            self._lo, self._hi = 1, 0
 
     def now(self) -> Timestamp:
         """A new timestamp, greater than every one this clock returned or observed. O(1)."""
@@ -626,12 +634,8 @@ class HLC:
         """:meth:`now` as a plain ``(wall, logical, replica)`` tuple: what the types store, and cheaper on
         their hot paths (no :class:`Timestamp` is built). O(1)."""
         pt = self.time_source()
-        if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
-            raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
-        if self.monotonic is not None:       # the glitch guard (physical(), inlined: this is a hot path)
-            a = self._anchor
-            if a is None or pt - a[0] > self._recheck or pt < a[0]:
-                pt = self._checked(pt)
+        if type(pt) is not int or not self._lo <= pt <= self._hi:   # physical(), inlined: this is a hot path
+            pt = self._checked(pt)
         self._last = pt
         if pt > self._wall:
             self._wall = pt

@@ -557,6 +557,33 @@ def test_a_local_clock_glitch_forward_does_not_pin_the_clock():
     assert HLC("a", time_source=lambda: 5, max_drift=None).now().wall == 5
 
 
+def test_the_glitch_guard_reads_the_monotonic_clock_only_past_its_window_and_refuses_bad_readings():
+    wall, reads = [10**18], []
+
+    def mono():
+        reads.append(wall[0])
+        return wall[0] - 10**18
+
+    clock = HLC("a", time_source=lambda: wall[0], monotonic=mono)   # recheck window: max_drift / 3600 = 1 s
+    clock.now()
+    wall[0] += 10**8
+    clock.now()                                        # within a second of the anchor: no monotonic reading
+    assert len(reads) == 1
+    wall[0] += 2 * 10**9
+    clock.now()                                        # past it: read, and the window moves
+    wall[0] -= 10**6
+    clock.now()                                        # behind the anchor: read again
+    assert len(reads) == 3
+    clock.resync()
+    clock.now()
+    assert len(reads) == 4 and clock.glitches == 0
+    for guard in (None, 3600 * 10**9):
+        for bad in (-1, 2**64, 1.5, True):
+            c = HLC("a", time_source=lambda bad=bad: bad, max_drift=guard, monotonic=lambda: 0)
+            with pytest.raises(ValueError, match="time source"):
+                c.now()
+
+
 def test_a_failed_update_rolls_back_in_place_keeping_subscribers(tmp_path, monkeypatch):
     import os
 

@@ -163,6 +163,15 @@ class Record:
     def copy(self) -> Record:
         return Record(self.replica, dict(self.proposals), dict(self.votes), self.performed)
 
+    def since(self, old: Record) -> Record:
+        """What this record holds beyond ``old`` (an earlier state of it): a part that, merged into ``old``,
+        gives this record. A performed record goes whole; otherwise the proposals (a few heirs: they travel
+        whole, so a replica that never had the record learns who proposed) and only the votes that changed."""
+        if self.performed is not None or old.performed is not None:
+            return self
+        return Record(self.replica, dict(self.proposals),
+                      {m: v for m, v in self.votes.items() if old.votes.get(m) != v})
+
     def merge(self, other: Record) -> bool:
         """Join ``other`` (the same replica's record) into this one; True if this one changed. A performed
         record absorbs the rest (its proposals and votes are done with); of two performed by different heirs

@@ -475,8 +475,13 @@ class Node:
         if view is not None:     # what src just said it holds need not go back to it
             recs, archives = view
             for r, rec in other.records.items():
-                if reg.records.get(r) == rec:
-                    recs[r] = rec
+                seen = recs.get(r)
+                if seen is None:
+                    recs[r] = rec.copy()
+                else:            # src holds at least what it was sent and what it sent (records are joins)
+                    seen = seen.copy()
+                    seen.merge(rec)
+                    recs[r] = seen
             for a, top in other.archives.items():
                 if reg.archives.get(a) == top:
                     archives[a] = top
@@ -503,7 +508,11 @@ class Node:
             return cached[1]
         recs, archives = view
         part = Retirements()
-        part.records = {r: rec for r, rec in reg.records.items() if recs.get(r) != rec}
+        part.records = {}
+        for r, rec in reg.records.items():     # a changed record goes as its change (the votes that changed)
+            old = recs.get(r)
+            if old != rec:
+                part.records[r] = rec if old is None else rec.since(old)
         part.archives = {a: top for a, top in reg.archives.items() if archives.get(a) != top}
         if not part:
             self._registry_sent[dst] = reg.version

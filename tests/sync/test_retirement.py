@@ -4,6 +4,7 @@ and the retired id gone from their metadata."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from crdts import AWSet, GCounter
@@ -364,3 +365,30 @@ def test_a_replica_that_missed_a_retired_replicas_writes_asks_for_them(protocol:
         assert d.state.value == want and not d.archive_gap()
     else:
         assert d.state.value == {"r0", "d0"}            # the gap stays: nothing else would fill it
+
+
+def test_a_changed_record_travels_as_the_votes_that_changed() -> None:
+    from crdts.codec import decode as decode_obj
+
+    net, clock = Net(), [0.0]
+    names = ["a", "b", "c", "d"]
+    nodes = {n: _node(n, AWSet, "state", [m for m in names if m != n], net, clock) for n in names}
+    nodes["a"].retirements.decide("r", members=[*names, "e"])   # e never votes: the record stays open
+    for _ in range(2):
+        clock[0] += 1
+        _round(net, list(nodes.values()))
+    a, b = nodes["a"], nodes["b"]
+    assert len(b.retirements.records["r"].votes) == 4 and b.retirements.records["r"].performed is None
+    rec = a.retirements.records["r"]      # a's vote is replaced (as a vote for another heir would be): a votes again
+    rec.votes["a"] = attrs.evolve(rec.votes["a"], heir="d", version=rec.votes["a"].version + 1)
+    a.retirements.version += 1
+    a.tick()
+    parts = [decode_message(data).registry for src, dst, data in net.queue if src == "a" and dst == "b"]
+    part = decode_obj(parts[-1]).records["r"]
+    # a's new vote goes, b's own vote (b sent it to a) does not: a knows b holds it; c's and d's may go (a cannot
+    # know that they reached b directly)
+    assert "a" in part.votes and "b" not in part.votes and part.proposals == rec.proposals
+    net.deliver_all()
+    assert b.retirements.records["r"] == a.retirements.records["r"]
+    whole = len(encode(a.retirements))
+    assert len(parts[-1]) < whole, (len(parts[-1]), whole)

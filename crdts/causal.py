@@ -190,6 +190,16 @@ class VersionVector:
         return f"VersionVector({dict(sorted(self._vv.items()))!r})"
 
 
+def add_dots(by: dict[str, set[int]], dots: Iterable[tuple[str, int]]) -> None:
+    """Add plain (already valid) dots to a ``{replica: counters}`` grouping, a context's cloud layout."""
+    for r, c in dots:
+        s = by.get(r)
+        if s is None:
+            by[r] = {c}
+        else:
+            s.add(c)
+
+
 class CausalContext:
     """A set of dots: a compact version vector ``vv`` plus a *cloud* of non-contiguous dots.
 
@@ -266,16 +276,9 @@ class CausalContext:
         cc = cls.__new__(cls)
         cc.vv = {}
         cl: dict[str, set[int]] = {}
-        first = False
-        for r, c in dots:
-            s = cl.get(r)
-            if s is None:
-                cl[r] = {c}
-            else:
-                s.add(c)
-            first = first or c == 1   # only a first dot can start the (empty) version vector
+        add_dots(cl, dots)
         cc._cl = cl
-        if first:
+        if any(1 in s for s in cl.values()):   # only a first dot can start the (empty) version vector
             cc.compact()
         return cc
 

@@ -36,7 +36,7 @@ from math import copysign as _copysign
 from operator import lt
 from typing import Any
 
-from .causal import CausalContext
+from .causal import CausalContext, add_dots
 from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
@@ -1070,16 +1070,6 @@ def _context_minus(ca: CausalContext, cb: CausalContext,
     return prefixes, out
 
 
-def _add_dots(by: dict[str, set[int]], dots: Iterable[DotT]) -> None:
-    """Add plain dots to a ``{replica: counters}`` grouping."""
-    for r, c in dots:
-        s = by.get(r)
-        if s is None:
-            by[r] = {c}
-        else:
-            s.add(c)
-
-
 def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tuple[Store, CausalContext]:
     """Δ(a, b): a ``(store, context)`` whose join with ``b`` equals ``b ⊔ a``, and that is below ``a``.
 
@@ -1095,7 +1085,7 @@ def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tu
     dots_a = dots_of(sa)
     live_new = {d for d in dots_a if not cb.contains(d)}
     prefixes, seen = _context_minus(ca, cb, len(live_new) + ca.cloud_size() + 64)
-    _add_dots(seen, live_new)
+    add_dots(seen, live_new)
     keep: Collection[DotT] = live_new
     if prefixes:  # a's live dots inside a prefix go with it (b may hold some: harmless, see above)
         keep = live_new | {d for d in dots_a if d[0] in prefixes}
@@ -1106,11 +1096,11 @@ def difference(sa: Store, ca: CausalContext, sb: Store, cb: CausalContext) -> tu
             m = sb.by.get(r)
             if m:
                 top, cl = _seen_of(ca, r)
-                _add_dots(seen, (d for d in zip(repeat(r), _held_seen(m, top, cl)) if d not in dots_a))
+                add_dots(seen, (d for d in zip(repeat(r), _held_seen(m, top, cl)) if d not in dots_a))
     elif _common_size(cb, ca) <= len(dots_b):  # type: ignore[arg-type]
-        _add_dots(seen, (d for d in _common(cb, ca) if d in dots_b and d not in dots_a))
+        add_dots(seen, (d for d in _common(cb, ca) if d in dots_b and d not in dots_a))
     else:
-        _add_dots(seen, (d for d in dots_b if ca.contains(d) and d not in dots_a))
+        add_dots(seen, (d for d in dots_b if ca.contains(d) and d not in dots_a))
     ctx = CausalContext._raw({}, seen)
     ctx.compact()
     if prefixes:

@@ -144,8 +144,12 @@ def _run(counters: list[int]) -> bytes:
     """A strictly increasing list of counters >= 1 as a byte string of LEB128 gaps. C-level (``bytes`` of the
     gaps) but for the gaps of 128 or more, which alone take the varint path."""
     gaps = list(map(sub, counters, chain((0,), counters)))
-    if max(gaps) < 0x80:
-        return bytes(gaps)
+    try:
+        small = bytes(gaps)     # C-level; a gap of 256 or more raises
+    except ValueError:
+        small = b"\x80"
+    if small.isascii():         # every gap below 0x80: one byte each
+        return small
     big = list(compress(range(len(gaps)), map(ge, gaps, repeat(0x80))))
     if len(big) * 8 > len(gaps):
         return b"".join(map(_leb128, gaps))
@@ -551,7 +555,7 @@ class Decoder:
         """Counters from a run of LEB128 gaps (each >= 1); strictly increasing, all below 2**64."""
         if type(b) is not bytes or not b:
             raise SchemaError(_at(path, i), f"expected a non-empty byte string of counter gaps, got {_kind(b)}")
-        if max(b) < 0x80:
+        if b.isascii():         # every byte < 0x80 (C-level, word at a time): one gap per byte
             self.count(len(b))  # before expanding: one counter per byte
             if 0 in b:
                 raise SchemaError(_at(path, i), "a counter gap is 0")

@@ -10,9 +10,10 @@ from typing import Any
 from .. import kernel
 from ..causal import CausalContext
 from ..errors import PayloadTooLarge, SchemaError
-from ..maps import _GONE, NESTABLE, LWWMap, ORMap, _rix_code
+from ..maps import _CANONICAL_KEYS, _GONE, NESTABLE, LWWMap, ORMap, _rix_code
 from ._wire import (
     _CLASS_OF,
+    _SCALAR_INT_ELEMS,
     _U64,
     TYPE_CODES,
     Body,
@@ -27,6 +28,9 @@ from ._wire import (
     register_type,
     writing_version,
 )
+
+#: Whether every key type ``Decoder.elems`` passes through unchanged is canonical as it is for LWWMap keys.
+_KEYS_AS_IS_CANONICAL = _SCALAR_INT_ELEMS <= _CANONICAL_KEYS
 
 
 def _group_order(ws: list[int], ls: list[int] | None, ks: list[Any]) -> list[int] | None:
@@ -155,6 +159,24 @@ def _enc_lwwmap(x: LWWMap) -> Body:
 
 
 def _dec_lwwmap(d: Decoder, body: list[Any]) -> LWWMap:
+    """An LWWMap from its groups (one per writer), built straight into the columns.
+
+    Every invariant of ``LWWMap._check`` is established here, by a check or by construction, so the map is
+    recorded in ``d.checked`` and ``decode`` does not run that check again, unless a key had to be converted
+    (then the key check runs, with the rest):
+
+    * the columns (a dict, a list, ``array("Q")`` walls and logicals) of one length: each group's walls, keys
+      and values are checked to hold ``n`` entries, its logicals ``n`` or none (zeros);
+    * the replica table of distinct non-empty ids: the message's table (``_table``) and strictly ascending
+      indexes (``ridx``); the writer-index column, present from two writers on, holds each group's index;
+    * the key slots ``0 .. n-1`` in the dict's order, no dead slot: ``dict(zip(keys, range))``, a repeated key
+      refused;
+    * the live count: ``gone`` counts the tombstones, the only ``_GONE`` values (decoded values never are);
+    * the newest timestamp: each group is checked to be in (wall, logical) order, so its last entry is its
+      greatest, and the greatest of those is kept;
+    * canonical keys: ``Decoder.elems`` returned every key list as it was (only types of ``_SCALAR_INT_ELEMS``,
+      all canonical as they are: ``_KEYS_AS_IS_CANONICAL``).
+    """
     path = "body.groups"
     xs = d.array(body[0], path, stride=6)
     keys: list[Any] = []
@@ -167,6 +189,7 @@ def _dec_lwwmap(d: Decoder, body: list[Any]) -> LWWMap:
     gone = 0
     newest: tuple[int, int, str] | None = None
     last = -1
+    as_is = True   # every key list came back from d.elems unchanged
     for g in range(0, len(xs), 6):
         ix = xs[g]
         r = d.ridx(ix, path, g)
@@ -191,7 +214,9 @@ def _dec_lwwmap(d: Decoder, body: list[Any]) -> LWWMap:
                 raise SchemaError(_at(path, g + 2), "logical counters are ints in 0 .. 2**64-1")
             if d.version >= 2 and not any(ls):
                 raise SchemaError(_at(path, g + 2), "a group whose logical counters are all 0 writes []")
-        ks = d.elems(d.array(xs[g + 3], path, g + 3, n), path, g + 3)
+        kx = d.array(xs[g + 3], path, g + 3, n)
+        ks = d.elems(kx, path, g + 3)
+        as_is = as_is and ks is kx
         vs = d.values(xs[g + 4], path, g + 4, n)
         tombs = d.array(xs[g + 5], path, g + 5)
         if tombs:
@@ -247,6 +272,8 @@ def _dec_lwwmap(d: Decoder, body: list[Any]) -> LWWMap:
     x._ndead = 0
     x._live = len(keys) - gone
     x._newest = newest
+    if as_is and _KEYS_AS_IS_CANONICAL:
+        d.checked = x
     return x
 
 

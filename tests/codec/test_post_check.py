@@ -109,3 +109,31 @@ def test_a_broken_context_is_still_refused(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(CausalContext, "_check", broken)
     with pytest.raises(DecodeError, match="broken context"):
         decode(encode(_awset("x", "y")))
+
+
+def test_lwwmap_is_built_with_every_invariant_of_its_check_unless_a_key_was_converted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from crdts import LWWMap
+    from crdts.codec import maps as codec_maps
+    from crdts.maps import _CANONICAL_KEYS
+
+    assert _wire._SCALAR_INT_ELEMS <= _CANONICAL_KEYS and codec_maps._KEYS_AS_IS_CANONICAL
+    ran: list[LWWMap[Any, Any]] = []
+    check = LWWMap._check
+
+    def counted(self: LWWMap[Any, Any]) -> None:
+        ran.append(self)
+        check(self)
+
+    monkeypatch.setattr(LWWMap, "_check", counted)
+    a: LWWMap[Any, Any] = LWWMap("a")
+    b: LWWMap[Any, Any] = LWWMap("b")
+    for i in range(20):
+        (a if i % 2 else b).set(f"k{i % 7}" if i % 3 else i, i)
+    a.remove("k1")
+    a.merge(b)
+    for version in (1, 2):
+        assert decode(encode(a, version=version)) == a
+    assert ran == []                                   # scalar keys: established by the decoder
+    a.set((1, "t"), "converted")                       # a tuple key is converted by the decoder: checked
+    assert decode(encode(a)) == a and len(ran) == 1

@@ -510,7 +510,7 @@ def cloud_after(w: World, proto: str, repeats: int, keep_gc: bool, ops: int) -> 
                 node = receiver(w, "awset", proto)
                 if planted:
                     node.receive(*cloud_msg)
-                    assert node.stats.rejected == 0 and len(node.state.context.cloud) >= w.cloud
+                    assert node.stats.rejected == 0 and node.state.context.cloud_size() >= w.cloud
                 if what == "receives":
                     msgs = b_honest(w, "awset", proto, ops, None)
                 fns = [lambda s, i=i: s.add(f"w{i}") for i in range(ops)]

@@ -500,6 +500,8 @@ class CausalContext:
         from .errors import InvariantError
 
         vv = self.vv
+        if type(vv) is not dict or type(self._cl) is not dict:
+            raise InvariantError("a causal context holds a dict of entries and a dict of scattered counters")
         for r, n in vv.items():
             if type(r) is not str or not r or type(n) is not int or n < 1:
                 raise InvariantError(f"bad version vector entry {r!r}: {n!r}")
@@ -570,8 +572,8 @@ class HLC:
     Timestamp(wall=500, logical=8, replica='a')
     """
 
-    __slots__ = ("_anchor", "_hi", "_last", "_lo", "_logical", "_recheck", "_wall", "glitches", "max_drift",
-                 "monotonic", "replica", "time_source")
+    __slots__ = ("_anchor", "_hi", "_last", "_lo", "_logical", "_monotonic", "_recheck", "_wall", "glitches",
+                 "max_drift", "replica", "time_source")
 
     def __init__(self, replica: str, time_source: Callable[[], int] = time.time_ns, *,
                  max_drift: int | None = DEFAULT_MAX_DRIFT, monotonic: Callable[[], int] | None = _AUTO) -> None:
@@ -582,17 +584,26 @@ class HLC:
         self.max_drift = max_drift
         if monotonic is _AUTO:
             monotonic = _MONOTONIC if time_source is time.time_ns else None
-        self.monotonic = monotonic if max_drift is not None else None
         self._recheck = (max_drift or 0) // 3600
-        self._anchor: tuple[int, int] | None = None
-        # A reading in ``_lo .. _hi`` needs no further look (the hot path: one type test, one chained compare):
-        # without the glitch guard, the range of the format; with it, the last good reading up to one recheck
-        # interval after it (empty until the first reading, so that one anchors the guard).
-        self._lo, self._hi = (1, 0) if self.monotonic is not None else (0, UINT_LIMIT - 1)
+        self.monotonic = monotonic if max_drift is not None else None
         self._last = 0         # the last physical reading
         self.glitches = 0
         self._wall = 0
         self._logical = 0
+
+    @property
+    def monotonic(self) -> Callable[[], int] | None:
+        """The monotonic clock of the glitch guard (None: no guard). Setting it restarts the guard."""
+        return self._monotonic
+
+    @monotonic.setter
+    def monotonic(self, clock: Callable[[], int] | None) -> None:
+        self._monotonic = clock
+        self._anchor: tuple[int, int] | None = None
+        # A reading in ``_lo .. _hi`` needs no further look (the hot path: one type test, one chained compare):
+        # without the glitch guard, the range of the format; with it, the last good reading up to one recheck
+        # interval after it (empty until the next reading, so that one anchors the guard).
+        self._lo, self._hi = (1, 0) if clock is not None else (0, UINT_LIMIT - 1)
 
     def physical(self) -> int:
         """The time source's reading, with a forward glitch beyond ``max_drift`` replaced (see the class).
@@ -610,9 +621,10 @@ class HLC:
         else ``pt``, or the monotonic clock's estimate when ``pt`` jumped ahead of it by more than ``max_drift``."""
         if type(pt) is not int or not 0 <= pt < UINT_LIMIT:
             raise ValueError(f"an HLC time source returns an int in 0 .. 2**64-1 (e.g. time.time_ns), got {pt!r}")
-        if self.monotonic is None:
+        mono = self._monotonic
+        if mono is None:
             return pt
-        m = self.monotonic()
+        m = mono()
         a = self._anchor
         if a is not None:
             expected = a[0] + (m - a[1])
@@ -626,7 +638,7 @@ class HLC:
     def resync(self) -> None:
         """Accept the time source's next reading as it is (after a deliberate change of the system clock)."""
         self._anchor = None
-        if self.monotonic is not None:
+        if self._monotonic is not None:
             self._lo, self._hi = 1, 0
 
     def now(self) -> Timestamp:

@@ -609,3 +609,15 @@ def test_a_failed_update_rolls_back_in_place_keeping_subscribers(tmp_path, monke
     b = ConflictMap("b")
     obj.merge(b.set("j", 3) and b)
     assert events, "the subscriber still hears of merges"
+
+
+def test_a_monotonic_clock_attached_later_turns_the_glitch_guard_on():
+    wall, mono = [1_000], [1_000]
+    clock = HLC("a", time_source=lambda: wall[0], max_drift=10**6, monotonic=None)
+    clock.physical()
+    clock.monotonic = lambda: mono[0]
+    clock.physical()
+    wall[0] += 10**12                                   # a jump far beyond max_drift, the monotonic clock still
+    assert clock.physical() == 1_000 and clock.glitches == 1
+    clock.monotonic = None                              # and detached: the guard is off again
+    assert clock.physical() == wall[0]

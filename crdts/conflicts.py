@@ -616,18 +616,16 @@ class ConflictMap(KeyedStoreReads, _Observable, Causal, Generic[K, V]):
             for fun in other._store.values():
                 for v in fun.values():
                     self._clock.observe(v[1])
-        index = store.index
+        index, conflicted = store.index, self._conflicted
         for k in touched:
             fun = store.get(k)
             if fun is not None and len(fun) > 1:
-                for d in self._bound(k, fun):
+                for d in self._bound(k, fun):   # in place; the newest sibling always stays
                     del index[d]
-        for k in touched:
-            fun = store.get(k)
             if fun is not None and len(fun) > 1:
-                self._conflicted.add(k)
+                conflicted.add(k)
             else:
-                self._conflicted.discard(k)
+                conflicted.discard(k)
         if before is not None:
             events: list[ConflictEvent] = []
             for k in sorted(touched, key=repr):

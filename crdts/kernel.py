@@ -561,12 +561,12 @@ def _common_size(mine: CausalContext, theirs: CausalContext) -> int:
     O(replicas of ``theirs``), plus ``mine``'s scattered dots of those replicas."""
     vv = mine.vv
     n = theirs.cloud_size()
-    of = mine._cloud_of if mine._cl else None
+    cl = mine._cl
     for r, k in theirs.vv.items():
         m = vv.get(r, 0)
         n += k if k < m else m
-        if of is not None:
-            n += len(of(r))
+        if cl:
+            n += len(cl.get(r, ()))
     return n
 
 

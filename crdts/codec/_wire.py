@@ -190,8 +190,7 @@ def _groups(dots: list[tuple[str, int]], tb: ReplicaTable) -> list[tuple[int, in
 
 
 _counters_of = itemgetter(1)
-_replica_of = _first = itemgetter(0)
-_third = itemgetter(2)
+_replica_of = itemgetter(0)
 
 
 def _sorted_dots(dots: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -127,8 +127,9 @@ def _enc_lwwmap(x: LWWMap) -> Body:
     tb = ReplicaTable(reps[i] for i in spans)
     tombstones = x._live != n
     groups: list[Any] = []
+    span_of = {reps[i]: sp for i, sp in spans.items()}
     for r in tb.ids:
-        span = spans[reps.index(r)]
+        span = span_of[r]
         if type(span) is tuple:
             a, b = span
             ws = walls[a:b]

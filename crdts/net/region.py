@@ -902,11 +902,14 @@ class Region:
         if since is not None:
             changed = [n for n, lsn in self._changed.items() if lsn > since and n in self.objects]
             if len(changed) <= _DIRECT_MIN or len(changed) * _DIRECT_SHARE <= len(self.objects):
-                self.event("catchup", "changed", p.name, f"{p.name} is behind our log (acknowledged {since}, log "
-                                                         f"from {self.log_floor()}): {len(changed)} objects changed")
                 out = self._states(sorted(changed))
-                self.stats["catchup_bytes"] += sum(len(x) for x in out)
-                return out
+                if out is not None:
+                    self.event("catchup", "changed", p.name, f"{p.name} is behind our log (acknowledged {since}, "
+                                                             f"log from {self.log_floor()}): {len(changed)} objects "
+                                                             f"changed")
+                    self.stats["catchup_bytes"] += sum(len(x) for x in out)
+                    return out
+                # too many bytes for one answer: the Merkle exchange asks for them bucket by bucket
         self._refresh()
         self.event("catchup", "merkle", p.name, f"{p.name} is behind our log (acknowledged {p.sent}, log from "
                                                 f"{self.log_floor()}): Merkle exchange")
@@ -996,7 +999,12 @@ class Region:
                     out.append(encode_frame("keys", pre, [[n, self._hash.get(n, 0).to_bytes(8, "big")]
                                                           for n in keys]))
             if names:
-                out.extend(self._states(names))
+                answer = self._states(names)
+                if answer is None:
+                    self._limit("want", p.name, f"a catch-up request for {len(names)} objects of over "
+                                                f"{self._answer_cap()} bytes")
+                    raise CRDTError("a catch-up request whose answer is over the limit")
+                out.extend(answer)
             if not prefixes and not names:
                 out.append(encode_frame("done", p.catchup_mark))  # it has all it asked for: it acks our mark
             if not await self._durable(upto):        # states from memory leave once they are committed
@@ -1009,24 +1017,29 @@ class Region:
         self.stats["catchup_bytes"] += sum(len(x) for x in out)
         return out
 
-    def _states(self, names: list[str]) -> list[bytes]:
+    def _answer_cap(self) -> int:
+        """The most bytes of states one answer carries (a catch-up request or the states that changed)."""
+        return 16 * self.limits.max_frame_bytes
+
+    def _states(self, names: list[str]) -> list[bytes] | None:
+        """The states of ``names`` (those we hold) in frames of about half the frame limit; None when they
+        come to more than :meth:`_answer_cap` bytes."""
         out = []
         batch: list[list[Any]] = []
-        size = total = 0
+        total = start = 0            # bytes so far; where the current frame's began
+        cap = self._answer_cap()
         for n in names:
             obj = self.objects.get(n)
             if obj is None:
                 continue
             data = codec.encode(obj)
             batch.append([n, data])
-            size += len(data) + len(n)
             total += len(data) + len(n)
-            if total > 16 * self.limits.max_frame_bytes:
-                self._limit("want", None, f"a catch-up request for {len(names)} objects of over {total} bytes")
-                raise CRDTError("a catch-up request whose answer is over the limit")
-            if size > self.limits.max_frame_bytes // 2:
+            if total > cap:
+                return None
+            if total - start > self.limits.max_frame_bytes // 2:
                 out.append(encode_frame("states", batch, 0))
-                batch, size = [], 0
+                batch, start = [], total
         out.append(encode_frame("states", batch, 1))
         return out
 

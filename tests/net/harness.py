@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections import deque
+from pathlib import Path
 
+from crdts import AWSet
 from crdts.net import Region, RegionLimits
 from crdts.store import SQLiteStore
+
+
+def put_back(backup: str | Path, db: str | Path) -> None:
+    """A store file restored from ``backup`` over ``db`` (its write-ahead log and shared memory gone with the
+    disk that held them)."""
+    shutil.copy(backup, db)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 class Net:
@@ -54,6 +65,32 @@ class Net:
             if m in self.regions:
                 self.regions[m].disconnected(name)
         self.queue = deque(x for x in self.queue if name not in (x[0], x[1]))
+
+    def backup_path(self, name: str) -> str:
+        return str(self.tmp / f"{name}-backup.db")
+
+    def back_up(self, name: str) -> None:
+        """Stop ``name`` (kill -9 after the caller's flush) and copy its store aside."""
+        self.kill(name)
+        shutil.copy(self.path(name), self.backup_path(name))
+
+    def restore(self, name: str) -> None:
+        """``name``'s disk is lost: stop it (kill -9) and put its backup back (the caller reopens it)."""
+        self.kill(name)
+        put_back(self.backup_path(name), self.path(name))
+
+    async def lose_an_acknowledged_write(self, name: str) -> None:
+        """``name`` writes "a" to the AWSet "s", syncs it and is backed up; then writes "b" (``(name, 2)``),
+        acknowledged and synced; then its disk is lost and the backup put back, not reopened yet."""
+        r = self.regions[name]
+        await r.write("s", AWSet, lambda s: s.add("a"))
+        await self.rounds(2)
+        await r.flush()
+        self.back_up(name)
+        r = await self.open(name)
+        await r.write("s", AWSet, lambda s: s.add("b"))
+        await self.rounds(2)
+        self.restore(name)
 
     def partition(self, a: str, b: str) -> None:
         self.cut.add(frozenset((a, b)))

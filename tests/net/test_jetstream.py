@@ -20,6 +20,8 @@ from crdts.net.jetstream import JetStreamHost
 from crdts.store import SQLiteStore
 from crdts.sync.trust import Authorizer, Grant
 
+from .harness import put_back
+
 NAMES = ["ap", "eu", "us"]
 
 
@@ -137,9 +139,7 @@ def test_a_store_restored_from_an_old_backup_continues_as_a_new_incarnation(tmp_
             await write(eu, "after-backup")
             await bus.settle("cart")
             await bus.stop("eu")
-            shutil.copy(tmp_path / "eu-backup.db", tmp_path / "eu.db")   # the disk is lost; the backup is back
-            for suffix in ("-wal", "-shm"):
-                (tmp_path / f"eu.db{suffix}").unlink(missing_ok=True)
+            put_back(tmp_path / "eu-backup.db", tmp_path / "eu.db")   # the disk is lost; the backup is back
             eu = await bus.start("eu")
             assert eu.region.incarnation == 1 and eu.region.replica_id == "eu~1"
             await write(eu, "after-restore")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 
@@ -106,17 +105,13 @@ def test_a_batch_that_starts_past_what_the_receiver_has_is_answered_with_where_i
         await eu.write("a", AWSet, lambda s: s.add("before"))
         await net.rounds(3)
         await us.flush()
-        net.kill("us")
-        shutil.copy(net.path("us"), tmp_path / "backup.db")
+        net.back_up("us")
         us = await net.open("us")
         await net.rounds(2)
         await eu.write("x", AWSet, lambda s: s.add("X"))
         await net.rounds(2)
         assert eu.peers["us"].sent == eu.committed
-        net.kill("us")
-        shutil.copy(tmp_path / "backup.db", net.path("us"))
-        for suffix in ("-wal", "-shm"):
-            (tmp_path / f"us.db{suffix}").unlink(missing_ok=True)
+        net.restore("us")
         await eu.write("y", AWSet, lambda s: s.add("Y"))
         us = await net.open("us")
         gap = encode_frame("batch", eu.committed - 1, eu.committed, [["y", encode(eu.get("y"))]])
@@ -161,19 +156,7 @@ def test_a_restored_region_waits_for_its_peers_before_it_takes_a_write(tmp_path)
     async def main():
         net = Net(tmp_path, ["eu", "us"])
         await net.start()
-        eu = net.regions["eu"]
-        await eu.write("s", AWSet, lambda s: s.add("a"))
-        await net.rounds(2)
-        await eu.flush()
-        net.kill("eu")
-        shutil.copy(net.path("eu"), tmp_path / "backup.db")
-        eu = await net.open("eu")
-        await eu.write("s", AWSet, lambda s: s.add("b"))             # acknowledged, then the disk is lost
-        await net.rounds(2)
-        net.kill("eu")
-        shutil.copy(tmp_path / "backup.db", net.path("eu"))
-        for suffix in ("-wal", "-shm"):
-            (tmp_path / f"eu.db{suffix}").unlink(missing_ok=True)
+        await net.lose_an_acknowledged_write("eu")                    # ('eu', 2) acknowledged, then lost
         net.partition("eu", "us")                                     # no link yet when writes come
         eu = await net.open("eu", confirm_timeout=30)
         write = asyncio.ensure_future(eu.write("s", AWSet, lambda s: s.add("c")))

@@ -79,6 +79,22 @@ def test_catch_up_requests_are_answered_only_during_a_catch_up_and_within_limits
     run(main())
 
 
+def test_a_catch_up_request_whose_answer_is_over_sixteen_frames_is_refused_and_counted(tmp_path):
+    async def main():
+        net = Net(tmp_path, ["eu", "us"], limits=RegionLimits(max_frame_bytes=4096))
+        await net.start()
+        eu = net.regions["eu"]
+        for i in range(80):
+            await eu.write(f"o{i}", AWSet, lambda s, i=i: s.add(f"{i}:" + "x" * 900))
+        eu.peers["us"].catching_up = True
+        assert await eu.receive("us", encode_frame("want", [], [f"o{i}" for i in range(80)])) == []
+        assert eu.stats["limits"].get("want") == 1
+        assert kinds(await eu.receive("us", encode_frame("want", [], ["o1", "o2"]))) == ["states"]
+        await net.close()
+
+    run(main())
+
+
 def test_an_object_of_another_type_at_a_peer_is_skipped_and_the_rest_goes_on(tmp_path):
     async def main():
         net = Net(tmp_path, ["eu", "us"])

@@ -49,7 +49,7 @@ crdts.errors.RetiredReplica: replica 'r' is retired: a late write: its events up
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from itertools import zip_longest
 from typing import Any
 
@@ -445,17 +445,19 @@ class Retirements:
 
     def _ordered(self) -> list[Performed]:
         """The performed records in an order where a record comes after those whose heir it retires (their
-        renamed events are in the archive it renames in turn)."""
+        renamed events are in the archive it renames in turn). O(records)."""
         perf = {r: rec.performed for r, rec in self.records.items() if rec.performed is not None}
+        heir_of: dict[str, list[str]] = {}       # heir -> the retired replicas it performed, in record order
+        for q, p in perf.items():
+            heir_of.setdefault(p.heir, []).append(q)
         out: list[Performed] = []
         seen: set[str] = set()
 
         def visit(r: str, stack: frozenset[str]) -> None:
             if r in seen or r in stack:
                 return
-            for q, p in perf.items():
-                if p.heir == r:
-                    visit(q, stack | {r})
+            for q in heir_of.get(r, ()):
+                visit(q, stack | {r})
             seen.add(r)
             out.append(perf[r])
 
@@ -463,10 +465,8 @@ class Retirements:
             visit(r, frozenset())
         return out
 
-    def _blocks(self) -> Iterator[tuple[Performed, Block]]:
-        for p in self._ordered():
-            for b in p.blocks:
-                yield p, b
+    def _blocks(self) -> list[tuple[Performed, Block]]:
+        return [(p, b) for p in self._ordered() for b in p.blocks]
 
     def check(self, y: Any) -> None:
         """Refuse ``y`` (raise :class:`~crdts.errors.UnknownRetirement`, change nothing) if it names events of an
@@ -478,19 +478,19 @@ class Retirements:
                 if not _le(m, known):
                     raise UnknownRetirement(i, m, tuple(known) or tuple(0 for _ in m))
 
-    def late(self, y: Any) -> dict[str, tuple[Mark, Mark]]:
+    def late(self, y: Any, blocks: list[tuple[Performed, Block]] | None = None) -> dict[str, tuple[Mark, Mark]]:
         """The retired replicas of which ``y`` holds events beyond their recorded history: replica -> (the
-        furthest event ``y`` holds, the end of the recorded history)."""
+        furthest event ``y`` holds, the end of the recorded history). ``blocks``: :meth:`_blocks`, if at hand."""
         ids = y._rt_ids()
         out: dict[str, tuple[Mark, Mark]] = {}
-        for _, b in self._blocks():
+        for _, b in self._blocks() if blocks is None else blocks:
             if b.replica in ids:
                 m = y._rt_top(b.replica)
                 if not _le(m, b.final):
                     out[b.replica] = (m, b.final)
         return out
 
-    def normalize(self, x: Any) -> bool:
+    def normalize(self, x: Any, blocks: list[tuple[Performed, Block]] | None = None) -> bool:
         """Apply every performed record to ``x`` in place: drop the retired replicas' events beyond their
         recorded histories, and rename the rest into their heirs' archives. The value does not change (unless
         ``x`` held a late write of a retired replica, which goes). If ``x`` is the state of a replica decided
@@ -503,7 +503,7 @@ class Retirements:
             x._replica = None   # the retired replica's own state: read-only from now on (its ids are being reused)
         ids = x._rt_ids()
         changed = False
-        for p, b in self._blocks():
+        for p, b in self._blocks() if blocks is None else blocks:
             if b.replica in ids:
                 c1 = x._rt_filter(b.replica, b.final)
                 c2 = x._rt_alias(b.replica, p.archive, b.base, b.final)
@@ -512,15 +512,17 @@ class Retirements:
                     ids = x._rt_ids()
         return changed
 
-    def normalized(self, y: Any) -> Any:
+    def normalized(self, y: Any, blocks: list[tuple[Performed, Block]] | None = None) -> Any:
         """``y`` with the records applied: ``y`` itself if it names no retired replica, else a normalized copy."""
         if not self.records:
             return y
+        if blocks is None:
+            blocks = self._blocks()
         ids = y._rt_ids()
-        if not any(b.replica in ids for _, b in self._blocks()):
+        if not any(b.replica in ids for _, b in blocks):
             return y
         z = y.copy()
-        self.normalize(z)
+        self.normalize(z, blocks)
         return z
 
     def receive(self, x: Any, y: Any) -> Any:
@@ -547,12 +549,13 @@ class Retirements:
         self.check(y)
         if not self.records:
             return y
-        late = self.late(y)
+        blocks = self._blocks()        # ordered once for both steps
+        late = self.late(y, blocks)
         if late:
             r, (m, f) = next(iter(late.items()))
             raise RetiredReplica(r, f"a late write: its events up to {_fmt(m)}, but its retirement recorded its "
                                     f"history up to {_fmt(f)}")
-        return self.normalized(y)
+        return self.normalized(y, blocks)
 
 
 def _fmt(m: Mark) -> str:

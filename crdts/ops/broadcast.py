@@ -256,8 +256,12 @@ class CausalBroadcast:
 
     @property
     def retired(self) -> frozenset[str]:
-        """The replicas retired for good (:meth:`retire`) and not released since."""
+        """The replicas retired for good (:meth:`retire`) and not released since (a copy)."""
         return frozenset(self._retired)
+
+    def is_retired(self, replica: str) -> bool:
+        """Whether ``replica`` is in :attr:`retired`. O(1), no copy."""
+        return replica in self._retired
 
     @property
     def stable(self) -> VersionVector:

@@ -605,8 +605,9 @@ class Node:
             self.protocol.on_tick()
             if reg is not None:
                 for j in self.neighbours:       # a neighbour the round sent nothing gets the registry alone
-                    if self._registry_for(j) is not None:
-                        self.send(j, "registry")
+                    part = self._registry_for(j)
+                    if part is not None:
+                        self.send(j, "registry", registry=part)
             self.stats.cpu_seconds += time.process_time() - t
 
     def crash(self) -> None:
@@ -670,11 +671,13 @@ class Node:
     # --- helpers for protocols ------------------------------------------------------------------
 
     def send(self, dst: str, kind: str, *meta: Any, payload: bytes | None = None, units: int = 0,
-             payload_bytes: int | None = None) -> bool:
+             payload_bytes: int | None = None, registry: bytes | None = None) -> bool:
         """Encode and send one message. ``payload_bytes`` counts CRDT bytes carried inside ``meta`` (logs).
+        ``registry``: what :meth:`_registry_for` already gave for ``dst`` (else it is asked here).
         A message over ``limits.max_message_bytes`` is not sent (its receiver would refuse it): counted
         under ``limits_hit["send_bytes"]``; returns False."""
-        registry = self._registry_for(dst) if self.retirements is not None else None
+        if registry is None and self.retirements is not None:
+            registry = self._registry_for(dst)
         data = encode_message(kind, *meta, payload=payload, registry=registry)
         if len(data) > self.limits.max_message_bytes and registry is not None:
             registry = None                          # the registry goes with a later, smaller message

@@ -760,7 +760,7 @@ class OpProtocol(SyncProtocol):
 
     def _admit(self, src: str, replica: str, delivered: dict[str, int] | None = None) -> None:
         bc = self.bc
-        if replica in bc.members or replica in bc.retired:
+        if replica in bc.members or bc.is_retired(replica):
             return
         if len(bc.members) >= self.node.limits.max_members:
             from ..errors import LimitExceeded
@@ -812,7 +812,7 @@ class OpProtocol(SyncProtocol):
             for origin, seq, deps, data, *sig in msg.meta[0]:
                 node.check_origin(src, origin)
                 m = OpMessage(origin, seq, tuple(sorted(deps.items())), data)
-                if origin in bc.retired:
+                if bc.is_retired(origin):
                     if self.signed:
                         node.keys.verify(origin, seq, data, sig[0], vv_to_wire(deps))
                     d = node.decode_bytes(data)
@@ -885,7 +885,7 @@ class OpProtocol(SyncProtocol):
                 raise ReplicaClash(me, mine.get(me, 0), vv[me])
             snap = node.decode_payload(msg)
             self._merge(src, snap)
-            claims = {r: n for r, n in vv.items() if r not in bc.retired and node.may_claim(src, r)}
+            claims = {r: n for r, n in vv.items() if not bc.is_retired(r) and node.may_claim(src, r)}
             if any(n > mine.get(r, 0) for r, n in claims.items()):
                 for r, n in claims.items():
                     mine[r] = max(mine.get(r, 0), n)

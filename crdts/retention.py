@@ -567,14 +567,7 @@ def _fmt(m: Mark) -> str:
 
 def causal_ids(x: Any) -> set[str]:
     """The replica ids a causal state's context names (its store's dots all lie in the context)."""
-    ctx = x._ctx
-    ids = set(ctx.vv)
-    ids.update(ctx._cl)
-    return ids
-
-
-def _cloud_of(ctx: CausalContext, r: str) -> list[int]:
-    return list(ctx._cloud_of(r))
+    return kernel._replicas(x._ctx)
 
 
 def _live_of(store: Any, ctx: CausalContext, r: str) -> list[tuple[str, int]]:
@@ -584,7 +577,7 @@ def _live_of(store: Any, ctx: CausalContext, r: str) -> list[tuple[str, int]]:
         m = by.get(r)
         return [(r, c) for c in m] if m else []
     n = ctx.vv.get(r, 0)
-    cl = _cloud_of(ctx, r)
+    cl = ctx._cloud_of(r)
     held = kernel.dots_of(store)
     if n + len(cl) <= kernel.ndots(store):
         out = [(r, c) for c in range(1, n + 1) if (r, c) in held]
@@ -615,7 +608,7 @@ def causal_filter(x: Any, r: str, final: Mark) -> bool:
     f = final[0] if final else 0
     ctx = x._ctx
     n = ctx.vv.get(r, 0)
-    late_cloud = [c for c in _cloud_of(ctx, r) if c > f]
+    late_cloud = [c for c in ctx._cloud_of(r) if c > f]
     if n <= f and not late_cloud:
         return False
     store = x._store
@@ -640,7 +633,7 @@ def causal_alias(x: Any, r: str, a: str, base: Mark, final: Mark) -> bool:
     keys) and the context. True if ``x`` named ``r``."""
     ctx = x._ctx
     n = ctx.vv.get(r, 0)
-    cl = _cloud_of(ctx, r)
+    cl = list(ctx._cloud_of(r))     # a copy: the context's cloud of r goes below
     if not n and not cl:
         return False
     b = base[0] if base else 0
@@ -667,11 +660,6 @@ def causal_alias(x: Any, r: str, a: str, base: Mark, final: Mark) -> bool:
         ctx._cl.setdefault(a, set()).update(scattered)
     ctx.compact()
     return True
-
-
-def causal_mark(x: Any, r: str) -> Mark:
-    """How much of ``r``'s history a causal state holds: its contiguous version vector entry."""
-    return (x._ctx.vv.get(r, 0),)
 
 
 def counter_fold(part: dict[str, int], r: str, a: str, base: int, final: int) -> bool:

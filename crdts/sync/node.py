@@ -562,16 +562,11 @@ class Node:
         reg = self.retirements
         if reg is None or not reg.archives:
             return False
-        from ..retention import ARCHIVE_SUFFIX
+        from ..retention import ARCHIVE_SUFFIX, _le
 
         x = self.state
-        for a, top in reg.archives.items():
-            if a[:-len(ARCHIVE_SUFFIX)] in reg.records:
-                continue
-            mark = x._rt_mark(a)
-            if any(t > (mark[i] if i < len(mark) else 0) for i, t in enumerate(top)):
-                return True
-        return False
+        return any(not _le(top, x._rt_mark(a)) for a, top in reg.archives.items()
+                   if a[:-len(ARCHIVE_SUFFIX)] not in reg.records)
 
     def remove_neighbour(self, name: str) -> None:
         """Stop syncing with ``name`` (it left for good): drop what the protocol keeps about it."""

@@ -388,14 +388,10 @@ class Causal(CRDT):
         r = self._replica
         if r is not None:
             mine = self._ctx.vv.get(r, 0)
-            theirs = octx.vv.get(r, 0)
+            theirs = octx.max(r)
             if theirs > mine:
                 raise ReplicaClash(r, mine, theirs)
-            if cloud:
-                ours = cloud.get(r)
-                if ours and max(ours) > mine:
-                    raise ReplicaClash(r, mine, max(ours))
-        if cloud:
+        if cloud:       # (the cloud sizes summed inline: this runs on every merge, delta merges included)
             n = sum(map(len, cloud.values()))
             held = self._ctx._cl
             if held:

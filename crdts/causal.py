@@ -190,6 +190,11 @@ class VersionVector:
         return f"VersionVector({dict(sorted(self._vv.items()))!r})"
 
 
+def above(counters: Collection[int], m: int) -> set[int]:
+    """A new set of the ``counters`` greater than ``m``. C-level (a copy, filtered only if some are not)."""
+    return set(counters) if not m or min(counters, default=m + 1) > m else set(filter(partial(lt, m), counters))
+
+
 def add_dots(by: dict[str, set[int]], dots: Iterable[tuple[str, int]]) -> None:
     """Add plain (already valid) dots to a ``{replica: counters}`` grouping, a context's cloud layout."""
     for r, c in dots:
@@ -322,24 +327,29 @@ class CausalContext:
 
     def add(self, dot: tuple[str, int]) -> None:
         """Record one dot, keeping the representation compact. O(1) amortised (O(dots it makes contiguous))."""
-        r, n = dot
-        vv = self.vv
+        self._add_counters(dot[0], (dot[1],))
+
+    def _add_counters(self, r: str, cs: Collection[int]) -> None:
+        """Record a few counters of ``r``, in order: each continues the entry (pulling the run of the cloud
+        that then continues it) or joins the cloud. O(len(cs) log len(cs) + dots made contiguous)."""
+        vv, cl = self.vv, self._cl
         m = vv.get(r, 0)
-        if n == m + 1:
-            s = self._cl.get(r)
-            if s:
-                while n + 1 in s:   # pull the run that now continues the version vector
-                    n += 1
-                    s.remove(n)
-                if not s:
-                    del self._cl[r]
-            vv[r] = n
-        elif n > m:
-            s = self._cl.get(r)
-            if s is None:
-                self._cl[r] = {n}
-            else:
-                s.add(n)
+        s = cl.get(r)
+        for c in sorted(cs) if len(cs) > 1 else cs:
+            if c == m + 1:
+                m = c
+                while s and m + 1 in s:   # pull the run that now continues the entry
+                    m += 1
+                    s.remove(m)
+            elif c > m:
+                if s is None:
+                    s = cl[r] = {c}
+                else:
+                    s.add(c)
+        if m:
+            vv[r] = m
+        if s is not None and not s:
+            del cl[r]
 
     def join(self, other: CausalContext) -> None:
         """Union with ``other`` in place, compacting only what the union touched.
@@ -359,29 +369,13 @@ class CausalContext:
                         touched = {}
                     touched[r] = m
         for r, t in other._cl.items():
+            if len(t) <= 4:                 # a delta's few dots (the usual case), one by one
+                self._add_counters(r, t)
+                continue
             m = vv.get(r, 0)
             s = cl.get(r)
-            if len(t) <= 4:
-                # A delta's few dots (the usual case), in order: each continues our entry or joins our cloud
-                for c in sorted(t) if len(t) > 1 else t:
-                    if c == m + 1:
-                        m = c
-                        while s and m + 1 in s:   # pull the run that now continues the entry
-                            m += 1
-                            s.remove(m)
-                    elif c > m:
-                        if s is None:
-                            s = cl[r] = {c}
-                        else:
-                            s.add(c)
-                if m:
-                    vv[r] = m
-                if s is not None and not s:
-                    del cl[r]
-                continue
             if s is None:
-                # C-level: a copy of theirs (those beyond our entry only, when some may not be)
-                s = set(t) if not m or min(t) > m else set(filter(partial(lt, m), t))
+                s = above(t, m)             # a copy of theirs beyond our entry
                 if not s:
                     continue
                 cl[r] = s

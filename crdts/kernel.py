@@ -30,13 +30,11 @@ never O(size of ``s1``) unless ``c2`` names more dots than ``s1`` holds (a full 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
-from functools import partial
 from itertools import chain, repeat
 from math import copysign as _copysign
-from operator import lt
 from typing import Any
 
-from .causal import CausalContext, add_dots
+from .causal import CausalContext, above, add_dots
 from .errors import DoubleSpentDot, InvariantError
 
 __all__ = [
@@ -1057,7 +1055,7 @@ def _context_minus(ca: CausalContext, cb: CausalContext,
             out[r] = new
     for r, t in ca._cl.items():
         m = vvb.get(r, 0)
-        new = set(filter(partial(lt, m), t)) if m and min(t) <= m else set(t)
+        new = above(t, m)
         theirs = clb.get(r)
         if theirs:
             new -= theirs

@@ -33,8 +33,6 @@ import argparse
 import datetime as _dt
 import gc
 import json
-import platform
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +46,7 @@ import attrs  # noqa: E402
 
 import crdts  # noqa: E402
 from crdts import AWSet, LWWRegister, MVRegister, ORMap, PNCounter, decode, encode  # noqa: E402
+from crdts.bench._common import machine, source_info  # noqa: E402
 from crdts.ops import (  # noqa: E402
     OpAWSet,
     OpLWWRegister,
@@ -274,19 +273,6 @@ def metadata(ops: int, n: int = 5) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ main
 
 
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"python": platform.python_version(), "implementation": platform.python_implementation(),
-                            "machine": platform.machine(), "system": platform.system()}
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
-        if head.returncode == 0:
-            info["git_commit"] = head.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--n", type=int, default=None, help="operations per timed batch (default 20,000)")
@@ -329,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/bench_ops.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "params": {"n": n, "repeats": repeats, "gc_paused": not args.gc},
         "machine": machine(),
+        "source": source_info(),
         "wire": wire,
         "throughput": tp,
         "metadata": meta,

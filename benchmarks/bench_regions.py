@@ -46,7 +46,6 @@ import asyncio
 import datetime as _dt
 import json
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -61,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmark this checkout, not whatever is installed
 
 from crdts import AWSet, encode  # noqa: E402
+from crdts.bench._common import machine, source_info  # noqa: E402
 from crdts.net import Region  # noqa: E402
 from crdts.net.frames import encode_frame  # noqa: E402
 from crdts.store import SQLiteStore  # noqa: E402
@@ -325,18 +325,18 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="crdts-bench-regions-"))
     work.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {"when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                           "python": platform.python_version(), "machine": platform.machine(),
-                           "cpus": os.cpu_count(), "args": vars(args)}
+                           "machine": machine(), "source": source_info(), "args": vars(args)}
+    raw_seconds = 3.0 if not args.quick else 1.5
     checks: list[tuple[str, bool, str]] = []
     try:
-        raw = raw_commit_rate(work, 3.0 if not args.quick else 1.5)
+        raw = raw_commit_rate(work, raw_seconds)
         res["raw_sqlite_commits_per_s"] = raw
         print(f"raw SQLite (WAL, synchronous=FULL): {raw:,.0f} commits/s", flush=True)
         if "engine" in want:
             e = asyncio.run(engine_rate(work, seconds / 2))
             res["engine"] = e
             # the disk is shared: measured again right after, the baseline is the better of the two
-            again = raw_commit_rate(work, 3.0 if not args.quick else 1.5, "raw-again.db")
+            again = raw_commit_rate(work, raw_seconds, "raw-again.db")
             res["raw_sqlite_commits_per_s_samples"] = [raw, again]
             raw = res["raw_sqlite_commits_per_s"] = max(raw, again)
             print(f"raw SQLite again: {again:,.0f} commits/s (baseline: {raw:,.0f})", flush=True)

@@ -365,10 +365,9 @@ def _params(args: argparse.Namespace, scenario: Scenario, protocols: list[str], 
 
 
 #: simulate flags the churn run does not use: (name, default)
-_NOT_CHURN = (("topology", "mesh"), ("workload", "awset"), ("ops", 100), ("rate", 1.0), ("sync_interval", 1000.0),
-              ("latency", "continents"), ("loss", 0.0), ("dup", 0.0), ("reorder", 0.0), ("partition", None),
-              ("crash", None), ("volatile", False), ("signed", False), ("wide", False), ("columns", None),
-              ("max_rounds", 200))
+#: The simulate options the churn run does not take: any of them away from its default is refused.
+_NOT_CHURN = ("topology", "workload", "ops", "rate", "sync_interval", "latency", "loss", "dup", "reorder", "partition",
+              "crash", "volatile", "signed", "wide", "columns", "max_rounds")
 
 
 def cmd_churn(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -376,7 +375,7 @@ def cmd_churn(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .sim.churn import ChurnScenario, churn_runs, format_churn
 
     given: set[str] = getattr(args, "given", set())
-    wrong = [f"--{k.replace('_', '-')}" for k, d in _NOT_CHURN if getattr(args, k) != d] + [
+    wrong = [f"--{k.replace('_', '-')}" for k in _NOT_CHURN if getattr(args, k) != parser.get_default(k)] + [
         f"--{k}" for k in ("degree", "jitter") if k in given]
     if wrong:
         parser.error(f"{', '.join(wrong)} do(es) not apply to --churn: the churn run syncs over a full mesh of "

@@ -25,7 +25,7 @@ from .causal import HLC, CausalContext, Timestamp
 from .errors import InvariantError
 from .kernel import DotMap, candidate_keys
 from .registers import _check_ts, _clock_for, _fresh_clock, _rebind_clock
-from .retention import is_archive
+from .retention import call_archive, is_archive
 
 __all__ = ["DEFAULT_MAX_SIBLINGS", "ConflictEvent", "ConflictMap", "ConflictRegister", "Sibling", "highest_value",
            "lww", "policy_of"]
@@ -255,12 +255,8 @@ class _Observable:
         me.siblings_dropped += len(drops)
         me._dropped.update(gone)
         archive = self._bounds[2]
-        if archive is not None:
-            try:
-                archive(key, _siblings(gone))
-            except Exception:
-                me.bounds_hit["archive_errors"] = me.bounds_hit.get("archive_errors", 0) + 1
-                log.exception("crdts: a sibling archive hook raised; the siblings are dropped")
+        if archive is not None and not call_archive(archive, key, _siblings(gone), what="a sibling"):
+            me.bounds_hit["archive_errors"] = me.bounds_hit.get("archive_errors", 0) + 1
         return list(gone)
 
     def take_dropped(self) -> Any:

@@ -48,6 +48,7 @@ crdts.errors.RetiredReplica: replica 'r' is retired: a late write: its events up
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from itertools import zip_longest
@@ -556,6 +557,18 @@ class Retirements:
             raise RetiredReplica(r, f"a late write: its events up to {_fmt(m)}, but its retirement recorded its "
                                     f"history up to {_fmt(f)}")
         return self.normalized(y, blocks)
+
+
+def call_archive(hook: Callable[..., Any], *dropped: Any, what: str) -> bool:
+    """Hand what a bound dropped to an operator's archive hook. The hook must not stop the dropping, nor
+    replication: an exception it raises is logged (``what`` names the hook) and False returned, for the caller
+    to count."""
+    try:
+        hook(*dropped)
+        return True
+    except Exception:
+        logging.getLogger("crdts").exception("crdts: %s archive hook raised; what it was given is dropped", what)
+        return False
 
 
 def _fmt(m: Mark) -> str:

@@ -57,6 +57,7 @@ import attrs
 
 from ..causal import UINT_LIMIT, Dot, VersionVector
 from ..errors import CausalGap, MalformedOp, ReplicaClash
+from ..retention import call_archive
 
 __all__ = ["Ack", "Buffered", "CausalBroadcast", "OpMessage"]
 
@@ -531,14 +532,8 @@ class CausalBroadcast:
                 floor[key[0]] = key[1]
         self.log_dropped += n
         self.bounds_hit[bound] = self.bounds_hit.get(bound, 0) + 1
-        if self.archive is not None:
-            try:
-                self.archive(dropped)
-            except Exception:  # the hook must not break delivery: logged and counted
-                import logging
-
-                logging.getLogger("crdts").exception("crdts: the log's archive hook raised")
-                self.bounds_hit["archive_errors"] = self.bounds_hit.get("archive_errors", 0) + 1
+        if self.archive is not None and not call_archive(self.archive, dropped, what="the op log's"):
+            self.bounds_hit["archive_errors"] = self.bounds_hit.get("archive_errors", 0) + 1
         return n
 
     def forget(self, upto: Any) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..codec import encode
 from ..errors import CRDTError
+from ..retention import call_archive
 from .messages import Message, vv_to_wire
 
 __all__ = ["PROTOCOLS", "BPRRProtocol", "CausalProtocol", "DeltaProtocol", "DigestProtocol", "OpProtocol",
@@ -447,14 +448,8 @@ class DigestProtocol(SyncProtocol):
         self._recount_pending()
         self.log_dropped += len(gone)
         self.node.hit_limit(bound, None, detail)
-        if self.archive is not None and gone:
-            try:
-                self.archive(gone)
-            except Exception:  # an operator's hook must not break replication
-                import logging
-
-                self.archive_errors += 1
-                logging.getLogger("crdts").exception("crdts: the digest log's archive hook raised")
+        if self.archive is not None and gone and not call_archive(self.archive, gone, what="the digest log's"):
+            self.archive_errors += 1
 
     def _recount_pending(self) -> None:
         self.pending = len(self.unready) + sum(1 for o, entries in self.log.items() for s in entries

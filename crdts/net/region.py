@@ -687,7 +687,7 @@ class Region:
         try:
             self._merge_from(peer, name, delta)
             return True
-        except TypeError as exc:
+        except _TypeClash as exc:
             self._reject(peer, "type_clash", str(exc))
             return False
 
@@ -706,7 +706,7 @@ class Region:
         else:
             new = False
             if type(obj) is not type(d):
-                raise TypeError(f"object {name!r} is a {type(obj).__name__} here, the delta a {type(d).__name__}")
+                raise _TypeClash(f"object {name!r} is a {type(obj).__name__} here, the delta a {type(d).__name__}")
         grant = self.grant(peer)
         if grant is not None and not grant.relay:
             origins = obj.new_origins(d)
@@ -1045,6 +1045,10 @@ class Region:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
+class _TypeClash(TypeError):
+    """An object of one name has another type at the peer (skipped entry by entry, not a refused frame)."""
+
 
 #: The store's own bytes: trusted (we wrote them) but still decoded with every check.
 _STORE_LIMITS = codec.Limits(max_bytes=1 << 30, max_entries=1 << 30, max_replicas=1 << 20)

@@ -922,24 +922,15 @@ class LWWMap(CRDT, Generic[K, V]):
     def _join(self, other: LWWMap[K, V]) -> None:
         """The general join (``other`` does not hold all of ours, or some of ours are newer)."""
         mine, theirs = self._pos, other._pos
-        # the keys both hold, in the order of the smaller dict (C-level probes of the larger one; an order
-        # that follows one side's slots keeps the gathers below close to sequential)
-        if len(theirs) <= len(mine):
-            flags = list(map(mine.__contains__, theirs))
-            ckeys = list(compress(theirs, flags))
-            if not ckeys:
-                self._append_block(other, [], [], [], [])
-                return
-            ps = list(map(mine.__getitem__, ckeys))
-            qs = list(compress(theirs.values(), flags))
-        else:
-            flags = list(map(theirs.__contains__, mine))
-            ckeys = list(compress(mine, flags))
-            if not ckeys:
-                self._append_block(other, [], [], [], [])
-                return
-            ps = list(compress(mine.values(), flags))
-            qs = list(map(theirs.__getitem__, ckeys))
+        # the keys both hold, in the order of the smaller dict (one C-level filter of probes of the larger one;
+        # an order that follows one side's slots keeps the gathers below close to sequential)
+        small, large = (theirs, mine) if len(theirs) <= len(mine) else (mine, theirs)
+        ckeys = list(filter(large.__contains__, small))
+        if not ckeys:
+            self._append_block(other, [], [], [], [])
+            return
+        ps = list(map(mine.__getitem__, ckeys))
+        qs = list(map(theirs.__getitem__, ckeys))
         mw = list(map(self._walls.__getitem__, ps))
         tw = list(map(other._walls.__getitem__, qs))
         ml, tl = _gather(self._logs, ps), _gather(other._logs, qs)

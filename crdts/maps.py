@@ -15,7 +15,7 @@ from .counters import CCounter, GCounter, PNCounter
 from .errors import ConflictingWrite, InvariantError
 from .flags import DWFlag, EWFlag
 from .kernel import DotMap, _eq_decides, copy_store, dots_of, ndots, restrict, same
-from .registers import MVRegister, _clock_for, _fresh_clock, _rebind_clock
+from .registers import MVRegister, _clock_for, _copy_binding, _fresh_clock, _rebind_clock
 from .sets import AWSet, RWSet
 
 __all__ = ["LWWMap", "ORMap"]
@@ -1071,13 +1071,7 @@ class LWWMap(CRDT, Generic[K, V]):
     def copy(self: T, replica: Any = _UNSET) -> T:
         c = LWWMap.__new__(LWWMap)
         me: LWWMap = self  # type: ignore[assignment]
-        if replica is _UNSET or replica == me._replica:
-            c._replica, c._clock = me._replica, me._clock
-        else:
-            c._replica = check_replica(replica)
-            c._clock = _clock_for(c._replica, None)
-            if c._clock is not None and me._newest is not None:
-                c._clock.observe(me._newest)
+        _copy_binding(me, c, replica, me._newest)
         c._take(me)
         return c  # type: ignore[return-value]
 

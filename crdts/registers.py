@@ -47,6 +47,19 @@ def _rebind_clock(me: Any, c: Any, clock: HLC | None, timestamps: Iterable[tuple
             c._clock.observe(ts)
 
 
+def _copy_binding(me: Any, c: Any, replica: Any, newest: tuple[int, int, str] | None) -> None:
+    """Bind ``c`` (a new copy of ``me``) as :meth:`CRDT.copy` does: ``me``'s replica and clock when ``replica``
+    is unset or the same, else ``replica`` with a default clock that has observed ``newest`` (the newest
+    timestamp of the state)."""
+    if replica is _UNSET or replica == me._replica:
+        c._replica, c._clock = me._replica, me._clock
+        return
+    c._replica = check_replica(replica)
+    c._clock = _clock_for(c._replica, None)
+    if c._clock is not None and newest is not None:
+        c._clock.observe(newest)
+
+
 def _check_ts(ts: Any, what: str) -> None:
     if (type(ts) is not tuple and not isinstance(ts, Timestamp)) or len(ts) != 3 \
             or type(ts[0]) is not int or type(ts[1]) is not int or ts[1] < 0 \
@@ -163,13 +176,7 @@ class LWWRegister(CRDT, Generic[V]):
     def copy(self: T, replica: Any = _UNSET) -> T:
         c = LWWRegister.__new__(LWWRegister)
         me: LWWRegister = self  # type: ignore[assignment]
-        if replica is _UNSET or replica == me._replica:
-            c._replica, c._clock = me._replica, me._clock
-        else:
-            c._replica = check_replica(replica)
-            c._clock = _clock_for(c._replica, None)
-            if c._clock is not None and me._ts is not None:
-                c._clock.observe(me._ts)
+        _copy_binding(me, c, replica, me._ts)
         c._ts, c._value = me._ts, value(me._value)
         return c  # type: ignore[return-value]
 

@@ -41,6 +41,17 @@ CREATE TABLE peers (peer TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0, rece
 """
 
 
+
+#: How a commit's per-peer counters are written, in this order: (the Commit field, its upsert). A reset sets the
+#: counter; an advance keeps the larger of the stored and the new value.
+_PEER_UPSERTS = tuple(
+    (attr, f"INSERT INTO peers (peer, {col}) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET {col} = {val}")
+    for attr, col, val in (("sent_reset", "sent", "excluded.sent"),
+                           ("received_reset", "received", "excluded.received"),
+                           ("sent", "sent", "max(sent, excluded.sent)"),
+                           ("received", "received", "max(received, excluded.received)")))
+
+
 class SQLiteStore(Store):
     """A region's store in one SQLite file. ``replica`` is the region's base id: a new file is created for
     it, an existing one must be its own (another region's store, a file that is not a crdts store, or a
@@ -158,19 +169,10 @@ class SQLiteStore(Store):
                 db.executemany("INSERT INTO objects VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                                "data = excluded.data, lsn = excluded.lsn",
                                [(o.name, o.data, o.lsn) for o in c.snapshots])
-            # resets first: a later advance in the same commit is newer than the reset
-            for peer, n in c.sent_reset.items():
-                db.execute("INSERT INTO peers (peer, sent) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
-                           "sent = excluded.sent", (peer, n))
-            for peer, n in c.received_reset.items():
-                db.execute("INSERT INTO peers (peer, received) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
-                           "received = excluded.received", (peer, n))
-            for peer, n in c.sent.items():
-                db.execute("INSERT INTO peers (peer, sent) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
-                           "sent = max(sent, excluded.sent)", (peer, n))
-            for peer, n in c.received.items():
-                db.execute("INSERT INTO peers (peer, received) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET "
-                           "received = max(received, excluded.received)", (peer, n))
+            for attr, sql in _PEER_UPSERTS:  # resets first: a later advance in the same commit is newer
+                rows = getattr(c, attr)
+                if rows:
+                    db.executemany(sql, rows.items())
             if c.meta is not None:
                 m = c.meta
                 db.executemany("UPDATE meta SET value = ? WHERE key = ?",

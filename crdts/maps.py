@@ -433,11 +433,12 @@ def _newest_of(walls: Any, logs: Any, reps: list[str], rix: Any) -> tuple[int, i
     return max((top, 0 if logs is None else logs[i], reps[0 if rix is None else rix[i]]) for i in ix)
 
 
-def _newer(keys: list[Any], mw: list[int], ml: list[int] | None, mr: list[str], tw: list[int], tl: list[int] | None,
-           tr: list[str], values: Callable[[list[int]], tuple[list[Any], list[Any]]]) -> list[bool]:
+def _newer(mw: list[int], ml: list[int] | None, mr: list[str], tw: list[int], tl: list[int] | None, tr: list[str],
+           pairs: Callable[[list[int]], tuple[list[Any], list[Any], list[Any]]]) -> list[bool]:
     """Per pair of entries (mine, theirs), given as columns: whether theirs is newer. Equal timestamps are
-    validated as the same write (``values(indexes)`` gives both sides' values of those pairs). C-level: the
-    walls decide unless equal, and only those pairs are compared as ``(wall, logical, replica)`` tuples."""
+    validated as the same write (``pairs(indexes)`` gives the keys and both sides' values of those pairs, only
+    then). C-level: the walls decide unless equal, and only those pairs are compared as ``(wall, logical,
+    replica)`` tuples."""
     win = list(map(gt, tw, mw))
     ties = list(map(eq, tw, mw))
     if any(ties):
@@ -447,8 +448,8 @@ def _newer(keys: list[Any], mw: list[int], ml: list[int] | None, mr: list[str], 
         same_ts = list(map(eq, tts, mts))
         if any(same_ts):
             jx = [ix[j] for j in compress(range(len(ix)), same_ts)]
-            mv, tv = values(jx)
-            _check_same_writes([keys[i] for i in jx], [mw[i] for i in jx], [0 if ml is None else ml[i] for i in jx],
+            ks, mv, tv = pairs(jx)
+            _check_same_writes(ks, [mw[i] for i in jx], [0 if ml is None else ml[i] for i in jx],
                                [mr[i] for i in jx], mv, tv)
         for i, newer in zip(ix, map(gt, tts, mts), strict=True):
             win[i] = newer
@@ -507,9 +508,11 @@ class LWWMap(CRDT, Generic[K, V]):
     Layout: columns, no object per key. A dict key -> slot, and per slot the value, the wall time (an
     ``array`` of uint64), the logical counter (``None`` while all are 0) and the writer's index in a small
     replica table (``None`` while there is one writer): about 90 bytes per key besides the key and value
-    objects. A write, local or merged, takes a new slot at the end, so the dict lists the keys in slot
-    order and each writer's slots are in timestamp order (what the wire format wants); a slot a key leaves
-    is dead until a compaction, which runs when dead slots outnumber live ones (amortized O(1) per write).
+    objects. A local write takes a new slot at the end; a merge puts the other map's slots, as one block,
+    after ours (or ours after theirs, when theirs are kept wherever both hold a key). So the dict lists the
+    keys in slot order and each writer's slots are in timestamp order (what the wire format wants); a slot
+    a key leaves is dead until a compaction, which runs when dead slots outnumber live ones (amortized O(1)
+    per write). The order in which a map lists its keys is that of its slots, not part of its value.
 
     >>> t = iter(range(1, 1000))
     >>> a = LWWMap("a", clock=HLC("a", time_source=lambda: next(t)))
@@ -799,12 +802,13 @@ class LWWMap(CRDT, Generic[K, V]):
         Validates first (an equal timestamp with another write is a ConflictingWrite; the clock's drift
         bound): a refused merge changes nothing. Column by column: the keys both maps hold are found by one
         C-level pass of probes (the smaller map's keys, in its order) and compared in C-level passes over
-        gathered columns (one equality test per
-        column when their timestamps are all equal, as between maps that have synced). A map that holds every
-        key of ours, each entry the same or newer, is copied (C-level); otherwise their slots are appended as
-        one block (array and list copies), the keys they win move to the end of the key dict, and the slots
-        that lost are marked dead (or, when most of theirs would be dead on arrival, only the entries we take
-        are gathered)."""
+        gathered columns (one equality test per column when their timestamps are all equal, as between maps
+        that have synced). A map that holds every key of ours, each entry the same or newer, is copied
+        (C-level). A map at least as large as ours, with the newest write, that keeps every key both hold:
+        ours go after a copy of theirs, found and added by one C-level ``setdefault`` pass. Otherwise their
+        slots are appended as one block (array and list copies), the keys they win move to the end of the key
+        dict, and the slots that lost are marked dead (or, when most of theirs would be dead on arrival, only
+        the entries we take are gathered)."""
         self._check_other(other)
         theirs = other._pos
         if not theirs or other is self:
@@ -841,6 +845,12 @@ class LWWMap(CRDT, Generic[K, V]):
         self._live = other._live
         self._newest = other._newest
 
+    def _adopt(self, t: LWWMap[K, V]) -> None:
+        """Take over the columns of ``t`` (a map built for this one and used no more), without copies."""
+        self._pos, self._vals, self._walls, self._logs, self._rix = t._pos, t._vals, t._walls, t._logs, t._rix
+        self._reps, self._alive, self._ndead, self._live, self._newest = t._reps, t._alive, t._ndead, t._live, \
+            t._newest
+
     def _covered_by(self, other: LWWMap[K, V], qs: list[int]) -> bool:
         """Whether ``other``, holding every key of ours (at its slots ``qs``, in our slot order), holds each
         entry of ours or a newer one (then the join is ``other``). Validates equal timestamps. O(len(self)).
@@ -861,8 +871,8 @@ class LWWMap(CRDT, Generic[K, V]):
                 _check_same_writes(keys, mw, ml, self._names(mr), mv, tv)
             return True
         mr = self._names(mr)
-        return not any(_newer(keys, tw, tl, _gather_reps(other, qs), mw, ml, mr,
-                              lambda ix: ([tv[i] for i in ix], [mv[i] for i in ix])))
+        return not any(_newer(tw, tl, _gather_reps(other, qs), mw, ml, mr,
+                              lambda ix: ([keys[i] for i in ix], [tv[i] for i in ix], [mv[i] for i in ix])))
 
     def _block_is(self, other: LWWMap[K, V], q0: int) -> bool:
         """Whether ``other``'s slots ``q0 ..`` (as many as ours; no dead slot among ours) hold exactly our
@@ -922,6 +932,10 @@ class LWWMap(CRDT, Generic[K, V]):
     def _join(self, other: LWWMap[K, V]) -> None:
         """The general join (``other`` does not hold all of ours, or some of ours are newer)."""
         mine, theirs = self._pos, other._pos
+        # both hold entries here (the caller returned on an empty map): neither newest timestamp is None
+        theirs_newest = other._newest > self._newest  # type: ignore[operator]
+        if len(theirs) >= len(mine) and theirs_newest and self._join_under(other):
+            return
         # the keys both hold, in the order of the smaller dict (one C-level filter of probes of the larger one;
         # an order that follows one side's slots keeps the gathers below close to sequential)
         small, large = (theirs, mine) if len(theirs) <= len(mine) else (mine, theirs)
@@ -943,8 +957,8 @@ class LWWMap(CRDT, Generic[K, V]):
                 _check_same_writes(ckeys, mw, ml, mr, mv, tv)
             win = [False] * len(ps)
         else:
-            win = _newer(ckeys, mw, ml, mr, tw, tl, tr, lambda ix: ([mvals[ps[i]] for i in ix],
-                                                                   [tvals[qs[i]] for i in ix]))
+            win = _newer(mw, ml, mr, tw, tl, tr, lambda ix: ([ckeys[i] for i in ix], [mvals[ps[i]] for i in ix],
+                                                            [tvals[qs[i]] for i in ix]))
         nwin = win.count(True)
         nnew = len(theirs) - len(ps)
         if not nnew and not nwin:
@@ -954,6 +968,46 @@ class LWWMap(CRDT, Generic[K, V]):
         else:
             self._append_block(other, ckeys, ps, qs, win)
         self._maybe_compact()
+
+    def _join_under(self, other: LWWMap[K, V]) -> bool:
+        """The join as ``other``'s columns followed by ours, when every key both hold is theirs to keep (their
+        entry newer or the same): then one C-level pass of ``setdefault`` over our keys, into a copy of their
+        key dict, both finds the keys we share and adds the others in our order, after theirs (the dict stays
+        in slot order; each writer's slots stay one block in timestamp order). False, changing nothing, when
+        some entry of ours is newer (the caller joins the general way). For a map at least as large as ours
+        with the newest write: typically the first exchange of two regions, the other one written later."""
+        t: LWWMap[K, V] = LWWMap.__new__(LWWMap)
+        t._take(other)
+        pos = t._pos
+        m, size = len(t._vals), len(pos)
+        mine = self._pos
+        res = list(map(pos.setdefault, mine, range(m, m + len(self._vals)) if self._alive is None
+                       else map(add, mine.values(), repeat(m))))
+        ps: list[int] = []
+        if len(pos) - size != len(mine):  # some keys are shared: their slots (below m) came back
+            flags = list(map(lt, res, repeat(m)))
+            qs = list(compress(res, flags))
+            ps = list(compress(mine.values(), flags))
+            mvals, tvals = self._vals, other._vals
+
+            def pairs(ix: list[int]) -> tuple[list[Any], list[Any], list[Any]]:
+                ckeys = list(compress(mine, flags))
+                return [ckeys[i] for i in ix], [tvals[qs[i]] for i in ix], [mvals[ps[i]] for i in ix]
+
+            ours = _newer(list(map(other._walls.__getitem__, qs)), _gather(other._logs, qs), _gather_reps(other, qs),
+                          list(map(self._walls.__getitem__, ps)), _gather(self._logs, ps), _gather_reps(self, ps),
+                          pairs)
+            if any(ours):
+                return False
+        n0 = t._append_cols(self, None)
+        t._live += self._live
+        if ps:
+            t._live -= _present(self, ps)
+            t._kill_all(map(add, ps, repeat(n0)))
+        t._newest = other._newest
+        self._adopt(t)
+        self._maybe_compact()
+        return True
 
     def _append_cols(self, other: LWWMap[K, V], slots: list[int] | None) -> int:
         """Append ``other``'s slots (``None``: all, as a block, dead or live as they are there; else those,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from array import array
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from functools import partial
 from itertools import chain, compress, islice, repeat
 from operator import add, eq, gt, is_, is_not, lt, not_
 from typing import Any, ClassVar, Generic, TypeVar, get_origin, overload
@@ -981,24 +982,32 @@ class LWWMap(CRDT, Generic[K, V]):
         pos = t._pos
         m, size = len(t._vals), len(pos)
         mine = self._pos
-        res = list(map(pos.setdefault, mine, range(m, m + len(self._vals)) if self._alive is None
-                       else map(add, mine.values(), repeat(m))))
+        slots = range(m, m + len(self._vals)) if self._alive is None else map(add, mine.values(), repeat(m))
         ps: list[int] = []
-        if len(pos) - size != len(mine):  # some keys are shared: their slots (below m) came back
-            flags = list(map(lt, res, repeat(m)))
-            qs = list(compress(res, flags))
-            ps = list(compress(mine.values(), flags))
-            mvals, tvals = self._vals, other._vals
-
-            def pairs(ix: list[int]) -> tuple[list[Any], list[Any], list[Any]]:
+        if other._alive is None:  # their slots are 0 .. m-1, in the order of their keys
+            qs = list(filter(partial(gt, m), map(pos.setdefault, mine, slots)))  # the shared keys' slots (< m)
+            if qs:
+                ckeys = list(map(list(other._pos).__getitem__, qs))
+                ps = list(map(mine.__getitem__, ckeys))
+        else:
+            res = list(map(pos.setdefault, mine, slots))
+            if len(pos) - size != len(mine):  # some keys are shared: their slots (below m) came back
+                flags = list(map(lt, res, repeat(m)))
+                qs = list(compress(res, flags))
+                ps = list(compress(mine.values(), flags))
                 ckeys = list(compress(mine, flags))
-                return [ckeys[i] for i in ix], [tvals[qs[i]] for i in ix], [mvals[ps[i]] for i in ix]
+        if ps:
+            tw = list(map(other._walls.__getitem__, qs))
+            mw = list(map(self._walls.__getitem__, ps))
+            if min(tw) <= max(mw):  # not each of theirs newer by its wall alone: compare them in full
+                mvals, tvals = self._vals, other._vals
 
-            ours = _newer(list(map(other._walls.__getitem__, qs)), _gather(other._logs, qs), _gather_reps(other, qs),
-                          list(map(self._walls.__getitem__, ps)), _gather(self._logs, ps), _gather_reps(self, ps),
-                          pairs)
-            if any(ours):
-                return False
+                def pairs(ix: list[int]) -> tuple[list[Any], list[Any], list[Any]]:
+                    return [ckeys[i] for i in ix], [tvals[qs[i]] for i in ix], [mvals[ps[i]] for i in ix]
+
+                if any(_newer(tw, _gather(other._logs, qs), _gather_reps(other, qs),
+                              mw, _gather(self._logs, ps), _gather_reps(self, ps), pairs)):
+                    return False
         n0 = t._append_cols(self, None)
         t._live += self._live
         if ps:

@@ -41,10 +41,11 @@ Workloads (N = 20,000 and 100,000 unless ``--n``):
 
 Method: wall clock (``time.perf_counter``), the cyclic garbage collector left ON during timed sections (it
 is part of what a service pays; ``gc.collect()`` runs before each timed section, crdts and floor alike),
-best of ``--repeats`` (5; 3 with ``--quick``). A repetition builds its own fresh objects (untimed) by the
-operations above, then times the crdts figure and then its floor, so both see the same machine state;
-the floors, which take a few ms and whose noise on a shared machine is larger relative to their size (up
-to 2x between runs at N = 100,000), are timed 3 times per repetition, each time on fresh plain objects.
+best of ``--repeats`` (5; 3 with ``--quick``) repetitions of 3 trials each. A repetition builds its own fresh
+objects (untimed) by the operations above, then times the crdts figures and then their floors, so both see
+the same machine state; each figure, crdts and floor alike, is timed 3 times per repetition (these take a
+few ms, and their noise on a shared machine is large relative to their size: up to 2x between runs), each
+time on fresh objects: replicas built anew by the operations above, new plain objects for a floor.
 Every timed result is checked afterwards (values against the plain answer, the two merged replicas equal,
 decoded == encoded), so no figure can time a no-op. Ratios are crdts / floor from this run.
 The exit status is 1 when a target fails, 0 otherwise.
@@ -88,7 +89,7 @@ DELTA_N = 20_000           # the one-write delta target is judged at this N
 MEM_N = 100_000            # elements of the memory figures
 O1_SIZES = (100, 100_000)  # states of the one-op delta merge figure
 O1_K = 2_000               # one-add deltas merged per timed batch
-FLOOR_TRIALS = 3           # the floors (a few ms, noisier relative to their size) are timed 3 times a repetition
+TRIALS = 3                 # a two-writer figure and its floor are each timed 3 times a repetition (a few ms: noisy)
 O1_ROUNDS = 4              # the one-op delta figure takes 4 x --repeats repetitions (its batches are short)
 RA, RB, RC = "eu-west", "us-east", "ap-south"
 
@@ -215,12 +216,13 @@ def time_two_writer(repeats: int, replicas: Callable[[], tuple[Any, Any]], merge
                     plain_merged_ok: Callable[[Any], bool], plain_of: Callable[[Any], Any],
                     plain_load: Callable[[bytes], Any], loaded_ok: Callable[[Any, Any], bool],
                     stats: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """The timed part of a two-writer workload, best of ``repeats``. A repetition builds fresh replicas
-    (``replicas()``), times the merges A<-B (checked by ``merged_ok(A)``) and B<-A, then the encode and the
-    decodes of the merged A; then, FLOOR_TRIALS times, the floors: ``plain_merge`` both ways on fresh plain
-    objects (``plain_pair()``; A's checked by ``plain_merged_ok``), ``cbor2.dumps(plain_of(A))`` and
-    ``plain_load`` of those bytes (checked by ``loaded_ok(loaded, plain)``). Returns the best times by name
-    (seconds), the last encoding (``bytes``, ``plain_bytes``), the limits note and ``stats(A)``."""
+    """The timed part of a two-writer workload, best of ``repeats`` repetitions of TRIALS trials. A repetition
+    builds TRIALS pairs of fresh replicas (``replicas()``, untimed); on each pair it times the
+    merges A<-B (checked by ``merged_ok(A)``) and B<-A, then the encode and the decodes of the merged A; then,
+    TRIALS times, the floors: ``plain_merge`` both ways on fresh plain objects (``plain_pair()``; A's checked
+    by ``plain_merged_ok``), ``cbor2.dumps(plain_of(A))`` and ``plain_load`` of those bytes (checked by
+    ``loaded_ok(loaded, plain)``). Returns the best times by name (seconds), the last encoding (``bytes``,
+    ``plain_bytes``), the limits note and ``stats(A)``."""
     best: dict[str, float] = {}
 
     def keep(name: str, t: float) -> None:
@@ -230,31 +232,35 @@ def time_two_writer(repeats: int, replicas: Callable[[], tuple[Any, Any]], merge
     data = plain_bytes = b""
     info: dict[str, Any] = {}
     for _ in range(repeats):
-        a, b = replicas()
-        keep("merge_a_from_b", timed(a.merge, b))
-        assert merged_ok(a), "A<-B gave a wrong value"
-        keep("merge_b_from_a", timed(b.merge, a))
-        assert b == a, "B<-A: the replicas differ after talking"
-        plain = plain_of(a)
-        gc.collect()
-        t0 = perf_counter()
-        data = encode(a)
-        keep("encode", perf_counter() - t0)
-        lim, note = limits_for(data)
-        gc.collect()
-        t0 = perf_counter()
-        out = decode(data, limits=lim)
-        keep("decode", perf_counter() - t0)
-        assert out == a, "decode(encode(A)) != A"
-        del out
-        gc.collect()
-        t0 = perf_counter()
-        out = decode(data, limits=Limits(max_bytes=lim.max_bytes, check_invariants=False))
-        keep("decode_no_check", perf_counter() - t0)
-        assert out == a
-        info = stats(a)
-        del out, a, b
-        for _ in range(FLOOR_TRIALS):  # the floors, on fresh plain objects of the same content, same direction
+        pairs = [replicas() for _ in range(TRIALS)]
+        plain = None
+        while pairs:
+            a, b = pairs.pop()
+            assert a != b, "the replicas are equal before they merge: the merges would time no work"
+            keep("merge_a_from_b", timed(a.merge, b))
+            assert merged_ok(a), "A<-B gave a wrong value"
+            keep("merge_b_from_a", timed(b.merge, a))
+            assert b == a, "B<-A: the replicas differ after talking"
+            plain = plain_of(a)
+            gc.collect()
+            t0 = perf_counter()
+            data = encode(a)
+            keep("encode", perf_counter() - t0)
+            lim, note = limits_for(data)
+            gc.collect()
+            t0 = perf_counter()
+            out = decode(data, limits=lim)
+            keep("decode", perf_counter() - t0)
+            assert out == a, "decode(encode(A)) != A"
+            del out
+            gc.collect()
+            t0 = perf_counter()
+            out = decode(data, limits=Limits(max_bytes=lim.max_bytes, check_invariants=False))
+            keep("decode_no_check", perf_counter() - t0)
+            assert out == a
+            info = stats(a)
+            del out, a, b
+        for _ in range(TRIALS):  # the floors, on fresh plain objects of the same content, same direction
             pa, pb = plain_pair()
             keep("plain_merge_a_from_b", timed(plain_merge, pa, pb))
             assert plain_merged_ok(pa)

@@ -81,19 +81,48 @@ def _writer_spans(rix: Any, nreps: int) -> dict[int, list[int] | tuple[int, int]
     return out
 
 
-def _live_spans(rix: Any, nreps: int, alive: bytearray) -> dict[int, list[int] | tuple[int, int]] | None:
-    """:func:`_writer_spans` of the live slots, from the replica-index column of all slots and the live
-    marks, when every writer's slots (dead or live) are one contiguous block: then its live slots are one
-    block of the live order too. None when not (the caller compresses the column first). C-level."""
-    spans = _writer_spans(rix, nreps)
-    if not all(type(sp) is tuple for sp in spans.values()):
-        return None
-    out: dict[int, list[int] | tuple[int, int]] = {}
-    for i, (lo, hi) in spans.items():
-        a = alive.count(1, 0, lo)
-        b = a + alive.count(1, lo, hi)
-        if b > a:
-            out[i] = (a, b)
+def _writer_columns(x: LWWMap, keys: list[Any]) -> dict[int, tuple[list[int], list[int] | None, list[Any], list[Any]]]:
+    """Per writer index with a live entry: its walls, logicals (None: the map has none), keys and values, in slot
+    order. ``keys`` is the key dict's list (live slot order). C-level: each writer's slots are sliced when they
+    are one block (the usual case: a merge adds another map's slots as a block), and only a block with dead
+    slots is compressed; otherwise the live columns are compressed first and each writer's entries gathered."""
+    walls, logs, vals, rix, alive = x._walls, x._logs, x._vals, x._rix, x._alive
+    nreps = len(x._reps)
+    spans = {0: (0, len(vals))} if rix is None else _writer_spans(rix, nreps)
+    out: dict[int, tuple[list[int], list[int] | None, list[Any], list[Any]]] = {}
+    if all(type(sp) is tuple for sp in spans.values()):
+        for i, (lo, hi) in spans.items():
+            if alive is None:
+                a, b = lo, hi
+            else:
+                a = alive.count(1, 0, lo)
+                b = a + alive.count(1, lo, hi)
+                if a == b:
+                    continue
+            ws = walls[lo:hi].tolist()
+            ls = None if logs is None else logs[lo:hi].tolist()
+            vs = vals[lo:hi]
+            if b - a != hi - lo:  # dead slots among this writer's
+                mask = alive[lo:hi]  # type: ignore[index]
+                ws, vs = list(compress(ws, mask)), list(compress(vs, mask))
+                ls = None if ls is None else list(compress(ls, mask))
+            out[i] = (ws, ls, keys[a:b], vs)
+        return out
+    lw: Any = walls.tolist()
+    ll: Any = None if logs is None else logs.tolist()
+    lv: Any = vals
+    if alive is not None:
+        lw, lv = list(compress(lw, alive)), list(compress(vals, alive))
+        ll = None if ll is None else list(compress(ll, alive))
+        rix = array(rix.typecode, compress(rix.tolist(), alive))  # type: ignore[union-attr]
+        spans = _writer_spans(rix, nreps)
+    for i, sp in spans.items():
+        if type(sp) is tuple:
+            a, b = sp
+            out[i] = (lw[a:b], None if ll is None else ll[a:b], keys[a:b], lv[a:b])
+        else:
+            out[i] = (list(map(lw.__getitem__, sp)), None if ll is None else list(map(ll.__getitem__, sp)),
+                      list(map(keys.__getitem__, sp)), list(map(lv.__getitem__, sp)))
     return out
 
 
@@ -105,40 +134,14 @@ def _enc_lwwmap(x: LWWMap) -> Body:
     if not n:
         return [], [[]]
     v1 = writing_version() == 1
-    spans: dict[int, list[int] | tuple[int, int]] | None = None
-    keys = list(x._pos)
-    if x._alive is None:
-        walls: Any = x._walls
-        logs: Any = x._logs
-        rix: Any = x._rix
-        vals = x._vals
-    else:
-        alive = x._alive
-        walls = list(compress(x._walls.tolist(), alive))
-        logs = None if x._logs is None else list(compress(x._logs.tolist(), alive))
-        vals = list(compress(x._vals, alive))
-        rix = x._rix
-        spans = None if rix is None else _live_spans(rix, len(x._reps), alive)
-        if rix is not None and spans is None:
-            rix = array(rix.typecode, compress(rix.tolist(), alive))
     reps = x._reps
-    if spans is None:
-        spans = {0: (0, n)} if rix is None else _writer_spans(rix, len(reps))
-    tb = ReplicaTable(reps[i] for i in spans)
+    cols = _writer_columns(x, list(x._pos))
+    tb = ReplicaTable(reps[i] for i in cols)
     tombstones = x._live != n
     groups: list[Any] = []
-    span_of = {reps[i]: sp for i, sp in spans.items()}
+    cols_of = {reps[i]: c for i, c in cols.items()}
     for r in tb.ids:
-        span = span_of[r]
-        if type(span) is tuple:
-            a, b = span
-            ws = walls[a:b]
-            ws = ws.tolist() if type(ws) is array else ws
-            ks, vs = keys[a:b], vals[a:b]
-            ls = None if logs is None else list(logs[a:b])
-        else:
-            ws, ks, vs = (list(map(col.__getitem__, span)) for col in (walls, keys, vals))
-            ls = None if logs is None else list(map(logs.__getitem__, span))
+        ws, ls, ks, vs = cols_of[r]
         if ls is not None and not any(ls):
             ls = None
         dw = [ws[0], *map(sub, islice(ws, 1, None), ws)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from crdts import (
@@ -159,6 +159,34 @@ def test_awset_with_removals_and_several_replicas(elems: list[str], data: st.Dat
         reps[0].merge(r)
     x = reps[0]
     assert decode(encode(x), limits=Limits(require_canonical=True)) == x
+
+
+@settings(max_examples=20)
+@given(st.integers(2, 24), st.lists(st.tuples(st.integers(0, 23), st.integers(0, 30), st.booleans()), max_size=120))
+@example(24, [(w, w % 7, w % 5 != 0) for w in range(24)] * 2)
+def test_lwwmap_of_many_writers_with_dead_and_interleaved_slots(nwriters: int,
+                                                               writes: list[tuple[int, int, bool]]) -> None:
+    # Up to 24 writers (past the one-byte fast path of the writer spans), each writing into a map of its own
+    # and merged into one map in turns: keys overwritten leave dead slots, and writers' slots interleave.
+    from itertools import count
+
+    from crdts import HLC
+
+    t = count(1)
+    names = [f"w{i:02d}" for i in range(nwriters)]
+    ws = [LWWMap(n, clock=HLC(n, time_source=t.__next__)) for n in names]
+    x = LWWMap("x", clock=HLC("x", time_source=t.__next__))
+    for w, k, present in [(w, w, True) for w in range(nwriters)] + writes:  # every writer writes
+        m = ws[w % nwriters]
+        m.merge(x)
+        if present:
+            m.set(f"k{k}", w)
+        else:
+            m.remove(f"k{k}")
+        x.merge(m)
+    back = decode(encode(x), limits=Limits(require_canonical=True))
+    assert back == x and exact(back.value, x.value)
+    assert encode(back) == encode(x) == encode(LWWMap._of(x._entries))  # one canonical form whatever the slots
 
 
 def test_register_refuses_taken_codes_and_classes() -> None:

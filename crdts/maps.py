@@ -935,7 +935,7 @@ class LWWMap(CRDT, Generic[K, V]):
         mine, theirs = self._pos, other._pos
         # both hold entries here (the caller returned on an empty map): neither newest timestamp is None
         theirs_newest = other._newest > self._newest  # type: ignore[operator]
-        if len(theirs) >= len(mine) and theirs_newest and self._join_under(other):
+        if len(theirs) >= len(mine) and theirs_newest and self._kept_by(other) and self._join_under(other):
             return
         # the keys both hold, in the order of the smaller dict (one C-level filter of probes of the larger one;
         # an order that follows one side's slots keeps the gathers below close to sequential)
@@ -969,6 +969,19 @@ class LWWMap(CRDT, Generic[K, V]):
         else:
             self._append_block(other, ckeys, ps, qs, win)
         self._maybe_compact()
+
+    def _kept_by(self, other: LWWMap[K, V], sample: int = 64) -> bool:
+        """A guess, from ``sample`` of our keys spread over the map: whether ``other`` keeps every key both hold
+        (False when one of the sampled keys that it holds is newer here). Spares :meth:`_join_under` a pass
+        that would be undone when the writes of the two maps are interleaved. O(len(self)) C-level, plus
+        O(sample)."""
+        mine, theirs = self._pos, other._pos
+        keys = list(mine)
+        for k in keys[::max(1, len(keys) // sample)]:
+            q = theirs.get(k)
+            if q is not None and self._ts(mine[k]) > other._ts(q):
+                return False
+        return True
 
     def _join_under(self, other: LWWMap[K, V]) -> bool:
         """The join as ``other``'s columns followed by ours, when every key both hold is theirs to keep (their

@@ -233,6 +233,60 @@ def test_lwwmap_refused_bulk_merges_change_nothing():
             assert encode(x) == before and x == snapshot
 
 
+def lww_pair(late: int | None = None) -> tuple[LWWMap, LWWMap]:
+    """a writes keys 0..199, then b (later) keys 100..499; a may then write key ``late`` again (newer than b's
+    write of it), and b writes key 1000 last, so b is the larger map with the newest write."""
+    t = iter(range(1, 10**6))
+    a = LWWMap("a", clock=HLC("a", time_source=lambda: next(t)))
+    b = LWWMap("b", clock=HLC("b", time_source=lambda: next(t)))
+    for i in range(200):
+        a.set(i, i)
+    for i in range(100, 500):
+        b.set(i, -i)
+    if late is not None:
+        a.set(late, "late")
+    b.set(1000, 0)
+    return a, b
+
+
+def test_lwwmap_merge_under_a_larger_newer_map_keeps_each_newer_entry():
+    # The larger map with the newest write goes first in the merged columns when it keeps every key both hold
+    # (a sample of our keys guesses that first). Key 150 of ours is newer than theirs and outside the sample
+    # (it moved to the end of our keys): the merge still keeps, per key, the newer entry.
+    a, b = lww_pair(late=150)
+    keys = list(a._pos)
+    assert keys[-1] == 150 and 150 not in keys[::len(keys) // 64]
+    expected = {**{i: i for i in range(100)}, **{i: -i for i in range(100, 500)}, 150: "late", 1000: 0}
+    for x, y in ((a.copy(), b), (b.copy(), a)):
+        x.merge(y)
+        x._check()
+        assert x.value == expected
+    a, b = lww_pair()                                  # b keeps every shared key: joined under it
+    x = a.copy()
+    x.merge(b)
+    x._check()
+    assert x.value == {**{i: i for i in range(100)}, **{i: -i for i in range(100, 500)}, 1000: 0}
+    assert list(x._pos)[:401] == list(b._pos)          # b's keys first, in its order, then ours
+    same = b.copy()
+    same.merge(LWWMap._of({k: e for k, e in a._entries.items() if k >= 150}))  # the same writes as a's
+    z = a.copy()
+    z.merge(same)
+    z._check()
+    assert z == x
+
+
+def test_lwwmap_refused_merge_under_a_larger_newer_map_changes_nothing():
+    a, b = lww_pair()
+    ents = dict(b._entries)
+    ents[150] = (a._entries[150][0], True, "evil")     # a's timestamp of key 150 with another value
+    forged = LWWMap._of(ents)
+    before, snapshot = encode(a), a.copy()
+    with pytest.raises(ConflictingWrite):
+        a.merge(forged)
+    a._check()
+    assert encode(a) == before and a == snapshot
+
+
 def test_lwwmap_remove_is_a_timestamped_write():
     a, b = LWWMap("a", clock=clock("a")), LWWMap("b", clock=clock("b", start=100))
     b.merge(a.set("k", 1))

@@ -976,8 +976,7 @@ class LWWMap(CRDT, Generic[K, V]):
         that would be undone when the writes of the two maps are interleaved. O(len(self)) C-level, plus
         O(sample)."""
         mine, theirs = self._pos, other._pos
-        keys = list(mine)
-        for k in keys[::max(1, len(keys) // sample)]:
+        for k in islice(mine, 0, None, max(1, len(mine) // sample)):
             q = theirs.get(k)
             if q is not None and self._ts(mine[k]) > other._ts(q):
                 return False

@@ -217,7 +217,7 @@ def time_two_writer(repeats: int, replicas: Callable[[], tuple[Any, Any]], merge
                     plain_load: Callable[[bytes], Any], loaded_ok: Callable[[Any, Any], bool],
                     stats: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     """The timed part of a two-writer workload, best of ``repeats`` repetitions of TRIALS trials. A repetition
-    builds TRIALS pairs of fresh replicas (``replicas()``, untimed); on each pair it times the
+    builds, TRIALS times, a pair of fresh replicas (``replicas()``, untimed) and on it times the
     merges A<-B (checked by ``merged_ok(A)``) and B<-A, then the encode and the decodes of the merged A; then,
     TRIALS times, the floors: ``plain_merge`` both ways on fresh plain objects (``plain_pair()``; A's checked
     by ``plain_merged_ok``), ``cbor2.dumps(plain_of(A))`` and ``plain_load`` of those bytes (checked by
@@ -232,13 +232,13 @@ def time_two_writer(repeats: int, replicas: Callable[[], tuple[Any, Any]], merge
     data = plain_bytes = b""
     info: dict[str, Any] = {}
     for _ in range(repeats):
-        pairs = [replicas() for _ in range(TRIALS)]
         plain = None
-        while pairs:
-            a, b = pairs.pop()
+        for _ in range(TRIALS):  # each trial on replicas built just before it, as each floor's plain objects are
+            a, b = replicas()
             assert a != b, "the replicas are equal before they merge: the merges would time no work"
             keep("merge_a_from_b", timed(a.merge, b))
             assert merged_ok(a), "A<-B gave a wrong value"
+            assert b != a, "B already holds the merged state: B<-A would time no work"
             keep("merge_b_from_a", timed(b.merge, a))
             assert b == a, "B<-A: the replicas differ after talking"
             plain = plain_of(a)

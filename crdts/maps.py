@@ -437,9 +437,10 @@ def _newest_of(walls: Any, logs: Any, reps: list[str], rix: Any) -> tuple[int, i
 def _newer(mw: list[int], ml: list[int] | None, mr: list[str], tw: list[int], tl: list[int] | None, tr: list[str],
            pairs: Callable[[list[int]], tuple[list[Any], list[Any], list[Any]]]) -> list[bool]:
     """Per pair of entries (mine, theirs), given as columns: whether theirs is newer. Equal timestamps are
-    validated as the same write (``pairs(indexes)`` gives the keys and both sides' values of those pairs, only
-    then). C-level: the walls decide unless equal, and only those pairs are compared as ``(wall, logical,
-    replica)`` tuples."""
+    validated as the same write (``pairs(indexes)`` gives, only then, the keys of those pairs and their values
+    in the map being merged into, then in the other map, whichever group each is: a ConflictingWrite names
+    them as ``ours`` and ``theirs``). C-level: the walls decide unless equal, and only those pairs are compared
+    as ``(wall, logical, replica)`` tuples."""
     win = list(map(gt, tw, mw))
     ties = list(map(eq, tw, mw))
     if any(ties):
@@ -449,9 +450,9 @@ def _newer(mw: list[int], ml: list[int] | None, mr: list[str], tw: list[int], tl
         same_ts = list(map(eq, tts, mts))
         if any(same_ts):
             jx = [ix[j] for j in compress(range(len(ix)), same_ts)]
-            ks, mv, tv = pairs(jx)
+            ks, ours, theirs = pairs(jx)
             _check_same_writes(ks, [mw[i] for i in jx], [0 if ml is None else ml[i] for i in jx],
-                               [mr[i] for i in jx], mv, tv)
+                               [mr[i] for i in jx], ours, theirs)
         for i, newer in zip(ix, map(gt, tts, mts), strict=True):
             win[i] = newer
     return win
@@ -873,7 +874,7 @@ class LWWMap(CRDT, Generic[K, V]):
             return True
         mr = self._names(mr)
         return not any(_newer(tw, tl, _gather_reps(other, qs), mw, ml, mr,
-                              lambda ix: ([keys[i] for i in ix], [tv[i] for i in ix], [mv[i] for i in ix])))
+                              lambda ix: ([keys[i] for i in ix], [mv[i] for i in ix], [tv[i] for i in ix])))
 
     def _block_is(self, other: LWWMap[K, V], q0: int) -> bool:
         """Whether ``other``'s slots ``q0 ..`` (as many as ours; no dead slot among ours) hold exactly our
@@ -986,7 +987,8 @@ class LWWMap(CRDT, Generic[K, V]):
         """The join as ``other``'s columns followed by ours, when every key both hold is theirs to keep (their
         entry newer or the same): then one C-level pass of ``setdefault`` over our keys, into a copy of their
         key dict, both finds the keys we share and adds the others in our order, after theirs (the dict stays
-        in slot order; each writer's slots stay one block in timestamp order). False, changing nothing, when
+        in slot order; each side's blocks of slots keep their order, so each writer's slots stay one block in
+        timestamp order where they were). False, changing nothing, when
         some entry of ours is newer (the caller joins the general way). For a map at least as large as ours
         with the newest write: typically the first exchange of two regions, the other one written later."""
         t: LWWMap[K, V] = LWWMap.__new__(LWWMap)
@@ -1015,7 +1017,7 @@ class LWWMap(CRDT, Generic[K, V]):
                 mvals, tvals = self._vals, other._vals
 
                 def pairs(ix: list[int]) -> tuple[list[Any], list[Any], list[Any]]:
-                    return [ckeys[i] for i in ix], [tvals[qs[i]] for i in ix], [mvals[ps[i]] for i in ix]
+                    return [ckeys[i] for i in ix], [mvals[ps[i]] for i in ix], [tvals[qs[i]] for i in ix]
 
                 if any(_newer(tw, _gather(other._logs, qs), _gather_reps(other, qs),
                               mw, _gather(self._logs, ps), _gather_reps(self, ps), pairs)):

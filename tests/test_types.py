@@ -287,6 +287,20 @@ def test_lwwmap_refused_merge_under_a_larger_newer_map_changes_nothing():
     assert encode(a) == before and a == snapshot
 
 
+@pytest.mark.parametrize("theirs", [
+    {"e": ((0, 0, "w"), True, 1)},                                               # smaller: the general join
+    {"b": ((9, 0, "w"), True, 1), "f": ((8, 0, "w"), True, 1), "g": ((7, 0, "w"), True, 1)},  # larger, newer
+    {"c": ((2, 0, "w"), True, 1), "d": ((2, 0, "w"), True, 1), "b": ((9, 0, "w"), True, 1)},  # holds all of ours
+])
+def test_lwwmap_conflicting_write_names_our_entry_and_theirs(theirs):
+    # Key "a" at one timestamp with two values: whichever merge path finds it, the error says which is whose.
+    x = LWWMap._of({"a": ((5, 0, "w"), True, "ours"), "c": ((1, 0, "w"), True, 1), "d": ((1, 0, "w"), True, 1)})
+    y = LWWMap._of({"a": ((5, 0, "w"), True, "theirs"), **theirs})
+    with pytest.raises(ConflictingWrite) as e:
+        x.merge(y)
+    assert (e.value.ours, e.value.theirs) == ((True, "ours"), (True, "theirs"))
+
+
 def test_lwwmap_remove_is_a_timestamped_write():
     a, b = LWWMap("a", clock=clock("a")), LWWMap("b", clock=clock("b", start=100))
     b.merge(a.set("k", 1))

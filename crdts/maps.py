@@ -1012,16 +1012,17 @@ class LWWMap(CRDT, Generic[K, V]):
                 ckeys = list(compress(mine, flags))
         if ps:
             tw = list(map(other._walls.__getitem__, qs))
-            mw = list(map(self._walls.__getitem__, ps))
-            if min(tw) <= max(mw):  # not each of theirs newer by its wall alone: compare them in full
-                mvals, tvals = self._vals, other._vals
+            if min(tw) <= self._newest[0]:  # type: ignore[index]  # not each of theirs newer than all of ours
+                mw = list(map(self._walls.__getitem__, ps))
+                if min(tw) <= max(mw):  # nor than each of ours it meets, by its wall alone: compare in full
+                    mvals, tvals = self._vals, other._vals
 
-                def pairs(ix: list[int]) -> tuple[list[Any], list[Any], list[Any]]:
-                    return [ckeys[i] for i in ix], [mvals[ps[i]] for i in ix], [tvals[qs[i]] for i in ix]
+                    def pairs(ix: list[int]) -> tuple[list[Any], list[Any], list[Any]]:
+                        return [ckeys[i] for i in ix], [mvals[ps[i]] for i in ix], [tvals[qs[i]] for i in ix]
 
-                if any(_newer(tw, _gather(other._logs, qs), _gather_reps(other, qs),
-                              mw, _gather(self._logs, ps), _gather_reps(self, ps), pairs)):
-                    return False
+                    if any(_newer(tw, _gather(other._logs, qs), _gather_reps(other, qs),
+                                  mw, _gather(self._logs, ps), _gather_reps(self, ps), pairs)):
+                        return False
         n0 = t._append_cols(self, None)
         t._live += self._live
         if ps:

@@ -3,8 +3,8 @@
 
 Run from the repository root (it benchmarks the ``crdts`` of this checkout)::
 
-    python benchmarks/bench_workloads.py              # N = 20,000 and 100,000, best of 5
-    python benchmarks/bench_workloads.py --quick      # best of 3
+    python benchmarks/bench_workloads.py              # N = 20,000 and 100,000, best of 5 x 3 trials
+    python benchmarks/bench_workloads.py --quick      # best of 3 x 3 trials
     python benchmarks/bench_workloads.py --n 20000 --repeats 7 --json /tmp/workloads.json
 
 Workloads (N = 20,000 and 100,000 unless ``--n``):

@@ -403,11 +403,17 @@ class CausalBroadcast:
             if self._deliver(msg, out, changed) and self._waiting:
                 self._release(key, out, changed)
         finally:
-            self._apply = None
-            self._update_stable(changed)
-            if out:
-                self._bound_log()
+            self._settle(out, changed)
         return tuple(out)
+
+    def _settle(self, out: list[OpMessage], changed: set[str]) -> None:
+        """After a batch of deliveries (even one cut short by an exception): no apply callback any more, the
+        stable vector of the replicas in ``changed`` brought up to date, and the log bounded if anything was
+        delivered."""
+        self._apply = None
+        self._update_stable(changed)
+        if out:
+            self._bound_log()
 
     def _release(self, key: tuple[str, int], out: list[OpMessage], changed: set[str]) -> None:
         """Deliver the buffered messages that waited for ``key``, and those they release in turn."""
@@ -669,10 +675,7 @@ class CausalBroadcast:
                 if self._deliver(b, out, changed):
                     self._release(k, out, changed)
         finally:
-            self._apply = None
-            self._update_stable(changed)
-            if out:
-                self._bound_log()
+            self._settle(out, changed)
         return tuple(out), tuple(orphaned)
 
     def release(self, replica: str) -> None:

@@ -55,6 +55,12 @@ class Net:
         for n in self.names:
             await self.open(n)
 
+    async def fill(self, name: str, n: int, elem, key: str = "o{}") -> None:
+        """At region ``name``, ``n`` AWSet objects named ``key.format(i)``, each given element ``elem(i)``."""
+        r = self.regions[name]
+        for i in range(n):
+            await r.write(key.format(i), AWSet, lambda s, i=i: s.add(elem(i)))
+
     def kill(self, name: str) -> None:
         """kill -9: the process is gone (no close, no flush); links drop."""
         r = self.regions.pop(name)

@@ -110,8 +110,7 @@ def test_a_partitioned_region_catches_up_from_the_log_and_past_it_with_what_chan
         net = Net(tmp_path, ["eu", "us"], limits=RegionLimits(max_log=50))
         await net.start()
         eu = net.regions["eu"]
-        for i in range(200):
-            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(i))
+        await net.fill("eu", 200, lambda i: i, key="obj:{}")
         await net.rounds(3)
         net.partition("eu", "us")
         for i in range(0, 200, 10):                       # 20 of 200 objects change while us is away
@@ -142,12 +141,10 @@ def test_a_catch_up_whose_changed_states_are_too_large_for_one_answer_goes_throu
         net = Net(tmp_path, ["eu", "us"], limits=RegionLimits(max_log=20, max_frame_bytes=4096))
         await net.start()
         eu = net.regions["eu"]
-        for i in range(80):
-            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(f"{i}:" + "x" * 900))
+        await net.fill("eu", 80, lambda i: f"{i}:" + "x" * 900, key="obj:{}")
         await net.rounds(3)
         net.partition("eu", "us")
-        for i in range(80):
-            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(f"{-i}:" + "y" * 900))
+        await net.fill("eu", 80, lambda i: f"{-i}:" + "y" * 900, key="obj:{}")
         await eu.compact()
         assert eu.log_floor() > net.regions["us"].peers["eu"].received + 1
         net.heal()
@@ -167,12 +164,10 @@ def test_past_the_log_a_merkle_exchange_ships_only_what_differs(tmp_path):
         net = Net(tmp_path, ["ap", "eu", "us"], limits=RegionLimits(max_log=100))
         await net.start()
         eu = net.regions["eu"]
-        for i in range(400):
-            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(i))
+        await net.fill("eu", 400, lambda i: i, key="obj:{}")
         await net.rounds(3)
         net.partition("eu", "us")
-        for i in range(300):
-            await eu.write(f"obj:{i}", AWSet, lambda s, i=i: s.add(-i - 1))
+        await net.fill("eu", 300, lambda i: -i - 1, key="obj:{}")
         await net.rounds(4)                               # through ap
         us = net.regions["us"]
         assert all(us.get(f"obj:{i}") == eu.get(f"obj:{i}") for i in range(400))

@@ -65,8 +65,7 @@ def test_catch_up_requests_are_answered_only_during_a_catch_up_and_within_limits
         net = Net(tmp_path, ["eu", "us"], limits=RegionLimits(max_batch_entries=16))
         await net.start()
         eu = net.regions["eu"]
-        for i in range(20):
-            await eu.write(f"o{i}", AWSet, lambda s, i=i: s.add("x" * 1000 + str(i)))
+        await net.fill("eu", 20, lambda i: "x" * 1000 + str(i))
         greedy = encode_frame("want", [], [f"o{i}" for i in range(20)] * 50)
         assert await eu.receive("us", greedy) == []                  # no catch-up under way: refused
         eu.peers["us"].catching_up = True
@@ -84,8 +83,7 @@ def test_a_catch_up_request_whose_answer_is_over_sixteen_frames_is_refused_and_c
         net = Net(tmp_path, ["eu", "us"], limits=RegionLimits(max_frame_bytes=4096))
         await net.start()
         eu = net.regions["eu"]
-        for i in range(80):
-            await eu.write(f"o{i}", AWSet, lambda s, i=i: s.add(f"{i}:" + "x" * 900))
+        await net.fill("eu", 80, lambda i: f"{i}:" + "x" * 900)
         eu.peers["us"].catching_up = True
         assert await eu.receive("us", encode_frame("want", [], [f"o{i}" for i in range(80)])) == []
         assert eu.stats["limits"].get("want") == 1

@@ -21,6 +21,13 @@ def _pair(protocol, limits, archived):
     return net, a, b, now
 
 
+def _unsent_adds(net, a, n):
+    """``a`` adds 0 .. n-1, and what it sent of them is lost (its peer is away)."""
+    for i in range(n):
+        a.update(lambda s, i=i: s.add(i))
+    net.queue.clear()
+
+
 def _rounds(net, nodes, k=4):
     for _ in range(k):
         for n in nodes:
@@ -32,9 +39,7 @@ def _rounds(net, nodes, k=4):
 def test_log_ttl_drops_into_the_archive_and_the_peer_converges_from_a_snapshot(protocol):
     archived: list = []
     net, a, b, now = _pair(protocol, SyncLimits(log_ttl=30), archived)
-    for i in range(5):
-        a.update(lambda s, i=i: s.add(i))
-    net.queue.clear()                                  # b is away: it gets none of them
+    _unsent_adds(net, a, 5)                            # b is away: it gets none of them
     now[0] = 31.0
     a.tick()                                           # ...and they are older than log_ttl now
     net.queue.clear()
@@ -49,9 +54,7 @@ def test_log_ttl_drops_into_the_archive_and_the_peer_converges_from_a_snapshot(p
 def test_max_log_drops_into_the_archive_and_the_peer_converges(protocol):
     archived: list = []
     net, a, b, _now = _pair(protocol, SyncLimits(max_log=3), archived)
-    for i in range(10):
-        a.update(lambda s, i=i: s.add(i))
-    net.queue.clear()
+    _unsent_adds(net, a, 10)
     assert len(archived) == 7 and a.protocol.log_dropped == 7 and a.stats.limits_hit["log"] >= 1
     if protocol == "digest":
         assert [(o, s) for o, s, _data in archived] == [("a", s) for s in range(1, 8)]

@@ -384,23 +384,18 @@ class Causal(CRDT):
     def check_merge(self, other: Any) -> None:
         """Own replica id and dot-cloud limit (subclasses add theirs). Changes nothing. O(other's context)."""
         octx = other._ctx
-        cloud = octx._cl
         r = self._replica
         if r is not None:
             mine = self._ctx.vv.get(r, 0)
             theirs = octx.max(r)
             if theirs > mine:
                 raise ReplicaClash(r, mine, theirs)
-        if cloud:       # (the cloud sizes summed inline: this runs on every merge, delta merges included)
-            n = sum(map(len, cloud.values()))
-            held = self._ctx._cl
-            if held:
-                n += sum(map(len, held.values()))
-            if n > CausalContext.max_cloud:     # an upper bound: count exactly only then
-                cap = CausalContext.max_cloud
-                size = self._ctx.joined_cloud_size(octx)
-                if size > cap:
-                    raise LimitExceeded("scattered dots in the causal context", size, cap)
+        if octx._cl and octx.cloud_size() + self._ctx.cloud_size() > CausalContext.max_cloud:
+            # the sum is an upper bound: count exactly only then
+            cap = CausalContext.max_cloud
+            size = self._ctx.joined_cloud_size(octx)
+            if size > cap:
+                raise LimitExceeded("scattered dots in the causal context", size, cap)
 
     def _check_binding(self, replica: str | None) -> None:
         """Binding to ``replica`` must not reuse dots: refuse a state holding events of it beyond its entry."""

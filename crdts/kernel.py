@@ -645,7 +645,7 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
                 if c > top and (held is None or c not in held) and c not in seen:
                     _put(s1, e, r, c)
         return
-    if added is None and not s2.elems and len(c2.vv) + sum(map(len, c2._cl.values())) <= 4:
+    if added is None and not s2.elems and len(c2.vv) + c2.cloud_size() <= 4:
         # A remove delta (what ``remove`` sends): drop the dots it names that we hold, bounded by our live dots
         # of its replicas, never by the counts it claims
         for r, k in c2.vv.items():
@@ -717,7 +717,7 @@ def _join_setmap(s1: DotSetMap, c1: CausalContext, s2: DotSetMap, c2: CausalCont
 def _adds_only(s: DotSetMap, c: CausalContext) -> bool:
     """Whether context ``c`` names exactly the dots store ``s`` holds (a small delta). O(replicas + dots of s)."""
     n = s.ndots()
-    if sum(c.vv.values()) + sum(map(len, c._cl.values())) != n:
+    if sum(c.vv.values()) + c.cloud_size() != n:
         return False
     by = s.by
     for r, k in c.vv.items():
